@@ -1,0 +1,33 @@
+# The only set-up a fresh machine needs: `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: install run test test-fast proto docs clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: $(STAMP)
+	$(VENV)/bin/caffebatch inspect examples/lenet
+	$(VENV)/bin/caffebatch convert examples/lenet -o build/lenet.onnx
+
+test: $(STAMP)
+	$(PY) -m pytest
+
+test-fast: $(STAMP)
+	$(PY) -m pytest -m "not slow"
+
+# Regenerate the Python code for our Caffe schema with the pinned compiler.
+proto: $(STAMP)
+	$(PY) -m pip install --quiet -e '.[dev]'
+	cd src/caffebatch/caffe/proto && ../../../../$(PY) -m grpc_tools.protoc -I. --python_out=. --pyi_out=. caffe.proto
+
+clean:
+	rm -rf $(VENV) build .pytest_cache

@@ -1,0 +1,103 @@
+"""compile_net: the one loop that turns a scoring net into an ONNX model."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import onnx
+
+from caffebatch.caffe.net import Net
+from caffebatch.compiler import macs
+from caffebatch.compiler.graph import GraphBuilder
+from caffebatch.compiler.registry import Tensor, converter_for
+from caffebatch.errors import LayerError, NetError, UnsupportedLayerError
+
+
+@dataclass(frozen=True)
+class LayerInfo:
+    """What `caffebatch inspect` shows of one layer."""
+
+    name: str
+    type: str
+    tops: tuple[Tensor, ...]
+    macs: int
+
+
+@dataclass(frozen=True)
+class CompiledModel:
+    """An ONNX model with what scoring needs to know about it.
+
+    `inputs` maps each input name to its shape without the batch axis; `outputs`
+    lists the output names in the order the user asked for them.
+    """
+
+    onnx: onnx.ModelProto
+    inputs: dict[str, tuple[int, ...]]
+    outputs: tuple[str, ...]
+    layers: tuple[LayerInfo, ...]
+    declared_batch: int
+
+    @property
+    def macs(self) -> int:
+        """Multiply-accumulates per record over the whole net."""
+        return sum(layer.macs for layer in self.layers)
+
+
+def compile_net(
+    net: Net,
+    outputs: Sequence[str],
+    inputs: Sequence[str] | None = None,
+) -> CompiledModel:
+    """Compile `net` to ONNX, with one graph output per name in `outputs`.
+
+    Every layer is converted (and so checked), even one that no output needs, because
+    Caffe refuses a net with any invalid layer. `inputs` restricts and orders the graph
+    inputs (default: all of the net's inputs).
+    """
+    unsupported = [(l.name, l.type) for l in net.layers if converter_for(l.type) is None]
+    if unsupported:
+        raise UnsupportedLayerError(unsupported)
+
+    input_names = list(inputs) if inputs is not None else list(net.inputs)
+    for name in input_names:
+        if name not in net.inputs:
+            raise NetError(f"input {name!r} is not an input of the net; it has {sorted(net.inputs)}")
+
+    g = GraphBuilder()
+    values: dict[str, Tensor] = {}
+    for name in input_names:
+        g.input(name, net.inputs[name])
+        values[name] = Tensor(name, net.inputs[name])
+
+    infos = []
+    for layer in net.layers:
+        missing = [b for b in layer.bottoms if b not in values]
+        if missing:
+            raise NetError(f"layer {layer.name!r} ({layer.type}): unknown bottom blob(s) {missing}")
+        bottoms = [values[b] for b in layer.bottoms]
+        tops = converter_for(layer.type)(layer, bottoms, g)
+        if [t.name for t in tops] != list(layer.tops):
+            raise LayerError(layer.name, layer.type, "converter produced the wrong tops")
+        for top in tops:
+            if any(d <= 0 for d in top.shape):
+                raise LayerError(layer.name, layer.type, f"output {top.name!r} would be empty: {top.shape}")
+            values[top.name] = top
+        infos.append(LayerInfo(layer.name, layer.type, tuple(tops), macs.count(layer, bottoms, tops)))
+
+    graph_outputs = []
+    for name in outputs:
+        try:
+            value = values[net.resolve(name)]
+        except KeyError:
+            raise NetError(f"output {name!r} is neither a layer nor a blob of the net") from None
+        graph_outputs.append((name, value.name, value.shape))
+
+    model = g.build(graph_outputs, net.name or "caffebatch")
+    return CompiledModel(
+        onnx=model,
+        inputs={name: net.inputs[name][1:] for name in input_names},
+        outputs=tuple(outputs),
+        layers=tuple(infos),
+        declared_batch=net.declared_batch,
+    )

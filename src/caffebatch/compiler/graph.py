@@ -1,0 +1,116 @@
+"""GraphBuilder: the small surface converters use to add ONNX nodes and weights."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+OPSET = 21
+BATCH = "N"  # the symbolic name of the batch axis in the compiled model
+
+
+class GraphBuilder:
+    """Collects nodes, initializers, inputs and outputs, then builds one ModelProto."""
+
+    def __init__(self) -> None:
+        self.nodes: list[onnx.NodeProto] = []
+        self.initializers: list[onnx.TensorProto] = []
+        self.inputs: list[onnx.ValueInfoProto] = []
+        self._names: set[str] = set()
+        self._counter = 0
+
+    def fresh(self, hint: str) -> str:
+        """A name no other value in the graph has, derived from `hint`."""
+        name = hint
+        while name in self._names:
+            self._counter += 1
+            name = f"{hint}_{self._counter}"
+        self._names.add(name)
+        return name
+
+    def input(self, name: str, shape: Sequence[int]) -> None:
+        """Declare a float32 graph input; its first axis becomes the symbolic batch axis."""
+        self._names.add(name)
+        dims: list[int | str] = [BATCH, *shape[1:]] if shape else []
+        self.inputs.append(helper.make_tensor_value_info(name, TensorProto.FLOAT, dims))
+
+    def initializer(self, array: np.ndarray, hint: str) -> str:
+        """Add a constant weight tensor; returns its name."""
+        name = self.fresh(hint)
+        self.initializers.append(numpy_helper.from_array(np.ascontiguousarray(array), name))
+        return name
+
+    def ints(self, values: Iterable[int], hint: str) -> str:
+        """An int64 1-D constant, for shape, axes and index inputs."""
+        return self.initializer(np.asarray(list(values), dtype=np.int64), hint)
+
+    def floats(self, values: float | Sequence[float] | np.ndarray, hint: str) -> str:
+        """A float32 constant (a scalar when `values` is a number)."""
+        return self.initializer(np.asarray(values, dtype=np.float32), hint)
+
+    def node(
+        self,
+        op_type: str,
+        inputs: Sequence[str],
+        outputs: Sequence[str] | str | None = None,
+        **attributes: object,
+    ) -> list[str]:
+        """Add one node. `outputs` names its outputs; by default one fresh name."""
+        if outputs is None:
+            outputs = [self.fresh(op_type.lower())]
+        elif isinstance(outputs, str):
+            outputs = [outputs]
+        for name in outputs:
+            self._names.add(name)
+        self.nodes.append(
+            helper.make_node(op_type, list(inputs), list(outputs), name=outputs[0], **attributes)
+        )
+        return list(outputs)
+
+    def op(self, op_type: str, *inputs: str, output: str | None = None, **attributes: object) -> str:
+        """Add a single-output node and return its output name."""
+        return self.node(op_type, inputs, output, **attributes)[0]
+
+    def build(self, outputs: Sequence[tuple[str, str, Sequence[int]]], name: str) -> onnx.ModelProto:
+        """The model computing `outputs`: (graph output name, value name, shape) triples.
+
+        Nodes that no output needs are left out. An output whose name differs from
+        its value gets an Identity node.
+        """
+        nodes = list(self.nodes)
+        output_infos = []
+        for out_name, value, shape in outputs:
+            if out_name != value:
+                nodes.append(helper.make_node("Identity", [value], [out_name], name=out_name))
+            dims: list[int | str] = [BATCH, *shape[1:]] if shape else []
+            output_infos.append(helper.make_tensor_value_info(out_name, TensorProto.FLOAT, dims))
+        nodes = _needed(nodes, [o[0] for o in outputs])
+        used = {i for node in nodes for i in node.input}
+        graph = helper.make_graph(
+            nodes,
+            name,
+            [i for i in self.inputs],
+            output_infos,
+            initializer=[t for t in self.initializers if t.name in used],
+        )
+        model = helper.make_model(
+            graph,
+            opset_imports=[helper.make_opsetid("", OPSET)],
+            producer_name="caffebatch",
+        )
+        model.ir_version = 10
+        return model
+
+
+def _needed(nodes: list[onnx.NodeProto], outputs: list[str]) -> list[onnx.NodeProto]:
+    """The nodes that the outputs depend on, in their original order."""
+    wanted = set(outputs)
+    keep = []
+    for node in reversed(nodes):
+        if any(o in wanted for o in node.output):
+            keep.append(node)
+            wanted.update(i for i in node.input if i)
+    return list(reversed(keep))

@@ -1,0 +1,68 @@
+"""The table of layer converters, keyed by Caffe layer type.
+
+A converter is a plain function that sees one layer and nothing else::
+
+    @converts("Pooling")
+    def pooling(layer: Layer, inputs: list[Tensor], g: GraphBuilder) -> list[Tensor]:
+        ...
+
+It reads its parameters from ``layer.param`` (so protobuf's defaults are Caffe's),
+checks them against the input shapes the way Caffe's ``Reshape`` would, adds ONNX
+nodes through `g` whose outputs are named ``layer.tops``, and returns one `Tensor`
+(name and shape, batch axis first) per top. Refusals raise `LayerError`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from collections.abc import Callable
+from typing import TYPE_CHECKING, NamedTuple
+
+if TYPE_CHECKING:
+    from caffebatch.caffe.net import Layer
+    from caffebatch.compiler.graph import GraphBuilder
+
+
+class Tensor(NamedTuple):
+    """A value in the graph: its unique name and its shape as Caffe infers it."""
+
+    name: str
+    shape: tuple[int, ...]
+
+
+Converter = Callable[["Layer", list[Tensor], "GraphBuilder"], list[Tensor]]
+
+_CONVERTERS: dict[str, Converter] = {}
+
+
+def converts(*layer_types: str) -> Callable[[Converter], Converter]:
+    """Register the decorated function as the converter of `layer_types`."""
+
+    def register(function: Converter) -> Converter:
+        for layer_type in layer_types:
+            if layer_type in _CONVERTERS:
+                raise ValueError(f"a converter for {layer_type!r} is already registered")
+            _CONVERTERS[layer_type] = function
+        return function
+
+    return register
+
+
+def _load_builtin_converters() -> None:
+    from caffebatch.compiler import converters
+
+    for module in pkgutil.iter_modules(converters.__path__):
+        importlib.import_module(f"{converters.__name__}.{module.name}")
+
+
+def converters() -> dict[str, Converter]:
+    """Every registered converter, by layer type (loads the built-in ones on first use)."""
+    if not _CONVERTERS:
+        _load_builtin_converters()
+    return dict(_CONVERTERS)
+
+
+def converter_for(layer_type: str) -> Converter | None:
+    """The converter of `layer_type`, or None when caffebatch does not support it."""
+    return converters().get(layer_type)

@@ -1,0 +1,64 @@
+"""The errors caffebatch raises, as one tree.
+
+    CaffebatchError                 anything caffebatch refuses or cannot do
+    ├── ModelError                  a model package cannot be loaded, compiled or scored
+    │   ├── PackageError            deployment-meta.json, missing files, unsafe archives
+    │   ├── PrototxtSyntaxError     a text file does not parse (file:line:column)
+    │   ├── WeightsError            a .caffemodel does not decode or does not fit the net
+    │   ├── NetError                the net is malformed (unknown blob, bad in-place use)
+    │   ├── UnsupportedLayerError   a layer type caffebatch cannot run
+    │   └── LayerError              a layer's parameters or input shapes are invalid
+    ├── StorageError                (jobs) a location cannot be listed, read or written
+    ├── RecordError                 (jobs) one input object cannot be scored
+    └── RunError                    (jobs) a whole run cannot go on
+
+Foreign exceptions (protobuf, ONNX Runtime, botocore) are translated into these once, at
+the boundary where they happen, and chained with ``raise ... from``.
+"""
+
+from __future__ import annotations
+
+
+class CaffebatchError(Exception):
+    """Base of every error caffebatch raises on purpose."""
+
+
+class ModelError(CaffebatchError):
+    """A model package cannot be loaded, compiled or scored."""
+
+
+class PackageError(ModelError):
+    """The model package (folder or archive) is incomplete, inconsistent or unsafe."""
+
+
+class PrototxtSyntaxError(ModelError):
+    """A prototxt does not parse. The message names the file, line and column."""
+
+    def __init__(self, path: str, line: int, column: int, reason: str) -> None:
+        self.path, self.line, self.column, self.reason = path, line, column, reason
+        super().__init__(f"{path}:{line}:{column}: {reason}")
+
+
+class WeightsError(ModelError):
+    """A .caffemodel does not decode, or its blobs do not fit the network."""
+
+
+class NetError(ModelError):
+    """The network is malformed: an unknown bottom blob, a bad in-place use, no inputs."""
+
+
+class UnsupportedLayerError(ModelError):
+    """The net uses layer types caffebatch cannot run."""
+
+    def __init__(self, layers: list[tuple[str, str]]) -> None:
+        self.layers = layers  # (layer name, layer type)
+        listed = ", ".join(f"{name!r} ({kind})" for name, kind in layers)
+        super().__init__(f"unsupported layer type(s): {listed}")
+
+
+class LayerError(ModelError):
+    """A layer cannot run: invalid parameters, weights or input shapes."""
+
+    def __init__(self, layer: str, layer_type: str, reason: str) -> None:
+        self.layer, self.layer_type, self.reason = layer, layer_type, reason
+        super().__init__(f"layer {layer!r} ({layer_type}): {reason}")

@@ -1,0 +1,1 @@
+"""Scoring compiled models with ONNX Runtime."""

@@ -1,0 +1,72 @@
+"""Scorer: one ONNX Runtime session, loaded once, scoring batches of any size."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import onnxruntime as ort
+
+from caffebatch.errors import ModelError
+
+CUDA = "CUDAExecutionProvider"
+CPU = "CPUExecutionProvider"
+
+
+def default_providers() -> list[str]:
+    """CUDA first when this ONNX Runtime build has it, then the CPU."""
+    available = ort.get_available_providers()
+    return [p for p in (CUDA, CPU) if p in available]
+
+
+class Scorer:
+    """Scores batches with a compiled model.
+
+    The session is built once in ``__init__``; ``__call__`` scores. A Scorer can be
+    pickled (it keeps the model bytes, not the session), so any executor, a thread,
+    a process or a Ray actor, can hold one.
+
+    `threads` is ONNX Runtime's intra-op thread count (default: every core).
+    """
+
+    def __init__(
+        self,
+        model: bytes,
+        *,
+        threads: int | None = None,
+        providers: Sequence[str] | None = None,
+    ) -> None:
+        self._model = model
+        self._threads = threads
+        self._providers = list(providers) if providers is not None else default_providers()
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads or os.cpu_count() or 1
+        options.inter_op_num_threads = 1
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        try:
+            self._session = ort.InferenceSession(model, options, providers=self._providers)
+        except Exception as error:  # onnxruntime raises its own untyped exceptions
+            raise ModelError(f"ONNX Runtime cannot load the compiled model: {error}") from error
+        self.inputs: dict[str, tuple[int, ...]] = {
+            i.name: tuple(int(d) for d in i.shape[1:]) for i in self._session.get_inputs()
+        }
+        self.outputs: tuple[str, ...] = tuple(o.name for o in self._session.get_outputs())
+
+    @property
+    def providers(self) -> list[str]:
+        """The execution providers the session actually uses."""
+        return self._session.get_providers()
+
+    def __call__(self, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Score one batch: input name -> (batch, *shape) float32, to output name -> array."""
+        arrays = {name: np.ascontiguousarray(feeds[name], dtype=np.float32) for name in self.inputs}
+        results = self._session.run(list(self.outputs), arrays)
+        return dict(zip(self.outputs, results, strict=True))
+
+    def __reduce__(self):  # rebuild the session where the scorer is unpickled
+        return (_rebuild, (self._model, self._threads, self._providers))
+
+
+def _rebuild(model: bytes, threads: int | None, providers: list[str]) -> Scorer:
+    return Scorer(model, threads=threads, providers=providers)
