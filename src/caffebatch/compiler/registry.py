@@ -34,6 +34,7 @@ class Tensor(NamedTuple):
 Converter = Callable[["Layer", list[Tensor], "GraphBuilder"], list[Tensor]]
 
 _CONVERTERS: dict[str, Converter] = {}
+_builtins_loaded = False
 
 
 def converts(*layer_types: str) -> Callable[[Converter], Converter]:
@@ -50,15 +51,17 @@ def converts(*layer_types: str) -> Callable[[Converter], Converter]:
 
 
 def _load_builtin_converters() -> None:
-    from caffebatch.compiler import converters
+    global _builtins_loaded
+    from caffebatch.compiler import converters as package
 
-    for module in pkgutil.iter_modules(converters.__path__):
-        importlib.import_module(f"{converters.__name__}.{module.name}")
+    for module in pkgutil.iter_modules(package.__path__):
+        importlib.import_module(f"{package.__name__}.{module.name}")
+    _builtins_loaded = True
 
 
 def converters() -> dict[str, Converter]:
     """Every registered converter, by layer type (loads the built-in ones on first use)."""
-    if not _CONVERTERS:
+    if not _builtins_loaded:
         _load_builtin_converters()
     return dict(_CONVERTERS)
 
