@@ -10,7 +10,15 @@
     │   └── LayerError              a layer's parameters or input shapes are invalid
     ├── StorageError                (jobs) a location cannot be listed, read or written
     ├── RecordError                 (jobs) one input object cannot be scored
-    └── RunError                    (jobs) a whole run cannot go on
+    ├── RunError                    (jobs) a whole run cannot go on
+    └── ServiceError                (service) a request the service refuses; `code` names why
+        ├── InvalidRequestError     the request is malformed or names a forbidden place
+        ├── AuthenticationError     no credentials, wrong ones, or an expired token
+        ├── PermissionDeniedError   the token is good, but not for this instance
+        ├── NotFoundError           no such resource in this instance
+        ├── ConflictError           the resource's state forbids this (incl. bad transitions)
+        ├── PayloadTooLargeError    an upload over the size limit
+        └── LimitExceededError      the instance's plan does not allow more
 
 Foreign exceptions (protobuf, ONNX Runtime, botocore) are translated into these once, at
 the boundary where they happen, and chained with ``raise ... from``.
@@ -62,3 +70,56 @@ class LayerError(ModelError):
     def __init__(self, layer: str, layer_type: str, reason: str) -> None:
         self.layer, self.layer_type, self.reason = layer, layer_type, reason
         super().__init__(f"layer {layer!r} ({layer_type}): {reason}")
+
+
+class ServiceError(CaffebatchError):
+    """A request the service refuses. `code` is the short name the API reports."""
+
+    code = "service_error"
+
+    def __init__(self, message: str, *, code: str | None = None) -> None:
+        super().__init__(message)
+        if code is not None:
+            self.code = code
+
+
+class InvalidRequestError(ServiceError):
+    """The request is malformed, or names a place the server does not allow."""
+
+    code = "invalid_request"
+
+
+class AuthenticationError(ServiceError):
+    """Missing or wrong credentials, or a token that is invalid or expired."""
+
+    code = "authentication_failed"
+
+
+class PermissionDeniedError(ServiceError):
+    """The caller is authenticated, but not for this instance."""
+
+    code = "forbidden"
+
+
+class NotFoundError(ServiceError):
+    """No such resource in the caller's instance."""
+
+    code = "not_found"
+
+
+class ConflictError(ServiceError):
+    """The resource's current state forbids the request."""
+
+    code = "conflict"
+
+
+class PayloadTooLargeError(ServiceError):
+    """An upload is larger than the server accepts."""
+
+    code = "payload_too_large"
+
+
+class LimitExceededError(ServiceError):
+    """The instance's plan does not allow more of something."""
+
+    code = "plan_limit_exceeded"

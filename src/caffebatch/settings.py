@@ -1,0 +1,85 @@
+"""The service's one typed settings object.
+
+Every field can be set with a ``CAFFEBATCH_<FIELD>`` environment variable (for example
+``CAFFEBATCH_HOME``, ``CAFFEBATCH_DATABASE_URL``, ``CAFFEBATCH_MAX_CONCURRENT_RUNS``).
+Settings are built by the command line or a test and passed in; nothing reads them at
+import time.
+"""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+
+from typing import Annotated
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+SECRET_FILE = "secret.key"
+
+
+class Settings(BaseSettings):
+    """Where the service keeps its data, who may use it and how much."""
+
+    model_config = SettingsConfigDict(env_prefix="CAFFEBATCH_", extra="ignore")
+
+    home: Path = Field(default_factory=lambda: Path.home() / ".caffebatch")
+    database_url: str | None = Field(
+        default=None, description="SQLAlchemy URL; default: a SQLite file in `home`."
+    )
+    secret_key: SecretStr | None = Field(
+        default=None,
+        description="Signs tokens and encrypts connection secrets; generated once into "
+        "`home`/secret.key when not set.",
+    )
+    admin_user: str = "admin"
+    admin_password: SecretStr | None = None
+
+    # folders that `local` connections may read and write (a ':'-separated list in the env)
+    local_roots: Annotated[list[Path], NoDecode] = Field(default_factory=list)
+
+    token_lifetime_s: int = 3600
+    max_concurrent_runs: int = 2
+    poll_interval_s: float = 0.5
+    progress_interval_s: float = 1.0
+    cancel_wait_s: float = 5.0
+
+    # the plan every instance gets; its limits are enforced
+    plan: str = "standard"
+    max_models: int = 1000
+    max_deployments: int = 100
+    max_predictions: int = 100_000_000
+    max_computation_s: int = 3_600_000
+    max_gpus: int = 0
+
+    # uploads of model packages
+    max_package_bytes: int = 512 * 1024 * 1024
+
+    @field_validator("local_roots", mode="before")
+    @classmethod
+    def _split_roots(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = [part for part in value.split(":") if part]
+        return [Path(root).expanduser().resolve() for root in value]  # type: ignore[union-attr]
+
+    @property
+    def db_url(self) -> str:
+        """The database URL in force: the setting, or SQLite in the home folder."""
+        return self.database_url or f"sqlite:///{self.home / 'caffebatch.db'}"
+
+    @property
+    def models_dir(self) -> Path:
+        """Where published model versions live, one folder per version id."""
+        return self.home / "models"
+
+    def signing_secret(self) -> bytes:
+        """The service secret: the setting, else the one stored in `home` (made once)."""
+        if self.secret_key is not None:
+            return self.secret_key.get_secret_value().encode()
+        path = self.home / SECRET_FILE
+        if not path.exists():
+            self.home.mkdir(parents=True, exist_ok=True)
+            path.touch(mode=0o600)
+            path.write_text(secrets.token_urlsafe(48))
+        return path.read_text().strip().encode()
