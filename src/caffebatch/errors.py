@@ -9,8 +9,12 @@
     │   ├── UnsupportedLayerError   a layer type caffebatch cannot run
     │   └── LayerError              a layer's parameters or input shapes are invalid
     ├── StorageError                (jobs) a location cannot be listed, read or written
-    ├── RecordError                 (jobs) one input object cannot be scored
-    ├── RunError                    (jobs) a whole run cannot go on
+    │   ├── TransientStorageError   a failure worth retrying (connection reset, 5xx, throttling)
+    │   ├── LocationNotFoundError   the bucket or folder does not exist
+    │   ├── ObjectNotFoundError     one object is not there (gone since it was listed)
+    │   └── AccessDeniedError       the credentials are refused or lack a permission
+    ├── RecordError                 (jobs) one input object cannot be scored (has a stable code)
+    ├── RunError                    (jobs) a whole run cannot go on (has a stable code)
     └── ServiceError                (service) a request the service refuses; `code` names why
         ├── InvalidRequestError     the request is malformed or names a forbidden place
         ├── AuthenticationError     no credentials, wrong ones, or an expired token
@@ -70,6 +74,42 @@ class LayerError(ModelError):
     def __init__(self, layer: str, layer_type: str, reason: str) -> None:
         self.layer, self.layer_type, self.reason = layer, layer_type, reason
         super().__init__(f"layer {layer!r} ({layer_type}): {reason}")
+
+
+class StorageError(CaffebatchError):
+    """A location cannot be listed, read or written (after retries, when retrying helps)."""
+
+
+class TransientStorageError(StorageError):
+    """A storage failure that may pass: a dropped connection, a 5xx, throttling, a timeout."""
+
+
+class LocationNotFoundError(StorageError):
+    """The bucket or folder of a location does not exist."""
+
+
+class ObjectNotFoundError(StorageError):
+    """One object is not at its key (for example, deleted after it was listed)."""
+
+
+class AccessDeniedError(StorageError):
+    """The storage refuses the credentials, or they lack a permission."""
+
+
+class RecordError(CaffebatchError):
+    """One input object cannot be scored. `code` is stable; the message says what came."""
+
+    def __init__(self, code: str, message: str) -> None:
+        self.code, self.message = code, message
+        super().__init__(f"{code}: {message}")
+
+
+class RunError(CaffebatchError):
+    """A whole run cannot go on. `code` is stable (for example ``error_threshold``)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        self.code, self.message = code, message
+        super().__init__(f"{code}: {message}")
 
 
 class ServiceError(CaffebatchError):
