@@ -10,11 +10,13 @@ gives (a layer or a Caffe blob) to the value it means.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from caffebatch.caffe.proto import caffe_pb2
+from caffebatch.errors import LayerError, NetError, WeightsError
 
 
 @dataclass(frozen=True)
@@ -33,6 +35,31 @@ class Layer:
     tops: tuple[str, ...]
     param: caffe_pb2.LayerParameter
     blobs: tuple[np.ndarray, ...] = ()
+    # Indexes of blobs stored with the legacy 4-D dims (num, channels, height, width)
+    legacy_blobs: frozenset[int] = frozenset()
+
+    def blob(self, index: int, shape: Sequence[int]) -> np.ndarray:
+        """Weight blob `index`, checked against the `shape` the layer expects, as Caffe does.
+
+        Old weights files (before 2015) store every blob as 4-D (num, channels, height,
+        width), right-aligned: a bias of C values is (1, 1, 1, C), an InnerProduct weight
+        (1, 1, N, K). Caffe accepts such a blob when the expected shape, padded on the left
+        with 1s to 4 axes, equals those dims; the array returned then has `shape`.
+        """
+        shape = tuple(int(d) for d in shape)
+        if index >= len(self.blobs):
+            raise LayerError(
+                self.name, self.type, f"expected weight blob {index} of shape {shape}, but the layer "
+                f"has {len(self.blobs)} blob(s)"
+            )
+        array = self.blobs[index]
+        if array.shape == shape:
+            return array
+        if index in self.legacy_blobs and len(shape) <= 4 and (1,) * (4 - len(shape)) + shape == array.shape:
+            return array.reshape(shape)
+        raise LayerError(
+            self.name, self.type, f"weight blob {index} has shape {array.shape}, expected {shape}"
+        )
 
 
 @dataclass(frozen=True)
@@ -44,6 +71,8 @@ class Net:
     layers: tuple[Layer, ...]
     # Caffe blob name -> the unique name of its last value
     latest: dict[str, str] = field(default_factory=dict)
+    # Input layer name -> its top (the first, if it declares several)
+    input_layers: dict[str, str] = field(default_factory=dict)
 
     def resolve(self, name: str) -> str:
         """The value that an output name means: a layer's (first) top, else a blob's last value."""
@@ -61,3 +90,264 @@ class Net:
         """The batch size the prototxt declares (the first dim of the first input)."""
         first = next(iter(self.inputs.values()))
         return first[0] if first else 1
+
+
+# ---------------------------------------------------------------------------
+# Building the scoring net from Caffe's messages
+
+# Layer types that take part in training only. Scoring drops them, with their tops;
+# a kept layer that reads one of those tops is refused (deploy nets declare Input layers).
+TRAINING_ONLY = {
+    "Data": "reads a training database",
+    "ImageData": "reads training images",
+    "HDF5Data": "reads training data from HDF5",
+    "MemoryData": "takes training data from memory",
+    "WindowData": "reads training windows",
+    "DummyData": "generates training data",
+    "HDF5Output": "writes blobs to HDF5 while training",
+    "Accuracy": "measures accuracy against labels",
+    "SoftmaxWithLoss": "is a training loss",
+    "EuclideanLoss": "is a training loss",
+    "HingeLoss": "is a training loss",
+    "InfogainLoss": "is a training loss",
+    "MultinomialLogisticLoss": "is a training loss",
+    "SigmoidCrossEntropyLoss": "is a training loss",
+    "ContrastiveLoss": "is a training loss",
+    "Silence": "consumes blobs and produces nothing",
+}
+
+# Layer types the net itself handles (not the compiler), with what they become.
+HANDLED_BY_NET = {"Input": "becomes a graph input"}
+
+
+def build_net(
+    deploy: caffe_pb2.NetParameter, weights: caffe_pb2.NetParameter | None = None
+) -> Net:
+    """The scoring net of a network definition, with the trained weights attached.
+
+    Both messages may be in any Caffe format: they are upgraded here (`upgrade_net`).
+    Layers are kept as in Caffe's TEST phase, training-only layers are dropped, Input
+    layers become `Net.inputs`, and weights are matched by layer name; weights layers
+    that the deploy net lacks are ignored, as Caffe ignores them.
+
+    Raises NetError for what Caffe refuses while building the net (an unknown bottom, a
+    top produced twice, an in-place layer on a blob that another layer also reads, no
+    inputs) and WeightsError for weights that do not decode into arrays or do not match.
+    """
+    from caffebatch.caffe.upgrade import upgrade_net
+
+    deploy = upgrade_net(deploy)
+    state = caffe_pb2.NetState()
+    state.CopyFrom(deploy.state)
+    state.phase = caffe_pb2.TEST  # the file's level and stages stay, as in Caffe's Net::Init
+    params = [p for p in deploy.layer if _included(p, state)]
+    _refuse_duplicate_names(params)
+    trained = _layers_by_name(upgrade_net(weights)) if weights is not None else {}
+
+    inputs: dict[str, tuple[int, ...]] = {}
+    input_layers: dict[str, str] = {}
+    graph = _Graph()
+    kept: list[tuple[caffe_pb2.LayerParameter, tuple[str, ...], tuple[str, ...]]] = []
+    for param in params:
+        bottoms, tops = graph.add(param)
+        if param.type == "Input":
+            inputs.update(_input_shapes(param))
+            if param.top:
+                input_layers[param.name] = param.top[0]
+        elif param.type not in TRAINING_ONLY:
+            kept.append((param, bottoms, tops))
+    graph.check()
+    if not inputs:
+        raise NetError(
+            "the net has no inputs: declare them with an Input layer "
+            "(or the older net-level `input` with `input_shape`)"
+        )
+    layers = tuple(_layer(param, bottoms, tops, trained.get(param.name)) for param, bottoms, tops in kept)
+    return Net(
+        name=deploy.name,
+        inputs=inputs,
+        layers=layers,
+        latest=graph.latest_kept(),
+        input_layers=input_layers,
+    )
+
+
+def _rule_met(state: caffe_pb2.NetState, rule: caffe_pb2.NetStateRule) -> bool:
+    """Caffe's StateMeetsRule."""
+    return not (
+        (rule.HasField("phase") and rule.phase != state.phase)
+        or (rule.HasField("min_level") and state.level < rule.min_level)
+        or (rule.HasField("max_level") and state.level > rule.max_level)
+        or any(stage not in state.stage for stage in rule.stage)
+        or any(stage in state.stage for stage in rule.not_stage)
+    )
+
+
+def _included(param: caffe_pb2.LayerParameter, state: caffe_pb2.NetState) -> bool:
+    """Caffe's FilterNet: no include rule means included unless an exclude rule is met."""
+    if param.include and param.exclude:
+        raise NetError(f"layer {param.name!r} has both include and exclude rules; Caffe takes one kind")
+    if param.include:
+        return any(_rule_met(state, rule) for rule in param.include)
+    return not any(_rule_met(state, rule) for rule in param.exclude)
+
+
+def _refuse_duplicate_names(params: list[caffe_pb2.LayerParameter]) -> None:
+    seen: set[str] = set()
+    for param in params:
+        if param.name in seen:
+            raise NetError(f"two layers are named {param.name!r}; weights are matched by layer name")
+        seen.add(param.name)
+
+
+def _layers_by_name(net: caffe_pb2.NetParameter) -> dict[str, caffe_pb2.LayerParameter]:
+    # Caffe's CopyTrainedLayersFrom gives a weights layer to the first deploy layer of its name.
+    by_name: dict[str, caffe_pb2.LayerParameter] = {}
+    for param in net.layer:
+        by_name.setdefault(param.name, param)
+    return by_name
+
+
+def _input_shapes(param: caffe_pb2.LayerParameter) -> dict[str, tuple[int, ...]]:
+    shapes = list(param.input_param.shape)
+    # Caffe's InputLayer: one shape for every top, or one shape per top.
+    if len(shapes) == 1:
+        shapes = shapes * len(param.top)
+    if len(shapes) != len(param.top):
+        raise NetError(
+            f"Input layer {param.name!r} has {len(param.top)} top(s) but declares "
+            f"{len(param.input_param.shape)} shape(s); expected one, or one per top"
+        )
+    result = {}
+    for top, shape in zip(param.top, shapes, strict=True):
+        dims = tuple(int(d) for d in shape.dim)
+        if not dims or any(d <= 0 for d in dims):
+            raise NetError(f"Input layer {param.name!r}: input {top!r} has shape {list(dims)}; expected positive dims")
+        result[top] = dims
+    return result
+
+
+class _Graph:
+    """Caffe's blob bookkeeping (Net::AppendBottom/AppendTop and insert_splits).
+
+    Each value a blob takes gets a unique name. Caffe inserts a Split layer wherever a
+    value has several readers; an in-place layer on such a value then writes a blob that
+    already exists, which Caffe refuses ("produced by multiple sources"). So the readers
+    of every value are counted, and `check` refuses in-place writes on shared values.
+    """
+
+    def __init__(self) -> None:
+        self.latest: dict[str, str] = {}  # Caffe blob -> its current value
+        self.readers: dict[str, list[str]] = {}  # value -> layers that read it
+        self.dropped: dict[str, str] = {}  # value -> training-only layer that produced it
+        self.in_place: list[tuple[str, str, str]] = []  # (layer, blob, value overwritten)
+        self.names: set[str] = set()
+
+    def add(self, param: caffe_pb2.LayerParameter) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        bottoms = tuple(self._read(param, index, blob) for index, blob in enumerate(param.bottom))
+        tops = tuple(self._write(param, index, blob, bottoms) for index, blob in enumerate(param.top))
+        if param.type in TRAINING_ONLY:
+            self.dropped.update((value, f"{param.name!r} ({param.type})") for value in tops)
+        return bottoms, tops
+
+    def _read(self, param: caffe_pb2.LayerParameter, index: int, blob: str) -> str:
+        if blob not in self.latest:
+            raise NetError(
+                f"layer {param.name!r} ({param.type}): unknown bottom blob {blob!r} (bottom {index}); "
+                "no earlier layer or input produces it"
+            )
+        value = self.latest[blob]
+        if value in self.dropped and param.type not in TRAINING_ONLY:
+            raise NetError(
+                f"layer {param.name!r} ({param.type}) reads blob {blob!r}, which comes from "
+                f"training-only layer {self.dropped[value]}; scoring drops that layer, so declare "
+                f"{blob!r} with an Input layer"
+            )
+        self.readers.setdefault(value, []).append(param.name)
+        return value
+
+    def _write(self, param: caffe_pb2.LayerParameter, index: int, blob: str, bottoms: tuple[str, ...]) -> str:
+        # Caffe treats a top as in place only when it is the bottom at the same index.
+        if index < len(param.bottom) and param.bottom[index] == blob:
+            self.in_place.append((param.name, blob, bottoms[index]))
+            value = self._fresh(f"{blob}@{param.name}")
+        elif blob in self.latest:
+            raise NetError(
+                f"layer {param.name!r} ({param.type}): top blob {blob!r} is already produced by "
+                "an earlier layer or input (Caffe: produced by multiple sources); give it a new name"
+            )
+        else:
+            value = self._fresh(blob)
+        self.latest[blob] = value
+        return value
+
+    def _fresh(self, name: str) -> str:
+        unique, counter = name, 1
+        while unique in self.names:
+            counter += 1
+            unique = f"{name}#{counter}"
+        self.names.add(unique)
+        return unique
+
+    def check(self) -> None:
+        for layer, blob, value in self.in_place:
+            others = [reader for reader in self.readers[value] if reader != layer]
+            if len(self.readers[value]) > 1:
+                also = f"layer(s) {others} also read it" if others else "it reads that blob twice"
+                raise NetError(
+                    f"layer {layer!r} works in place on blob {blob!r}, but {also}; Caffe refuses "
+                    f"this (top blob {blob!r} produced by multiple sources): give the in-place layer "
+                    "a top of its own"
+                )
+
+    def latest_kept(self) -> dict[str, str]:
+        return {blob: value for blob, value in self.latest.items() if value not in self.dropped}
+
+
+def _layer(
+    param: caffe_pb2.LayerParameter,
+    bottoms: tuple[str, ...],
+    tops: tuple[str, ...],
+    trained: caffe_pb2.LayerParameter | None,
+) -> Layer:
+    source = param.blobs
+    if trained is not None:
+        if param.blobs and len(trained.blobs) != len(param.blobs):
+            raise WeightsError(
+                f"layer {param.name!r} ({param.type}): the network definition holds "
+                f"{len(param.blobs)} blob(s), the weights file {len(trained.blobs)}"
+            )
+        source = trained.blobs
+    arrays = tuple(_array(param, index, blob) for index, blob in enumerate(source))
+    legacy = frozenset(index for index, blob in enumerate(source) if _is_legacy(blob))
+    clean = caffe_pb2.LayerParameter()
+    clean.CopyFrom(param)
+    clean.ClearField("blobs")
+    if not clean.HasField("phase"):
+        clean.phase = caffe_pb2.TEST  # a layer inherits the net's phase, as in Caffe
+    return Layer(param.name, param.type, bottoms, tops, clean, arrays, legacy)
+
+
+_LEGACY_DIMS = ("num", "channels", "height", "width")
+
+
+def _is_legacy(blob: caffe_pb2.BlobProto) -> bool:
+    return any(blob.HasField(dim) for dim in _LEGACY_DIMS)
+
+
+def _array(param: caffe_pb2.LayerParameter, index: int, blob: caffe_pb2.BlobProto) -> np.ndarray:
+    """A blob as a read-only float32 array, shaped as Caffe's Blob::FromProto shapes it."""
+    if _is_legacy(blob):
+        shape = tuple(getattr(blob, dim) for dim in _LEGACY_DIMS)
+    else:
+        shape = tuple(int(d) for d in blob.shape.dim)
+    values = blob.double_data if blob.double_data else blob.data
+    count = int(np.prod(shape, dtype=np.int64))
+    if len(values) != count:
+        raise WeightsError(
+            f"layer {param.name!r} ({param.type}): weight blob {index} has shape {list(shape)} "
+            f"({count} values) but holds {len(values)} values"
+        )
+    array = np.asarray(values, dtype=np.float32).reshape(shape)
+    array.flags.writeable = False
+    return array
