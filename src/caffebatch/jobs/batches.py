@@ -1,0 +1,67 @@
+"""Records -> batches for the model -> one encoded result per input."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+
+import numpy as np
+import orjson
+
+from caffebatch.jobs.records import Record
+
+
+@dataclass(frozen=True)
+class Batch:
+    """Records stacked along a new batch axis, one array per input."""
+
+    keys: tuple[str, ...]
+    feeds: dict[str, np.ndarray]
+
+
+@dataclass(frozen=True)
+class Scored:
+    """A batch's keys with the model's outputs (batch axis first)."""
+
+    keys: tuple[str, ...]
+    outputs: dict[str, np.ndarray]
+
+
+def default_batch_size(declared_batch: int) -> int:
+    """The prototxt's batch dimension when it is above 1, else 32."""
+    return declared_batch if declared_batch > 1 else 32
+
+
+def stack(records: list[Record]) -> Batch:
+    """One batch of `records` (all for the same model)."""
+    names = records[0].arrays
+    return Batch(
+        tuple(r.key for r in records),
+        {name: np.stack([r.arrays[name] for r in records]) for name in names},
+    )
+
+
+def batches(records: Iterable[Record], size: int) -> Iterator[Batch]:
+    """Group records into batches of `size`; the last one may be smaller."""
+    pending: list[Record] = []
+    for record in records:
+        pending.append(record)
+        if len(pending) == size:
+            yield stack(pending)
+            pending = []
+    if pending:
+        yield stack(pending)
+
+
+def encode(key: str, outputs: Mapping[str, np.ndarray]) -> bytes:
+    """The result object of input `key`: ``{"key": {"<output>": values}}``.
+
+    Values are float32 in shortest round-trip form (orjson writes numpy float32 so).
+    """
+    return orjson.dumps({key: dict(outputs)}, option=orjson.OPT_SERIALIZE_NUMPY)
+
+
+def results(scored: Scored) -> Iterator[tuple[str, bytes]]:
+    """Split a scored batch back into one (key, result bytes) per input."""
+    for index, key in enumerate(scored.keys):
+        yield key, encode(key, {name: values[index] for name, values in scored.outputs.items()})

@@ -1,0 +1,112 @@
+"""The plain values a batch run is described by: where, how, and how it went."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+# Error codes of a whole run (RunSummary.failure["code"]).
+STORAGE_FAILED = "storage_error"
+MODEL_FAILED = "model_error"
+ERROR_THRESHOLD = "error_threshold"
+INVALID_RUN = "invalid_run"
+
+
+@dataclass(frozen=True)
+class Location:
+    """A local folder path, or ``s3://bucket[/prefix]`` with optional S3 settings.
+
+    Unset S3 settings fall back to the usual AWS environment variables
+    (``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``, ``AWS_ENDPOINT_URL``, ``AWS_REGION``).
+    """
+
+    url: str
+    endpoint_url: str | None = None
+    access_key: str | None = None
+    secret_key: str | None = field(default=None, repr=False)
+    region: str | None = None
+
+    @property
+    def is_s3(self) -> bool:
+        return self.url.startswith("s3://")
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How often and how patiently a transient storage failure is retried.
+
+    Botocore retries what it knows (5xx, throttling, connection errors) `attempts` times;
+    caffebatch retries the rest (a body cut off mid-read) with the same budget.
+    """
+
+    attempts: int = 8
+    base_delay_s: float = 0.05
+    max_delay_s: float = 5.0
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """How to run: the batch size, the error threshold and the concurrency.
+
+    `batch_size` None takes the prototxt's batch dimension when it is above 1, else 32.
+    `max_error_ratio`: the run fails when more than this share of its records are bad
+    (0.1 by default: one bad record in ten is a broken input set, not a few strays).
+    """
+
+    run_id: str
+    batch_size: int | None = None
+    max_error_ratio: float = 0.1
+    concurrency: int = 16               # fetches (and writes) in flight at once
+    max_record_bytes: int = 64 * 1024 * 1024
+    retry: RetryPolicy = RetryPolicy()
+    scorer_threads: int | None = None   # ONNX Runtime threads; None: every core
+    decode_workers: int = 0             # processes that decode; 0: threads in this process
+    progress_interval_s: float = 0.5
+    model_name: str | None = None       # shown in summary.json
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Where a run stands; reported while it runs (throttled) and once at the end."""
+
+    total: int | None                   # None until the listing is complete
+    scored: int
+    failed: int
+    skipped: int
+    started_at: datetime
+    records_per_second: float
+    errors: tuple[dict, ...]            # the first few {"input", "code", "message"}
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """How a run ended. `status` is SUCCESS, PARTIAL_SUCCESS, FAILURE or CANCELLED."""
+
+    status: str
+    total: int
+    scored: int
+    failed: int
+    skipped: int
+    started_at: datetime
+    finished_at: datetime
+    records_per_second: float
+    errors: tuple[dict, ...]
+    failure: dict | None                # {"code", "message"} when status is FAILURE
+    batch_size: int = 0
+
+    def to_json(self) -> dict:
+        """The summary as plain JSON values (times in ISO 8601)."""
+        return {
+            "status": self.status,
+            "total": self.total,
+            "scored": self.scored,
+            "failed": self.failed,
+            "skipped": self.skipped,
+            "started_at": self.started_at.isoformat(),
+            "finished_at": self.finished_at.isoformat(),
+            "seconds": round((self.finished_at - self.started_at).total_seconds(), 3),
+            "records_per_second": round(self.records_per_second, 1),
+            "batch_size": self.batch_size,
+            "errors": list(self.errors),
+            "failure": self.failure,
+        }

@@ -1,0 +1,65 @@
+"""botocore's errors, translated into ours by table, at the S3 boundary."""
+
+from __future__ import annotations
+
+from botocore import exceptions as boto
+from urllib3 import exceptions as urllib3
+
+from caffebatch.errors import (
+    AccessDeniedError,
+    LocationNotFoundError,
+    ObjectNotFoundError,
+    StorageError,
+    TransientStorageError,
+)
+
+# S3 error code (from the response body) -> our error
+CODES: dict[str, type[StorageError]] = {
+    "NoSuchBucket": LocationNotFoundError,
+    "NoSuchKey": ObjectNotFoundError,
+    "404": ObjectNotFoundError,
+    "AccessDenied": AccessDeniedError,
+    "InvalidAccessKeyId": AccessDeniedError,
+    "SignatureDoesNotMatch": AccessDeniedError,
+    "403": AccessDeniedError,
+    "SlowDown": TransientStorageError,
+    "Throttling": TransientStorageError,
+    "ThrottlingException": TransientStorageError,
+    "RequestTimeout": TransientStorageError,
+    "RequestTimeTooSkewed": TransientStorageError,
+    "InternalError": TransientStorageError,
+    "ServiceUnavailable": TransientStorageError,
+}
+
+# botocore / urllib3 exception class -> our error (first match wins)
+CLASSES: tuple[tuple[type[Exception], type[StorageError]], ...] = (
+    (boto.NoCredentialsError, AccessDeniedError),
+    (boto.PartialCredentialsError, AccessDeniedError),
+    (boto.EndpointConnectionError, TransientStorageError),
+    (boto.ConnectionError, TransientStorageError),
+    (boto.ResponseStreamingError, TransientStorageError),
+    (boto.IncompleteReadError, TransientStorageError),
+    (boto.ReadTimeoutError, TransientStorageError),
+    (urllib3.ProtocolError, TransientStorageError),
+    (urllib3.ReadTimeoutError, TransientStorageError),
+    (ConnectionError, TransientStorageError),
+    (TimeoutError, TransientStorageError),
+)
+
+
+def translate(error: Exception, what: str) -> StorageError:
+    """Our error for a botocore (or connection) error raised while doing `what`."""
+    if isinstance(error, boto.ClientError):
+        details = error.response.get("Error", {})
+        code = str(details.get("Code", ""))
+        status = int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
+        kind = CODES.get(code) or (TransientStorageError if status >= 500 else StorageError)
+        message = details.get("Message") or code
+        return kind(f"{what}: {code or status}: {message}")
+    for theirs, ours in CLASSES:
+        if isinstance(error, theirs):
+            return ours(f"{what}: {error}")
+    return StorageError(f"{what}: {type(error).__name__}: {error}")
+
+
+FOREIGN: tuple[type[Exception], ...] = (boto.BotoCoreError, boto.ClientError, urllib3.HTTPError, OSError)
