@@ -1,0 +1,69 @@
+"""`caffebatch inspect` and `caffebatch convert`: look at a model and export it to ONNX."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from caffebatch.errors import ModelError
+
+MODEL_DIR = click.argument(
+    "model_dir", type=click.Path(exists=True, path_type=Path), metavar="MODEL_DIR"
+)
+
+
+def _load(model_dir: Path):
+    from caffebatch.model import load_model
+
+    try:
+        return load_model(model_dir)
+    except ModelError as error:
+        raise click.ClickException(str(error)) from error
+
+
+def _shape(shape: tuple[int, ...]) -> str:
+    return "N x " + " x ".join(str(d) for d in shape[1:]) if len(shape) > 1 else "N"
+
+
+@click.command()
+@MODEL_DIR
+def inspect(model_dir: Path) -> None:
+    """Print the layers of MODEL_DIR's scoring net, their output shapes and MACs per record.
+
+    MODEL_DIR is a model folder holding deployment-meta.json (which names the prototxt
+    and the weights), or a .tar.gz/.zip archive of one.
+    """
+    from rich.console import Console
+    from rich.table import Table
+
+    model = _load(model_dir)
+    table = Table(title=f"{model_dir} (declared batch {model.declared_batch})")
+    for column, justify in (("layer", "left"), ("type", "left"), ("output shape", "left"), ("MACs", "right")):
+        table.add_column(column, justify=justify)
+    for name, shape in model.inputs.items():
+        table.add_row(name, "input", _shape((0, *shape)), "")
+    for layer in model.layers:
+        shapes = ", ".join(_shape(top.shape) for top in layer.tops) or "-"
+        table.add_row(layer.name, layer.type, shapes, f"{layer.macs:,}" if layer.macs else "")
+    console = Console()
+    console.print(table)
+    console.print(f"inputs: {', '.join(model.inputs)}   outputs: {', '.join(model.outputs)}")
+    console.print(f"multiply-accumulates per record: {model.macs:,}")
+
+
+@click.command()
+@MODEL_DIR
+@click.option(
+    "-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
+    help="Where to write the ONNX model.",
+)
+def convert(model_dir: Path, output: Path) -> None:
+    """Compile MODEL_DIR's Caffe model to an ONNX file with a symbolic batch axis."""
+    import onnx
+
+    model = _load(model_dir)
+    onnx.checker.check_model(model.onnx, full_check=True)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_bytes(model.onnx.SerializeToString())
+    click.echo(f"wrote {output} ({output.stat().st_size:,} bytes): inputs {dict(model.inputs)}, outputs {list(model.outputs)}")

@@ -1,0 +1,54 @@
+"""load_model: a model package (folder or archive) to a compiled ONNX model.
+
+This is the engine's front door: the CLI, batch runs and the service all call it.
+
+    package ──► read prototxt + caffemodel ──► build_net (TEST phase, weights) ──► compile_net
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+from caffebatch.caffe.net import Net, build_net
+from caffebatch.caffe.read import read_caffemodel, read_prototxt
+from caffebatch.compiler.compile import CompiledModel, compile_net
+from caffebatch.errors import NetError
+from caffebatch.package import ModelPackage, open_package
+
+
+def load_net(package: ModelPackage) -> Net:
+    """Read and build the scoring net of an opened package."""
+    return build_net(read_prototxt(package.prototxt), read_caffemodel(package.weights))
+
+
+def compile_package(package: ModelPackage) -> CompiledModel:
+    """Compile an opened package, with the inputs and outputs its deployment-meta.json names."""
+    net = load_net(package)
+    inputs = [_input_value(net, name) for name in package.meta.input_layers]
+    return compile_net(net, package.meta.output_layers, inputs=inputs)
+
+
+def load_model(path: str | Path) -> CompiledModel:
+    """Compile the model at `path`: a model folder (with deployment-meta.json) or an archive.
+
+    Raises a `ModelError` subclass that says what is wrong and where.
+    """
+    path = Path(path)
+    if path.is_dir():
+        return compile_package(open_package(path))
+    with tempfile.TemporaryDirectory(prefix="caffebatch-model-") as workdir:
+        return compile_package(open_package(path, Path(workdir)))
+
+
+def _input_value(net: Net, name: str) -> str:
+    """An `input_layers` entry names an Input layer (or a net-level input); its top is the input."""
+    if name in net.inputs:
+        return name
+    for layer_name, top in net.input_layers.items():
+        if layer_name == name:
+            return top
+    raise NetError(
+        f"deployment-meta.json names input layer {name!r}, but the net's inputs are "
+        f"{sorted(net.inputs)}"
+    )
