@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -87,10 +89,12 @@ def test_prelu_slopes_broadcast_over_channel_axis(shape):
     np.testing.assert_allclose(out, np.maximum(x, 0) + per_channel * np.minimum(x, 0), rtol=1e-6)
 
 
-@pytest.mark.parametrize("blob_shape", [(), (1,), (1, 1, 1, 1)])
-def test_prelu_channel_shared(blob_shape, tmp_path):
+@pytest.mark.parametrize(("blob_shape", "legacy"), [((), False), ((1, 1, 1, 1), True)])
+def test_prelu_channel_shared(blob_shape, legacy):
     slope = np.full(blob_shape, 0.2, dtype=np.float32)
     prelu = one_layer({"type": "PReLU", "prelu_param": {"channel_shared": True}}, blobs=[slope])
+    if legacy:  # a V1 weights file pads every blob to 4-D
+        prelu = dataclasses.replace(prelu, legacy_blobs=frozenset({0}))
     out = run([prelu], {"data": X}, ["out"])["out"]
     np.testing.assert_allclose(out, np.maximum(X, 0) + np.float32(0.2) * np.minimum(X, 0), rtol=1e-6)
 
@@ -112,12 +116,15 @@ def test_in_place_chain():
     np.testing.assert_allclose(out, y * sigmoid_ref(y), rtol=1e-5, atol=1e-6)
 
 
+SHARED = {"type": "PReLU", "prelu_param": {"channel_shared": True}}
+
+
 @pytest.mark.parametrize(
     ("params", "blobs", "expected"),
     [
-        ({"type": "PReLU"}, [np.ones(4, np.float32)], r"slope blob has shape \(4,\), expected \(5,\)"),
-        ({"type": "PReLU", "prelu_param": {"channel_shared": True}}, [np.ones(5, np.float32)], r"expected \(1,\) \(channel_shared"),
-        ({"type": "PReLU"}, [], "expects 1 weight blob"),
+        ({"type": "PReLU"}, [np.ones(4, np.float32)], r"blob 0 has shape \(4,\), expected \(5,\)"),
+        (SHARED, [np.ones(1, np.float32)], r"blob 0 has shape \(1,\), expected \(\)"),
+        ({"type": "PReLU"}, [], r"expected weight blob 0 of shape \(5,\)"),
         ({"type": "Clip", "clip_param": {"min": 0.0}}, [], "max not set"),
         ({"type": "Clip"}, [], "min and max not set"),
     ],

@@ -35,17 +35,10 @@ def prelu(layer: Layer, inputs: list[Tensor], g: GraphBuilder) -> list[Tensor]:
     x = neuron_bottom(layer, inputs)
     if len(x.shape) < 2:
         refuse(layer, f"needs a bottom with at least 2 axes, got shape {x.shape}")
+    # Caffe keeps a shared slope in a 0-D blob, per-channel slopes in a (C,) blob.
     shared = layer.param.prelu_param.channel_shared
-    count = 1 if shared else x.shape[1]
-    if len(layer.blobs) != 1:
-        refuse(layer, f"expects 1 weight blob (the slopes), got {len(layer.blobs)}")
-    slopes = layer.blobs[0]
-    # Caffe stores a shared slope as a 0-D blob and per-channel slopes as (C,); V1 files
-    # pad either to 4-D with leading ones, which Caffe also accepts.
-    if slopes.size != count or any(d != 1 for d in slopes.shape[:-1]):
-        kind = "channel_shared: true" if shared else f"one slope per channel of {x.shape}"
-        refuse(layer, f"slope blob has shape {slopes.shape}, expected ({count},) ({kind})")
-    broadcast = (count,) + (1,) * (len(x.shape) - 2) if not shared else (1,)
+    slopes = layer.blob(0, () if shared else (x.shape[1],))
+    broadcast = (1,) if shared else (x.shape[1],) + (1,) * (len(x.shape) - 2)
     slope = g.initializer(slopes.reshape(broadcast), f"{layer.name}_slope")
     return [Tensor(g.op("PRelu", x.name, slope, output=layer.tops[0]), x.shape)]
 
