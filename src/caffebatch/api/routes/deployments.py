@@ -1,0 +1,70 @@
+"""Batch deployments, under a model and across the instance."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response
+from sqlalchemy.orm import Session
+
+from caffebatch.api import views
+from caffebatch.api.deps import BaseUrl, ContextDep, CurrentUser, SessionDep
+from caffebatch.api.schemas import DeploymentCreate, DeploymentList, DeploymentPublic
+from caffebatch.service import deployments
+from caffebatch.store.tables import Deployment, PublishedModel
+
+router = APIRouter(prefix="/v3/wml_instances/{instance_id}", tags=["deployments"])
+
+MODEL_DEPLOYMENTS = "/published_models/{model_id}/deployments"
+
+
+def _public(session: Session, deployment: Deployment, base: str) -> DeploymentPublic:
+    model = session.get(PublishedModel, deployment.model_id)
+    assert model is not None  # deployments cascade with their model
+    return views.deployment_public(deployment, model, base)
+
+
+def _list(session: Session, rows: list[Deployment], base: str) -> DeploymentList:
+    return DeploymentList(count=len(rows), resources=[_public(session, d, base) for d in rows])
+
+
+@router.get("/deployments", summary="All deployments of the instance")
+def list_instance_deployments(
+    instance_id: str, session: SessionDep, user: CurrentUser, base: BaseUrl
+) -> DeploymentList:
+    return _list(session, deployments.list_deployments(session, user, instance_id), base)
+
+
+@router.get(MODEL_DEPLOYMENTS, summary="A model's deployments")
+def list_model_deployments(
+    instance_id: str, model_id: str, session: SessionDep, user: CurrentUser, base: BaseUrl
+) -> DeploymentList:
+    rows = deployments.list_deployments(session, user, instance_id, model_id)
+    return _list(session, rows, base)
+
+
+@router.post(MODEL_DEPLOYMENTS, status_code=202, summary="Create a batch deployment")
+def create_deployment(
+    instance_id: str, model_id: str, body: DeploymentCreate, ctx: ContextDep,
+    session: SessionDep, user: CurrentUser, base: BaseUrl,
+) -> DeploymentPublic:
+    spec = body.model_dump(exclude_none=True)
+    deployment = deployments.create_deployment(ctx, session, user, instance_id, model_id, spec)
+    return _public(session, deployment, base)
+
+
+@router.get(MODEL_DEPLOYMENTS + "/{deployment_id}", summary="A deployment's status and progress")
+def get_deployment(
+    instance_id: str, model_id: str, deployment_id: str, session: SessionDep,
+    user: CurrentUser, base: BaseUrl,
+) -> DeploymentPublic:
+    deployment = deployments.get_deployment(session, user, instance_id, deployment_id, model_id)
+    return _public(session, deployment, base)
+
+
+@router.delete(MODEL_DEPLOYMENTS + "/{deployment_id}", status_code=204,
+               summary="Cancel a running deployment and remove it")
+def delete_deployment(
+    instance_id: str, model_id: str, deployment_id: str, ctx: ContextDep, session: SessionDep,
+    user: CurrentUser,
+) -> Response:
+    deployments.delete_deployment(ctx, session, user, instance_id, deployment_id, model_id)
+    return Response(status_code=204)

@@ -1,0 +1,235 @@
+"""Request and response bodies, in the seed's (WML v3) shapes: `metadata` + `entity`."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class ErrorItem(BaseModel):
+    code: str
+    message: str
+
+
+class ErrorPublic(BaseModel):
+    trace: str
+    errors: list[ErrorItem]
+
+
+class TokenPublic(BaseModel):
+    token: str
+    instance_id: str
+    expires_at: int = Field(description="Unix time after which the token is refused")
+
+
+class Metadata(BaseModel):
+    guid: str
+    url: str
+    created_at: datetime
+    modified_at: datetime
+
+
+class Link(BaseModel):
+    url: str
+
+
+class Figure(BaseModel):
+    limit: int
+    current: int
+
+
+class UsagePublic(BaseModel):
+    computation_time: Figure
+    model_count: Figure
+    prediction_count: Figure
+    gpu_count: Figure
+    capacity_units: Figure
+    deployment_count: Figure
+
+
+class InstanceEntity(BaseModel):
+    source: str
+    name: str
+    status: str
+    plan: str
+    plan_id: str
+    published_models: Link
+    deployments: Link
+    usage: UsagePublic
+
+
+class InstancePublic(BaseModel):
+    metadata: Metadata
+    entity: InstanceEntity
+
+
+class PublishedModelCreate(BaseModel):
+    """Metadata of a new model; its content is uploaded with PUT .../content."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    name: str = Field(min_length=1, max_length=400)
+    description: str = Field(default="", max_length=10_000)
+    model_type: str = Field(default="caffe-1.0", max_length=50)
+
+
+class VersionRef(BaseModel):
+    url: str
+    guid: str
+    created_at: datetime
+
+
+class DeploymentsRef(BaseModel):
+    count: int
+    url: str
+
+
+class PublishedModelEntity(BaseModel):
+    name: str
+    description: str
+    model_type: str
+    runtime_environment: str
+    latest_version: VersionRef | None
+    deployments: DeploymentsRef
+    input_layers: list[str] | None = None
+    output_layers: list[str] | None = None
+
+
+class PublishedModelPublic(BaseModel):
+    metadata: Metadata
+    entity: PublishedModelEntity
+
+
+class PublishedModelList(BaseModel):
+    limit: int
+    count: int
+    resources: list[PublishedModelPublic]
+    first: Link
+    next: Link | None = None
+
+
+class ConnectionSpec(BaseModel):
+    """Where a bucket lives; `access_key` and `secret_key` are write-only."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    access_key: str | None = Field(default=None, max_length=1000)
+    secret_key: str | None = Field(default=None, max_length=1000)
+    url: str | None = Field(default=None, max_length=2000, description="the S3 endpoint")
+    region: str | None = Field(default=None, max_length=100)
+
+
+class PlaceSpec(BaseModel):
+    """A bucket (cloudobjectstorage) or a folder (local), with an optional key prefix."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    bucket: str | None = Field(default=None, max_length=255)
+    prefix: str | None = Field(default=None, max_length=1000)
+    path: str | None = Field(default=None, max_length=4000)
+
+
+ConnectionType = Literal["cloudobjectstorage", "s3", "local"]
+
+
+class InputCreate(BaseModel):
+    type: ConnectionType
+    source: PlaceSpec
+    connection: ConnectionSpec = Field(default_factory=ConnectionSpec)
+
+
+class OutputCreate(BaseModel):
+    type: ConnectionType
+    target: PlaceSpec
+    connection: ConnectionSpec = Field(default_factory=ConnectionSpec)
+
+
+class DeploymentCreate(BaseModel):
+    """The seed's body, plus the optional `batch_size` and `max_error_ratio`."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    name: str = Field(default="", max_length=400)
+    type: Literal["batch"] = "batch"
+    description: str = Field(default="", max_length=10_000)
+    input: InputCreate
+    output: OutputCreate
+    batch_size: int | None = Field(default=None, ge=1, le=65536)
+    max_error_ratio: float | None = Field(default=None, ge=0.0, le=1.0)
+
+
+class ModelRef(BaseModel):
+    name: str
+    url: str
+    guid: str
+    description: str
+    created_at: datetime
+
+
+class DeployedVersion(BaseModel):
+    url: str
+    guid: str
+
+
+class StatusDetails(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    status: str
+    total: int | None = None
+    scored: int | None = None
+    failed: int | None = None
+    skipped: int | None = None
+    started_at: str | None = None
+    finished_at: str | None = None
+    records_per_second: float | None = None
+    errors: list[dict[str, Any]] = Field(default_factory=list)
+    failure: ErrorItem | None = None
+
+
+class DeploymentEntity(BaseModel):
+    runtime_environment: str
+    name: str
+    description: str
+    type: str
+    model_type: str
+    status: str
+    status_details: StatusDetails
+    published_model: ModelRef
+    deployed_version: DeployedVersion
+    input: dict[str, Any]
+    output: dict[str, Any]
+    batch_size: int | None = None
+    max_error_ratio: float | None = None
+
+
+class DeploymentPublic(BaseModel):
+    metadata: Metadata
+    entity: DeploymentEntity
+
+
+class DeploymentList(BaseModel):
+    count: int
+    resources: list[DeploymentPublic]
+
+
+class VersionEntity(BaseModel):
+    model: Link
+    content: Link
+    archive_name: str
+    input_layers: list[str]
+    output_layers: list[str]
+    inputs: dict[str, list[int]]
+    outputs: list[str]
+
+
+class VersionPublic(BaseModel):
+    metadata: Metadata
+    entity: VersionEntity
+
+
+# every route may answer with these, in the error body
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorPublic} for status in (400, 401, 403, 404, 409, 413, 429)
+}

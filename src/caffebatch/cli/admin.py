@@ -1,0 +1,62 @@
+"""`caffebatch admin`: manage the service's instances and users."""
+
+from __future__ import annotations
+
+import click
+
+
+def _context():  # type: ignore[no-untyped-def]
+    from caffebatch.service.context import open_context
+    from caffebatch.settings import Settings
+
+    return open_context(Settings())
+
+
+@click.group()
+def admin() -> None:
+    """Manage instances and users of the service (the store in CAFFEBATCH_HOME)."""
+
+
+@admin.command("create-instance")
+@click.option("--name", required=True, help="A name for the instance.")
+@click.option("--plan", default=None, help="Plan name (default: CAFFEBATCH_PLAN).")
+def create_instance(name: str, plan: str | None) -> None:
+    """Create an instance and print its id."""
+    from caffebatch.service import instances
+
+    ctx = _context()
+    with ctx.db.session() as session:
+        instance = instances.create_instance(session, name, plan or ctx.settings.plan)
+        click.echo(instance.id)
+
+
+@admin.command("create-user")
+@click.option("--instance", "instance_id", required=True, help="The instance's id.")
+@click.option("--username", required=True)
+@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True,
+              help="Prompted for when not given.")
+def create_user(instance_id: str, username: str, password: str) -> None:
+    """Create a user of an instance."""
+    from caffebatch.errors import ServiceError
+    from caffebatch.service import instances
+
+    ctx = _context()
+    try:
+        with ctx.db.session() as session:
+            user = instances.create_user(session, instance_id, username, password)
+            click.echo(f"created user {user.username!r} of instance {instance_id}")
+    except ServiceError as error:
+        raise click.ClickException(str(error)) from error
+
+
+@admin.command("list-instances")
+def list_instances() -> None:
+    """Print every instance: id, plan, name."""
+    from sqlalchemy import select
+
+    from caffebatch.store.tables import Instance
+
+    ctx = _context()
+    with ctx.db.session() as session:
+        for instance in session.scalars(select(Instance).order_by(Instance.created_at)):
+            click.echo(f"{instance.id}  {instance.plan}  {instance.name}")

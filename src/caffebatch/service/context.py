@@ -1,0 +1,74 @@
+"""What every service function needs: settings, database, keys, and the runs in flight."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+
+from caffebatch.service.crypto import Keys
+from caffebatch.settings import Settings
+from caffebatch.store import Database
+
+
+class RunRegistry:
+    """The cancel events of the runs this process is executing, by deployment id."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._cancel: dict[str, threading.Event] = {}
+        self._done: dict[str, threading.Event] = {}
+
+    def start(self, deployment_id: str) -> threading.Event:
+        with self._lock:
+            self._cancel[deployment_id] = threading.Event()
+            self._done[deployment_id] = threading.Event()
+            return self._cancel[deployment_id]
+
+    def finish(self, deployment_id: str) -> None:
+        with self._lock:
+            self._cancel.pop(deployment_id, None)
+            done = self._done.pop(deployment_id, None)
+        if done is not None:
+            done.set()
+
+    def cancel(self, deployment_id: str, wait_s: float) -> bool:
+        """Ask a run to stop and wait up to `wait_s` for it; False when it is not here."""
+        with self._lock:
+            cancel = self._cancel.get(deployment_id)
+            done = self._done.get(deployment_id)
+        if cancel is None or done is None:
+            return False
+        cancel.set()
+        done.wait(wait_s)
+        return True
+
+    def cancel_all(self) -> None:
+        with self._lock:
+            events = list(self._cancel.values())
+        for event in events:
+            event.set()
+
+    def running(self) -> int:
+        with self._lock:
+            return len(self._cancel)
+
+
+@dataclass
+class ServiceContext:
+    """Built once per process (by `open_context`) and handed to every service call."""
+
+    settings: Settings
+    db: Database
+    keys: Keys
+    runs: RunRegistry = field(default_factory=RunRegistry)
+    wake: threading.Event = field(default_factory=threading.Event)
+
+
+def open_context(settings: Settings) -> ServiceContext:
+    """Create the home folder and the tables if needed, and derive the keys."""
+    settings.home.mkdir(parents=True, exist_ok=True)
+    settings.models_dir.mkdir(parents=True, exist_ok=True)
+    db = Database(settings.db_url)
+    db.create_all()
+    keys = Keys(settings.signing_secret(), settings.token_lifetime_s)
+    return ServiceContext(settings=settings, db=db, keys=keys)

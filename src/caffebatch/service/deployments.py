@@ -1,0 +1,110 @@
+"""Batch deployments: create (queued for the worker pool), list, get, delete (cancels).
+
+`status_details` (the stored `progress`) follows DESIGN.md: status, total, scored, failed,
+skipped, started_at, finished_at, records_per_second, the first errors, and failure.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from caffebatch.errors import InvalidRequestError, NotFoundError
+from caffebatch.service import connections
+from caffebatch.service.context import ServiceContext
+from caffebatch.service.identity import Principal
+from caffebatch.service.models import get_model
+from caffebatch.service.usage import require_room
+from caffebatch.store import states
+from caffebatch.store.tables import Deployment, Usage
+
+
+def create_deployment(
+    ctx: ServiceContext, session: Session, principal: Principal, instance_id: str,
+    model_id: str, spec: dict[str, Any],
+) -> Deployment:
+    """Queue a batch run of the model's latest version; the worker pool picks it up.
+
+    `spec` is the seed's body: name, description, input {type, source, connection},
+    output {type, target, connection}, and optionally batch_size and max_error_ratio.
+    """
+    model = get_model(session, principal, instance_id, model_id)
+    if model.latest_version_id is None:
+        raise InvalidRequestError(
+            f"model {model_id!r} has no content yet; PUT the model package to "
+            ".../published_models/{id}/content first",
+            code="model_has_no_content",
+        )
+    require_room(
+        session, ctx.settings, instance_id,
+        "deployment_count", "prediction_count", "computation_time",
+    )
+    source_block, source_secrets = connections.split_secrets(spec["input"])
+    target_block, target_secrets = connections.split_secrets(spec["output"])
+    source = connections.location(source_block, source_secrets, ctx.settings, "source")
+    target = connections.location(target_block, target_secrets, ctx.settings, "target")
+    if (source.url, source.endpoint_url) == (target.url, target.endpoint_url):
+        raise InvalidRequestError(
+            f"input and output are the same location ({source.url}); results would be "
+            "read back as inputs", code="same_location",
+        )
+    options = {k: spec[k] for k in ("batch_size", "max_error_ratio") if spec.get(k) is not None}
+    deployment = Deployment(
+        instance_id=instance_id,
+        model_id=model.id,
+        version_id=model.latest_version_id,
+        name=spec.get("name") or model.name,
+        description=spec.get("description") or "",
+        status=states.INITIALIZING,
+        input=source_block,
+        output=target_block,
+        secrets=ctx.keys.encrypt({"source": source_secrets, "target": target_secrets}),
+        options=options,
+        progress={"status": states.INITIALIZING},
+    )
+    session.add(deployment)
+    session.flush()
+    session.add(Usage(deployment_id=deployment.id, instance_id=instance_id))
+    ctx.wake.set()
+    return deployment
+
+
+def list_deployments(
+    session: Session, principal: Principal, instance_id: str, model_id: str | None = None
+) -> list[Deployment]:
+    """The instance's deployments, or one model's, oldest first."""
+    principal.require_instance(instance_id)
+    query = select(Deployment).where(Deployment.instance_id == instance_id)
+    if model_id is not None:
+        get_model(session, principal, instance_id, model_id)
+        query = query.where(Deployment.model_id == model_id)
+    return list(session.scalars(query.order_by(Deployment.created_at, Deployment.id)))
+
+
+def get_deployment(
+    session: Session, principal: Principal, instance_id: str, deployment_id: str,
+    model_id: str | None = None,
+) -> Deployment:
+    principal.require_instance(instance_id)
+    deployment = session.get(Deployment, deployment_id)
+    if (
+        deployment is None
+        or deployment.instance_id != instance_id
+        or (model_id is not None and deployment.model_id != model_id)
+    ):
+        raise NotFoundError(f"no deployment {deployment_id!r} in this instance")
+    return deployment
+
+
+def delete_deployment(
+    ctx: ServiceContext, session: Session, principal: Principal, instance_id: str,
+    deployment_id: str, model_id: str | None = None,
+) -> None:
+    """Cancel the run if it is in flight here (waiting briefly), then remove the deployment."""
+    deployment = get_deployment(session, principal, instance_id, deployment_id, model_id)
+    if deployment.status == states.RUNNING:
+        ctx.runs.cancel(deployment.id, ctx.settings.cancel_wait_s)
+    session.delete(deployment)
+    session.flush()

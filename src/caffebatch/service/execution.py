@@ -1,0 +1,171 @@
+"""One attempt at one deployment: set up the run, execute it, record progress and usage."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import update
+
+from caffebatch.errors import CaffebatchError, ModelError, ServiceError, StorageError
+from caffebatch.service import connections
+from caffebatch.service.context import ServiceContext
+from caffebatch.service.crypto import MASK
+from caffebatch.store import states
+from caffebatch.store.tables import Deployment, PublishedModel, Usage, utcnow
+
+log = logging.getLogger("caffebatch.worker")
+
+# error class -> the failure code a deployment reports (first match wins)
+FAILURE_CODES: tuple[tuple[type[BaseException], str], ...] = (
+    (ModelError, "model_error"),
+    (StorageError, "storage_error"),
+)
+
+
+def failure_of(error: BaseException) -> dict[str, str]:
+    """The `{code, message}` a deployment shows for an error that stopped its run."""
+    code = getattr(error, "code", None) if isinstance(error, ServiceError) else None
+    for kind, name in FAILURE_CODES:
+        if code is None and isinstance(error, kind):
+            code = name
+    return {"code": code or getattr(error, "code", None) or "run_error", "message": str(error)}
+
+
+class ModelCache:
+    """Compiled models by version folder, compiled once per process."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._models: dict[Path, Any] = {}
+
+    def get(self, folder: Path) -> Any:
+        from caffebatch.model import load_model
+
+        with self._lock:
+            if folder not in self._models:
+                self._models[folder] = load_model(folder / "package")
+            return self._models[folder]
+
+
+class Execution:
+    """Runs one claimed (RUNNING) deployment to its end, or requeues it when stopping."""
+
+    def __init__(self, ctx: ServiceContext, deployment_id: str, cancel: threading.Event,
+                 stopping: threading.Event, models: ModelCache) -> None:
+        self.ctx, self.id, self.cancel, self.stopping = ctx, deployment_id, cancel, stopping
+        self.models = models
+        self.quota_hit = False
+        self._secrets: list[str] = []
+        self._last_save = 0.0
+
+    def run(self) -> None:
+        from caffebatch.jobs.run import run_batch
+        from caffebatch.jobs.spec import RunOptions
+
+        with self.ctx.db.session() as session:
+            deployment = session.get(Deployment, self.id)
+            if deployment is None or deployment.status != states.RUNNING:
+                return
+            usage = session.get(Usage, self.id) or Usage(
+                deployment_id=self.id, instance_id=deployment.instance_id
+            )
+            session.add(usage)
+            self._base = (usage.predictions or 0, usage.computation_s or 0.0)
+            model = session.get(PublishedModel, deployment.model_id)
+            model_name = model.name if model else None
+            row = (deployment.version_id, deployment.input, deployment.output,
+                   deployment.secrets, dict(deployment.options))
+        version_id, source_block, target_block, secrets_blob, options = row
+        self._started = time.monotonic()
+        try:
+            secrets = self.ctx.keys.decrypt(secrets_blob)
+            self._secrets = [v for side in secrets.values() for v in side.values() if v]
+            source = connections.location(source_block, secrets["source"], self.ctx.settings, "source")
+            target = connections.location(target_block, secrets["target"], self.ctx.settings, "target")
+            compiled = self.models.get(self.ctx.settings.models_dir / version_id)
+        except CaffebatchError as error:
+            self._finish(states.FAILURE, {"status": states.FAILURE, "failure": self._redact_failure(error)})
+            return
+        log.info("deployment %s: run starts (attempt over %s)", self.id, source_block.get("type"))
+        summary = run_batch(
+            compiled, source, target,
+            RunOptions(run_id=self.id, model_name=model_name,
+                       progress_interval_s=self.ctx.settings.progress_interval_s, **options),
+            progress=self._progress, cancel=self.cancel,
+        )
+        details = self._redacted(summary.to_json())
+        self._save_usage(summary.scored)
+        if summary.status != "CANCELLED":
+            self._finish(summary.status, details)
+        elif self.quota_hit:
+            limit = self.ctx.settings.max_predictions
+            failure = {"code": "plan_limit_exceeded", "message":
+                       f"Current plan '{self.ctx.settings.plan}' only allows {limit} predictions"}
+            self._finish(states.FAILURE, {**details, "status": states.FAILURE, "failure": failure})
+        elif self.stopping.is_set():
+            self._finish(states.INITIALIZING, {**details, "status": states.INITIALIZING})
+        log.info("deployment %s: run ended %s", self.id, summary.status)
+
+    def _progress(self, progress: Any) -> None:
+        now = time.monotonic()
+        if now - self._last_save < self.ctx.settings.progress_interval_s:
+            return
+        self._last_save = now
+        details = self._redacted({
+            "status": states.RUNNING,
+            "total": progress.total,
+            "scored": progress.scored,
+            "failed": progress.failed,
+            "skipped": progress.skipped,
+            "started_at": progress.started_at.isoformat(),
+            "finished_at": None,
+            "records_per_second": round(progress.records_per_second, 1),
+            "errors": list(progress.errors),
+            "failure": None,
+        })
+        with self.ctx.db.session() as session:
+            still_here = session.execute(
+                update(Deployment)
+                .where(Deployment.id == self.id, Deployment.status == states.RUNNING)
+                .values(progress=details, modified_at=utcnow())
+            ).rowcount
+        if not still_here:  # deleted (perhaps by another server): stop scoring for nobody
+            self.cancel.set()
+        self._save_usage(progress.scored)
+        if self._base[0] + progress.scored >= self.ctx.settings.max_predictions:
+            self.quota_hit = True
+            self.cancel.set()
+
+    def _save_usage(self, scored: int) -> None:
+        elapsed = time.monotonic() - self._started
+        with self.ctx.db.session() as session:
+            session.execute(
+                update(Usage).where(Usage.deployment_id == self.id).values(
+                    predictions=self._base[0] + scored, computation_s=self._base[1] + elapsed
+                )
+            )
+
+    def _finish(self, status: str, details: dict[str, Any]) -> None:
+        details.setdefault("finished_at", datetime.now(UTC).isoformat())
+        with self.ctx.db.session() as session:
+            states.transition(session, self.id, states.RUNNING, status, progress=details)
+
+    def _redact(self, text: str) -> str:
+        for secret in self._secrets:
+            text = text.replace(secret, MASK)
+        return text
+
+    def _redacted(self, details: dict[str, Any]) -> dict[str, Any]:
+        errors = [{k: self._redact(str(v)) for k, v in e.items()} for e in details.get("errors") or []]
+        failure = details.get("failure")
+        if failure:
+            failure = {k: self._redact(str(v)) for k, v in failure.items()}
+        return {**details, "errors": errors, "failure": failure}
+
+    def _redact_failure(self, error: BaseException) -> dict[str, str]:
+        return {k: self._redact(v) for k, v in failure_of(error).items()}
