@@ -1,0 +1,72 @@
+"""A corpus of bad input objects for LeNet (input "data", 1x28x28), each with its error code."""
+
+from __future__ import annotations
+
+import json
+
+LIMIT = 64 * 1024  # the record size limit the corpus is run with
+
+
+def image(value: object = 0.5, shape: tuple[int, ...] = (1, 1, 28, 28)) -> object:
+    if not shape:
+        return value
+    return [image(value, shape[1:]) for _ in range(shape[0])]
+
+
+def with_cell(value: object) -> dict:
+    """A good image with one cell replaced by `value`."""
+    data = image()
+    data[0][0][3][4] = value
+    return {"data": data}
+
+
+def dumps(document: object) -> bytes:
+    return json.dumps(document).encode()
+
+
+GOOD = dumps({"data": image()})
+DEEP = 700
+
+# name -> (object bytes, expected code)
+CORPUS: dict[str, tuple[bytes, str]] = {
+    "empty": (b"", "empty"),
+    "whitespace_only": (b"   \n", "invalid_json"),
+    "not_json": (b"hello, world", "invalid_json"),
+    "truncated": (GOOD[: len(GOOD) // 2], "invalid_json"),
+    "trailing_garbage": (GOOD + b"}", "invalid_json"),
+    "single_quotes": (b"{'data': [1]}", "invalid_json"),
+    "comment": (b"// c\n" + GOOD, "invalid_json"),
+    "top_level_array": (dumps([image()]), "not_an_object"),
+    "top_level_number": (b"42", "not_an_object"),
+    "top_level_string": (b'"data"', "not_an_object"),
+    "top_level_null": (b"null", "not_an_object"),
+    "empty_object": (b"{}", "missing_input"),
+    "wrong_key": (dumps({"image": image()}), "missing_input"),
+    "key_case": (dumps({"Data": image()}), "missing_input"),
+    "extra_key": (dumps({"data": image(), "label": 3}), "unexpected_key"),
+    "scalar_value": (dumps({"data": 0.5}), "wrong_shape"),
+    "rank_too_low": (dumps({"data": image(shape=(28, 28))}), "wrong_shape"),
+    "rank_too_high": (dumps({"data": image(shape=(1, 1, 1, 28, 28))}), "wrong_shape"),
+    "wrong_height": (dumps({"data": image(shape=(1, 1, 27, 28))}), "wrong_shape"),
+    "wrong_channels": (dumps({"data": image(shape=(1, 3, 28, 28))}), "wrong_shape"),
+    "leading_two": (dumps({"data": image(shape=(2, 1, 28, 28))}), "wrong_shape"),
+    "empty_array": (dumps({"data": []}), "wrong_shape"),
+    "ragged_rows": (dumps({"data": [[[0.5] * 28] * 27 + [[0.5] * 27]]}), "ragged"),
+    "string_value": (dumps({"data": "0.5"}), "not_numeric"),
+    "string_cell": (dumps(with_cell("0.5")), "not_numeric"),
+    "null_value": (dumps({"data": None}), "not_numeric"),
+    "null_cell": (dumps(with_cell(None)), "not_numeric"),
+    "boolean_image": (dumps({"data": image(True)}), "not_numeric"),
+    "object_cell": (dumps(with_cell({"v": 1})), "not_numeric"),
+    "nan": (dumps(with_cell(float("nan"))), "not_finite"),
+    "infinity": (dumps(with_cell(float("inf"))), "not_finite"),
+    "minus_infinity": (dumps(with_cell(float("-inf"))), "not_finite"),
+    "huge_double": (GOOD.replace(b"0.5", b"1e999", 1), "not_finite"),
+    "beyond_float32": (dumps(with_cell(1e39)), "not_finite"),
+    "deep_nesting": (b'{"data": ' + b"[" * DEEP + b"0.5" + b"]" * DEEP + b"}", "too_deep"),
+    "very_deep_nesting": (b'{"data": ' + b"[" * 5000 + b"]" * 5000 + b"}", "too_deep"),
+    "oversized": (b'{"data": [' + b"0.5, " * (LIMIT // 4) + b"0.5]}", "too_large"),
+    "latin1_bytes": (b'{"data": "caf\xe9"}', "not_utf8"),
+    "invalid_utf8_start": (b"\xff\xfe{}", "not_utf8"),
+    "utf16": ('{"data": [1]}'.encode("utf-16"), "not_utf8"),
+}
