@@ -21,6 +21,7 @@ import stat
 import tarfile
 import tempfile
 import zipfile
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -246,10 +247,11 @@ def _zip_entries(archive: Path) -> Iterator[Entry]:
     try:
         with zipfile.ZipFile(archive) as zf:
             for info in zf.infolist():
-                mode = info.external_attr >> 16
+                # Unix file type bits, when the zip tool recorded them (many record none)
+                kind = stat.S_IFMT(info.external_attr >> 16)
                 if info.flag_bits & 0x1:
                     raise PackageError(f"archive entry {info.filename!r} is encrypted")
-                if mode and not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+                if kind not in (0, stat.S_IFREG, stat.S_IFDIR):
                     raise PackageError(f"archive entry {info.filename!r} is not a plain file or folder")
                 if info.is_dir():
                     yield info.filename, True, None
@@ -276,8 +278,14 @@ def _write_entries(entries: Iterator[Entry], target: Path, limits: PackageLimits
                 destination.mkdir(parents=True, exist_ok=True)
             else:
                 written = _write_file(content, destination, written, limits.max_unpacked_bytes)
-        except OSError as exc:
-            raise PackageError(f"archive entry {name!r} cannot be unpacked: {exc.strerror or exc}") from exc
+        except _UNPACK_ERRORS as exc:
+            reason = getattr(exc, "strerror", None) or exc
+            raise PackageError(f"archive entry {name!r} cannot be unpacked (damaged archive?): {reason}") from exc
+
+
+# What reading an entry's content or writing it out can raise: a bad CRC or a truncated
+# stream (zip/tar/gzip), or the file system refusing a path.
+_UNPACK_ERRORS = (OSError, EOFError, zipfile.BadZipFile, tarfile.TarError, zlib.error)
 
 
 def _write_file(content: IO[bytes], destination: Path, written: int, limit: int) -> int:
