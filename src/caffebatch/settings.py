@@ -53,8 +53,10 @@ class Settings(BaseSettings):
     max_computation_s: int = 3_600_000
     max_gpus: int = 0
 
-    # uploads of model packages
+    # uploads of model packages: the archive, what it unpacks to, how many files
     max_package_bytes: int = 512 * 1024 * 1024
+    max_unpacked_bytes: int = 2 * 1024**3
+    max_package_files: int = 1000
 
     @field_validator("local_roots", mode="before")
     @classmethod

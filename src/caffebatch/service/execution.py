@@ -16,7 +16,7 @@ from caffebatch.service import connections
 from caffebatch.service.context import ServiceContext
 from caffebatch.service.crypto import MASK
 from caffebatch.store import states
-from caffebatch.store.tables import Deployment, PublishedModel, Usage, utcnow
+from caffebatch.store.tables import Deployment, ModelVersion, PublishedModel, Usage, utcnow
 
 log = logging.getLogger("caffebatch.worker")
 
@@ -48,7 +48,7 @@ class ModelCache:
 
         with self._lock:
             if folder not in self._models:
-                self._models[folder] = load_model(folder / "package")
+                self._models[folder] = load_model(folder)
             return self._models[folder]
 
 
@@ -78,16 +78,19 @@ class Execution:
             self._base = (usage.predictions or 0, usage.computation_s or 0.0)
             model = session.get(PublishedModel, deployment.model_id)
             model_name = model.name if model else None
-            row = (deployment.version_id, deployment.input, deployment.output,
+            version = session.get(ModelVersion, deployment.version_id)
+            package = (self.ctx.settings.models_dir / deployment.version_id
+                       / (version.meta.get("package_root", "package") if version else "package"))
+            row = (package, deployment.input, deployment.output,
                    deployment.secrets, dict(deployment.options))
-        version_id, source_block, target_block, secrets_blob, options = row
+        package, source_block, target_block, secrets_blob, options = row
         self._started = time.monotonic()
         try:
             secrets = self.ctx.keys.decrypt(secrets_blob)
             self._secrets = [v for side in secrets.values() for v in side.values() if v]
             source = connections.location(source_block, secrets["source"], self.ctx.settings, "source")
             target = connections.location(target_block, secrets["target"], self.ctx.settings, "target")
-            compiled = self.models.get(self.ctx.settings.models_dir / version_id)
+            compiled = self.models.get(package)
         except CaffebatchError as error:
             self._finish(states.FAILURE, {"status": states.FAILURE, "failure": self._redact_failure(error)})
             return

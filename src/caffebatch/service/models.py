@@ -112,7 +112,7 @@ def publish_content(
         folder.mkdir(parents=True)
         archive = folder / archive_name
         shutil.copyfile(upload, archive)
-        version.meta = _compile_into(archive, folder)
+        version.meta = _compile_into(ctx, archive, folder)
         session.add(version)
         model.latest_version_id = version.id
         session.flush()
@@ -122,15 +122,23 @@ def publish_content(
     return version
 
 
-def _compile_into(archive: Path, folder: Path) -> dict:
+def _compile_into(ctx: ServiceContext, archive: Path, folder: Path) -> dict:
     """Open and compile the package in `folder`; what the version shows of it."""
     from caffebatch.model import compile_package
     from caffebatch.package import PackageLimits, open_package
 
-    package = open_package(archive, folder / "package", limits=PackageLimits())
+    settings = ctx.settings
+    limits = PackageLimits(
+        max_archive_bytes=settings.max_package_bytes,
+        max_unpacked_bytes=settings.max_unpacked_bytes,
+        max_files=settings.max_package_files,
+    )
+    (folder / "package").mkdir()
+    package = open_package(archive, folder / "package", limits=limits)
     compiled = compile_package(package)
     onnx.save_model(compiled.onnx, str(folder / "model.onnx"))
     return {
+        "package_root": package.root.relative_to(folder).as_posix(),
         "input_layers": list(package.meta.input_layers),
         "output_layers": list(package.meta.output_layers),
         "inputs": {name: list(shape) for name, shape in compiled.inputs.items()},

@@ -1,0 +1,101 @@
+"""Fixtures for the service's tests: a real S3 server, the LeNet package, apps and servers."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import orjson
+import pytest
+from fastapi.testclient import TestClient
+
+from caffebatch.api import create_app
+from caffebatch.package import pack
+from caffebatch.service.context import ServiceContext, open_context
+from caffebatch.service.instances import bootstrap
+from caffebatch.settings import Settings
+from tests.api.live import ADMIN_PASSWORD, ADMIN_USER
+from tests.s3server import S3Server
+
+ROOT = Path(__file__).resolve().parents[2]
+LENET = ROOT / "examples" / "lenet"
+LENET_REFERENCE = ROOT / "tests" / "reference" / "lenet"
+
+
+@pytest.fixture(scope="session")
+def s3() -> Iterator[S3Server]:
+    with S3Server() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def lenet_archive() -> bytes:
+    return pack(LENET)
+
+
+def digits(count: int) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """`count` LeNet records (the reference test set, repeated) and Caffe's probabilities
+    for them, both by input object name."""
+    test_set = np.load(LENET_REFERENCE / "test_set.npz")
+    images, probs = test_set["data"], test_set["prob"]
+    names = [f"mnist_{i}.json" for i in range(count)]
+    return (
+        {name: images[i % len(images)][None] for i, name in enumerate(names)},
+        {name: probs[i % len(probs)] for i, name in enumerate(names)},
+    )
+
+
+def seed_objects(records: dict[str, np.ndarray]) -> dict[str, bytes]:
+    """Input objects in the seed's format: {"data": [[[[...]]]]} with the leading 1."""
+    return {name: orjson.dumps({"data": x.tolist()}) for name, x in records.items()}
+
+
+class Api:
+    """A TestClient logged in as one user, with the instance's base path."""
+
+    def __init__(self, client: TestClient, instance_id: str, user: str, password: str) -> None:
+        self.client, self.instance_id = client, instance_id
+        token = client.get("/v3/identity/token", auth=(user, password)).json()["token"]
+        self.headers = {"Authorization": f"Bearer {token}"}
+        self.base = f"/v3/wml_instances/{instance_id}"
+
+    def request(self, method: str, path: str, **kwargs):  # type: ignore[no-untyped-def]
+        return self.client.request(method, path, headers=self.headers, **kwargs)
+
+    def publish(self, archive: bytes, name: str = "lenet") -> str:
+        model = self.request("POST", f"{self.base}/published_models",
+                             json={"name": name, "model_type": "caffe-1.0"})
+        assert model.status_code == 201, model.text
+        model_id = model.json()["metadata"]["guid"]
+        content = self.request("PUT", f"{self.base}/published_models/{model_id}/content",
+                               content=archive)
+        assert content.status_code == 200, content.text
+        return model_id
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(
+        home=tmp_path / "home", admin_user=ADMIN_USER, admin_password=ADMIN_PASSWORD,
+        local_roots=[str(tmp_path / "data")], poll_interval_s=0.05, progress_interval_s=0.1,
+        secret_key="test-secret",
+    )
+
+
+@pytest.fixture
+def context(settings: Settings) -> ServiceContext:
+    return open_context(settings)
+
+
+@pytest.fixture
+def client(settings: Settings, context: ServiceContext) -> Iterator[TestClient]:
+    with TestClient(create_app(settings, context=context)) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def api(client: TestClient, context: ServiceContext) -> Api:
+    created = bootstrap(context)
+    assert created is not None
+    return Api(client, created.instance_id, ADMIN_USER, ADMIN_PASSWORD)
