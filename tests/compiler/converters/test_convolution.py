@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from caffebatch.errors import LayerError
+from tests.compiler.converters._reference import assert_matches_reference
 from tests.compiler.netbuilder import layer, run, run_opencv
 
 RNG = np.random.default_rng(3)
@@ -193,3 +194,8 @@ def test_refuses_what_caffe_refuses(case):
     with pytest.raises(LayerError, match=re.escape(message)) as error:
         run([conv], {"data": np.zeros((1, 3, 5, 5), np.float32)}, ["conv"])
     assert error.value.layer == "conv"
+
+
+@pytest.mark.parametrize("model", ["zoo_conv_variants"])
+def test_reference_models_match_caffe(model):
+    assert_matches_reference(model)

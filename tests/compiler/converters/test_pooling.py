@@ -11,6 +11,7 @@ import pytest
 from onnx import TensorProto, helper
 
 from caffebatch.errors import LayerError
+from tests.compiler.converters._reference import assert_matches_reference
 from tests.compiler.netbuilder import layer, run, run_opencv
 
 RNG = np.random.default_rng(11)
@@ -178,3 +179,12 @@ def test_spp_refuses_levels_finer_than_the_input():
     spp = layer("spp", "SPP", ["data"], ["spp"], spp_param={"pyramid_height": 4})
     with pytest.raises(LayerError, match="pyramid level 3"):
         run([spp], {"data": np.zeros((1, 1, 13, 13), np.float32)}, ["spp"])
+
+
+POOLING_MODELS = ["zoo_pool_max_ceil", "zoo_pool_max_ceil_pad_overhang", "zoo_pool_ave_pad",
+                  "zoo_pool_ave_ceil_pad_overhang", "zoo_pool_global", "zoo_pool_rect", "zoo_pool_round_floor"]
+
+
+@pytest.mark.parametrize("model", POOLING_MODELS)
+def test_reference_models_match_caffe(model):
+    assert_matches_reference(model)
