@@ -1,0 +1,45 @@
+"""InnerProduct: a Gemm over the input flattened from ``axis``.
+
+Caffe treats the axes before ``axis`` as rows (M) and everything from ``axis`` on as one
+vector of K values; the top is ``shape[:axis] + (num_output,)``. The weight is stored
+(num_output, K), or (K, num_output) with ``transpose: true``.
+"""
+
+from __future__ import annotations
+
+import math
+
+from caffebatch.caffe.net import Layer
+from caffebatch.compiler.converters._spatial import blob, canonical_axis, expect_blobs, not_batch, refuse, scratch
+from caffebatch.compiler.graph import GraphBuilder
+from caffebatch.compiler.registry import Tensor, converts
+
+
+@converts("InnerProduct")
+def inner_product(layer: Layer, inputs: list[Tensor], g: GraphBuilder) -> list[Tensor]:
+    """Caffe InnerProduct (axis, transpose, bias_term)."""
+    p = layer.param.inner_product_param
+    if len(inputs) != 1 or len(layer.tops) != 1:
+        raise refuse(layer, f"takes one bottom and one top, got {len(inputs)} and {len(layer.tops)}")
+    x = inputs[0]
+    axis = canonical_axis(layer, "inner_product_param.axis", p.axis, len(x.shape))
+    not_batch(layer, "inner_product_param.axis", axis)
+    if p.num_output <= 0:
+        raise refuse(layer, "inner_product_param.num_output must be positive")
+    k = math.prod(x.shape[axis:])
+    expect_blobs(layer, 1 + p.bias_term)
+    weight_shape = (k, p.num_output) if p.transpose else (p.num_output, k)
+    weight = g.initializer(blob(layer, 0, weight_shape, "weight"), f"{layer.name}_weight")
+    operands = [weight]
+    if p.bias_term:
+        operands.append(g.initializer(blob(layer, 1, (p.num_output,), "bias"), f"{layer.name}_bias"))
+    out_shape = (*x.shape[:axis], p.num_output)
+    top = layer.tops[0]
+    rows = x.name
+    if len(x.shape) != 2:
+        rows = g.op("Flatten", x.name, output=scratch(g, layer, "rows"), axis=axis)
+    product = top if len(out_shape) == 2 else scratch(g, layer, "product")
+    g.op("Gemm", rows, *operands, output=product, transB=0 if p.transpose else 1)
+    if product != top:
+        g.op("Reshape", product, g.ints([-1, *out_shape[1:]], f"{layer.name}_shape"), output=top)
+    return [Tensor(top, out_shape)]
