@@ -33,7 +33,9 @@ def workdir(tmp_path) -> Path:
     return folder
 
 
-def write_tar(path: Path, members: list[tuple[tarfile.TarInfo, bytes | None]], mode: str = "w:gz") -> Path:
+def write_tar(
+    path: Path, members: list[tuple[tarfile.TarInfo, bytes | None]], mode: str = "w:gz"
+) -> Path:
     with tarfile.open(path, mode) as tar:
         for info, data in members:
             if data is not None:
@@ -122,7 +124,10 @@ def test_without_workdir_a_temporary_folder_is_made_and_left_to_the_caller(model
         ({"weights_file_name": None}, "'weights_file_name' must be a file name"),
         ({"weights_file_name": "../lenet_iter_2000.caffemodel"}, "must be a plain file name"),
         ({"network_definitions_file_name": "/etc/passwd"}, "must be a plain file name"),
-        ({"network_definitions_file_name": "other.prototxt"}, "'other.prototxt', which the package lacks"),
+        (
+            {"network_definitions_file_name": "other.prototxt"},
+            "'other.prototxt', which the package lacks",
+        ),
     ],
 )
 def test_meta_is_validated(model, change, message):

@@ -97,7 +97,9 @@ def open_package(
         raise PackageError(f"model package {path} does not exist")
     size = path.stat().st_size
     if size > limits.max_archive_bytes:
-        raise PackageError(f"archive {path.name} is {size} bytes; the limit is {limits.max_archive_bytes}")
+        raise PackageError(
+            f"archive {path.name} is {size} bytes; the limit is {limits.max_archive_bytes}"
+        )
     target = Path(tempfile.mkdtemp(prefix="package-", dir=workdir))
     try:
         _unpack(path, target, limits)
@@ -108,7 +110,7 @@ def open_package(
 
 
 def pack(folder: Path, prefix: str = "model") -> bytes:
-    """A .tar.gz of the regular files in `folder`, under `prefix/` as the seed's training writes it."""
+    """A .tar.gz of the regular files in `folder`, under `prefix/` as the seed's training has it."""
     folder = Path(folder)
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
@@ -125,7 +127,9 @@ def pack(folder: Path, prefix: str = "model") -> bytes:
 def _names(data: dict, key: str) -> tuple[str, ...]:
     value = data.get(key)
     if not isinstance(value, list) or not value:
-        raise PackageError(f"{META_FILE}: {key!r} must be a non-empty list of layer names, got {value!r}")
+        raise PackageError(
+            f"{META_FILE}: {key!r} must be a non-empty list of layer names, got {value!r}"
+        )
     if not all(isinstance(name, str) and name for name in value):
         raise PackageError(f"{META_FILE}: {key!r} must hold non-empty strings, got {value!r}")
     if len(set(value)) != len(value):
@@ -138,7 +142,9 @@ def _file_name(data: dict, key: str) -> str:
     if not isinstance(value, str) or not value:
         raise PackageError(f"{META_FILE}: {key!r} must be a file name, got {value!r}")
     if value in (".", "..") or "/" in value or "\\" in value or "\0" in value:
-        raise PackageError(f"{META_FILE}: {key!r} must be a plain file name in the package, got {value!r}")
+        raise PackageError(
+            f"{META_FILE}: {key!r} must be a plain file name in the package, got {value!r}"
+        )
     return value
 
 
@@ -158,7 +164,9 @@ def _open_folder(folder: Path, unpacked: Path | None = None) -> ModelPackage:
         file = root / name
         if not file.is_file():
             present = sorted(p.name for p in root.iterdir() if p.is_file())
-            raise PackageError(f"{META_FILE} names {key} {name!r}, which the package lacks; it has {present}")
+            raise PackageError(
+                f"{META_FILE} names {key} {name!r}, which the package lacks; it has {present}"
+            )
         files[key] = file
     return ModelPackage(
         root=root,
@@ -174,10 +182,14 @@ def _find_root(folder: Path) -> Path:
         return folder
     found = sorted(_folders_with_meta(folder, _SEARCH_DEPTH))
     if not found:
-        raise PackageError(f"the package holds no {META_FILE} (looked in {folder.name or folder} and below)")
+        raise PackageError(
+            f"the package holds no {META_FILE} (looked in {folder.name or folder} and below)"
+        )
     if len(found) > 1:
         listed = [str(p.relative_to(folder)) for p in found]
-        raise PackageError(f"the package holds several {META_FILE} files, in {listed}; keep one model per package")
+        raise PackageError(
+            f"the package holds several {META_FILE} files, in {listed}; keep one model per package"
+        )
     return found[0]
 
 
@@ -229,7 +241,10 @@ def _tar_entries(archive: Path) -> Iterator[Entry]:
                     yield member.name, False, tar.extractfile(member)
                 else:
                     kind = _TAR_KINDS.get(member.type, "a special file")
-                    raise PackageError(f"archive entry {member.name!r} is {kind}; only files and folders are allowed")
+                    raise PackageError(
+                        f"archive entry {member.name!r} is {kind}; "
+                        "only files and folders are allowed"
+                    )
     except (tarfile.TarError, EOFError, OSError) as exc:
         raise PackageError(f"the archive is damaged or not a tar archive: {exc}") from exc
 
@@ -252,7 +267,9 @@ def _zip_entries(archive: Path) -> Iterator[Entry]:
                 if info.flag_bits & 0x1:
                     raise PackageError(f"archive entry {info.filename!r} is encrypted")
                 if kind not in (0, stat.S_IFREG, stat.S_IFDIR):
-                    raise PackageError(f"archive entry {info.filename!r} is not a plain file or folder")
+                    raise PackageError(
+                        f"archive entry {info.filename!r} is not a plain file or folder"
+                    )
                 if info.is_dir():
                     yield info.filename, True, None
                 else:
@@ -280,7 +297,9 @@ def _write_entries(entries: Iterator[Entry], target: Path, limits: PackageLimits
                 written = _write_file(content, destination, written, limits.max_unpacked_bytes)
         except _UNPACK_ERRORS as exc:
             reason = getattr(exc, "strerror", None) or exc
-            raise PackageError(f"archive entry {name!r} cannot be unpacked (damaged archive?): {reason}") from exc
+            raise PackageError(
+                f"archive entry {name!r} cannot be unpacked (damaged archive?): {reason}"
+            ) from exc
 
 
 # What reading an entry's content or writing it out can raise: a bad CRC or a truncated
@@ -308,7 +327,9 @@ def _safe_path(name: str) -> PurePosixPath:
     if path.is_absolute() or name.startswith("/"):
         raise PackageError(f"archive entry {name!r} has an absolute path; entries must be relative")
     if ".." in path.parts:
-        raise PackageError(f"archive entry {name!r} goes up with '..'; entries must stay inside the archive")
+        raise PackageError(
+            f"archive entry {name!r} goes up with '..'; entries must stay inside the archive"
+        )
     parts = [part for part in path.parts if part != "."]
     if not parts:
         raise PackageError(f"archive entry {name!r} has an empty path")

@@ -48,27 +48,40 @@ def test_lenet_deploy_with_its_training_snapshot():
 
 
 def test_weights_in_the_prototxt_are_kept_unless_the_caffemodel_has_the_layer():
-    deploy = parse(INPUT + """
+    deploy = parse(
+        INPUT
+        + """
       layer { name: "s1" type: "Scale" bottom: "data" top: "s1" blobs { shape { dim: 3 } data: 1 data: 2 data: 3 } }
       layer { name: "s2" type: "Scale" bottom: "data" top: "s2" blobs { shape { dim: 3 } data: 1 data: 2 data: 3 } }
-    """)
-    weights = parse('layer { name: "s2" type: "Scale" blobs { shape { dim: 3 } double_data: 7 double_data: 8 double_data: 9 } }')
+    """
+    )
+    weights = parse(
+        'layer { name: "s2" type: "Scale" blobs { shape { dim: 3 } double_data: 7 double_data: 8 double_data: 9 } }'
+    )
     layers = {layer.name: layer for layer in build_net(deploy, weights).layers}
     assert layers["s1"].blobs[0].tolist() == [1, 2, 3]
     assert layers["s2"].blobs[0].tolist() == [7, 8, 9]
 
 
 def test_blob_count_mismatch_between_prototxt_and_caffemodel_is_refused():
-    deploy = parse(INPUT + 'layer { name: "s" type: "Scale" bottom: "data" top: "s" blobs { shape { dim: 3 } data: 1 data: 2 data: 3 } }')
+    deploy = parse(
+        INPUT
+        + 'layer { name: "s" type: "Scale" bottom: "data" top: "s" blobs { shape { dim: 3 } data: 1 data: 2 data: 3 } }'
+    )
     weights = parse('layer { name: "s" type: "Scale" }')
-    with pytest.raises(WeightsError, match=r"'s' \(Scale\): the network definition holds 1 blob\(s\), the weights file 0"):
+    with pytest.raises(
+        WeightsError,
+        match=r"'s' \(Scale\): the network definition holds 1 blob\(s\), the weights file 0",
+    ):
         build_net(deploy, weights)
 
 
 def test_blob_whose_data_does_not_fill_its_shape_is_refused():
     deploy = parse(INPUT + 'layer { name: "s" type: "Scale" bottom: "data" top: "s" }')
     weights = parse('layer { name: "s" blobs { shape { dim: 3 } data: 1 data: 2 } }')
-    with pytest.raises(WeightsError, match=r"weight blob 0 has shape \[3\] \(3 values\) but holds 2"):
+    with pytest.raises(
+        WeightsError, match=r"weight blob 0 has shape \[3\] \(3 values\) but holds 2"
+    ):
         build_net(deploy, weights)
 
 
@@ -83,7 +96,9 @@ def test_v1_format_nets_and_legacy_weight_dims():
     assert fc.blob(0, (5, 96)).shape == (5, 96)
     assert fc.blob(1, (5,)).shape == (5,)
     # Caffe's ShapeEquals aligns legacy dims on the right; a mere equal count is not enough.
-    with pytest.raises(LayerError, match=r"weight blob 0 has shape \(1, 1, 5, 96\), expected \(96, 5\)"):
+    with pytest.raises(
+        LayerError, match=r"weight blob 0 has shape \(1, 1, 5, 96\), expected \(96, 5\)"
+    ):
         fc.blob(0, (96, 5))
     conv1 = next(layer for layer in net.layers if layer.name == "conv1")
     assert conv1.blob(0, (8, 3, 3, 3)).shape == (8, 3, 3, 3)
@@ -106,7 +121,11 @@ def test_current_blob_shapes_must_match_exactly():
 
 @pytest.mark.parametrize(
     ("folder", "shape"),
-    [("zoo_inplace_split", (1, 3, 6, 6)), ("zoo_legacy_input_shape", (1, 3, 6, 6)), ("zoo_v1_format", (1, 3, 12, 12))],
+    [
+        ("zoo_inplace_split", (1, 3, 6, 6)),
+        ("zoo_legacy_input_shape", (1, 3, 6, 6)),
+        ("zoo_v1_format", (1, 3, 12, 12)),
+    ],
     ids=["Input layer", "input + input_shape", "input + input_dim"],
 )
 def test_input_declaration_forms(folder, shape):
@@ -116,7 +135,11 @@ def test_input_declaration_forms(folder, shape):
 
 
 def test_input_layer_with_one_shape_for_several_tops():
-    net = build_net(parse('layer { name: "in" type: "Input" top: "a" top: "b" input_param { shape { dim: 1 dim: 2 } } }'))
+    net = build_net(
+        parse(
+            'layer { name: "in" type: "Input" top: "a" top: "b" input_param { shape { dim: 1 dim: 2 } } }'
+        )
+    )
     assert net.inputs == {"a": (1, 2), "b": (1, 2)}
 
 
@@ -136,7 +159,10 @@ def test_a_net_without_inputs_is_refused():
 
 
 def test_layers_follow_caffe_include_and_exclude_rules_for_test_phase():
-    net = build_net(parse(INPUT + """
+    net = build_net(
+        parse(
+            INPUT
+            + """
       layer { name: "train_only" type: "ReLU" bottom: "data" top: "a" include { phase: TRAIN } }
       layer { name: "test_only" type: "ReLU" bottom: "data" top: "b" include { phase: TEST } }
       layer { name: "not_in_test" type: "ReLU" bottom: "data" top: "c" exclude { phase: TEST } }
@@ -145,42 +171,65 @@ def test_layers_follow_caffe_include_and_exclude_rules_for_test_phase():
       layer { name: "needs_stage" type: "ReLU" bottom: "data" top: "f" include { stage: "deploy" } }
       layer { name: "not_stage" type: "ReLU" bottom: "data" top: "g" include { not_stage: "deploy" } }
       layer { name: "either" type: "ReLU" bottom: "data" top: "h" include { phase: TRAIN } include { phase: TEST } }
-    """))
+    """
+        )
+    )
     assert names(net) == ["test_only", "max_level_0", "not_stage", "either"]
 
 
 def test_the_net_files_own_state_sets_level_and_stages():
-    net = build_net(parse('state { phase: TRAIN level: 2 stage: "deploy" }\n' + INPUT + """
+    net = build_net(
+        parse(
+            'state { phase: TRAIN level: 2 stage: "deploy" }\n'
+            + INPUT
+            + """
       layer { name: "level_2" type: "ReLU" bottom: "data" top: "a" include { min_level: 2 phase: TEST } }
       layer { name: "deploy" type: "ReLU" bottom: "data" top: "b" include { stage: "deploy" } }
       layer { name: "not_deploy" type: "ReLU" bottom: "data" top: "c" exclude { stage: "deploy" } }
-    """))
+    """
+        )
+    )
     assert names(net) == ["level_2", "deploy"]
 
 
 def test_include_and_exclude_together_are_refused():
     with pytest.raises(NetError, match="'r' has both include and exclude"):
-        build_net(parse(INPUT + 'layer { name: "r" type: "ReLU" bottom: "data" top: "r" include { phase: TEST } exclude { stage: "x" } }'))
+        build_net(
+            parse(
+                INPUT
+                + 'layer { name: "r" type: "ReLU" bottom: "data" top: "r" include { phase: TEST } exclude { stage: "x" } }'
+            )
+        )
 
 
 def test_layers_inherit_the_test_phase():
-    net = build_net(parse(INPUT + 'layer { name: "drop" type: "Dropout" bottom: "data" top: "data" }'))
+    net = build_net(
+        parse(INPUT + 'layer { name: "drop" type: "Dropout" bottom: "data" top: "data" }')
+    )
     assert net.layers[0].param.phase == caffe_pb2.TEST
 
 
 def test_reading_a_training_only_top_is_refused_with_a_hint():
     train_val = read_prototxt(REFERENCE / "lenet" / "lenet_train_val.prototxt")
-    with pytest.raises(NetError, match="comes from training-only layer .*declare 'data' with an Input layer"):
+    with pytest.raises(
+        NetError, match="comes from training-only layer .*declare 'data' with an Input layer"
+    ):
         build_net(train_val)
 
 
 def test_losses_and_accuracy_are_dropped():
-    net = build_net(parse(INPUT + """
+    net = build_net(
+        parse(
+            INPUT
+            + """
       layer { name: "label" type: "Input" top: "label" input_param { shape { dim: 2 } } }
       layer { name: "ip" type: "InnerProduct" bottom: "data" top: "ip" inner_product_param { num_output: 3 } }
       layer { name: "loss" type: "SoftmaxWithLoss" bottom: "ip" bottom: "label" top: "loss" }
       layer { name: "acc" type: "Accuracy" bottom: "ip" bottom: "label" top: "acc" include { phase: TEST } }
-    """))
+    """
+        )
+    )
+    assert {"SoftmaxWithLoss", "Accuracy"} <= TRAINING_ONLY.keys()
     assert names(net) == ["ip"]
     assert "loss" not in net.latest and "acc" not in net.latest
 
@@ -192,34 +241,50 @@ def test_in_place_chains_get_unique_value_names_and_fan_out_reads_the_last():
     net = build_net(read_prototxt(REFERENCE / "zoo_inplace_split" / "deploy.prototxt"))
     layers = {layer.name: layer for layer in net.layers}
     assert layers["relu1"].bottoms == ("conv1",) and layers["relu1"].tops == ("conv1@relu1",)
-    assert layers["scale1"].bottoms == ("conv1@relu1",) and layers["scale1"].tops == ("conv1@scale1",)
+    assert layers["scale1"].bottoms == ("conv1@relu1",) and layers["scale1"].tops == (
+        "conv1@scale1",
+    )
     assert {layers[name].bottoms for name in ("sig", "tanh", "pool")} == {("conv1@scale1",)}
     assert net.latest["conv1"] == "conv1@scale1"
-    values = [net_input for net_input in net.inputs] + [top for layer in net.layers for top in layer.tops]
+    values = [net_input for net_input in net.inputs] + [
+        top for layer in net.layers for top in layer.tops
+    ]
     assert len(values) == len(set(values))
 
 
 def test_in_place_on_a_blob_another_layer_reads_is_refused_like_caffe():
     # Caffe: Top blob 'conv1' produced by multiple sources.
-    with pytest.raises(NetError, match="'relu1' works in place on blob 'conv1'.*\\['sig'\\] also read it"):
+    with pytest.raises(
+        NetError, match="'relu1' works in place on blob 'conv1'.*\\['sig'\\] also read it"
+    ):
         build_net(read_prototxt(REFERENCE / "invalid" / "inplace_fanout" / "deploy.prototxt"))
 
 
 def test_reading_the_in_place_result_afterwards_is_fine():
-    net = build_net(parse(INPUT + """
+    net = build_net(
+        parse(
+            INPUT
+            + """
       layer { name: "relu" type: "ReLU" bottom: "data" top: "data" }
       layer { name: "a" type: "Sigmoid" bottom: "data" top: "a" }
       layer { name: "b" type: "TanH" bottom: "data" top: "b" }
-    """))
+    """
+        )
+    )
     assert [layer.bottoms for layer in net.layers] == [("data",), ("data@relu",), ("data@relu",)]
 
 
 def test_top_produced_twice_is_refused():
     with pytest.raises(NetError, match="'b' \\(Sigmoid\\): top blob 'a' is already produced"):
-        build_net(parse(INPUT + """
+        build_net(
+            parse(
+                INPUT
+                + """
           layer { name: "a" type: "ReLU" bottom: "data" top: "a" }
           layer { name: "b" type: "Sigmoid" bottom: "data" top: "a" }
-        """))
+        """
+            )
+        )
 
 
 def test_unknown_bottom_is_refused():
@@ -229,7 +294,12 @@ def test_unknown_bottom_is_refused():
 
 def test_duplicate_layer_names_are_refused():
     with pytest.raises(NetError, match="two layers are named 'r'"):
-        build_net(parse(INPUT + """
+        build_net(
+            parse(
+                INPUT
+                + """
           layer { name: "r" type: "ReLU" bottom: "data" top: "a" }
           layer { name: "r" type: "ReLU" bottom: "a" top: "b" }
-        """))
+        """
+            )
+        )

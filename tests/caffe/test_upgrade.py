@@ -103,11 +103,13 @@ def test_both_layer_and_layers_is_refused():
 
 
 def test_net_level_input_shape_becomes_an_input_layer_first():
-    net = upgrade_net(parse("""
+    net = upgrade_net(
+        parse("""
       input: "a" input_shape { dim: 2 dim: 5 }
       input: "b" input_shape { dim: 2 dim: 7 }
       layer { name: "c" type: "Concat" bottom: "a" bottom: "b" top: "c" }
-    """))
+    """)
+    )
     assert not net.input and not net.input_shape and not net.input_dim
     first = net.layer[0]
     assert (first.name, first.type, list(first.top)) == ("input", "Input", ["a", "b"])
@@ -121,8 +123,10 @@ def test_net_level_input_with_wrong_dim_count_is_refused():
 
 
 def test_old_batch_norm_param_specs_are_dropped():
-    net = upgrade_net(parse("""
+    net = upgrade_net(
+        parse("""
       layer { name: "bn" type: "BatchNorm" bottom: "x" top: "x"
               param { lr_mult: 0 } param { lr_mult: 0 } param { lr_mult: 0 } }
-    """))
+    """)
+    )
     assert len(net.layer[0].param) == 0

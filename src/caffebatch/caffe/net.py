@@ -15,7 +15,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from caffebatch.caffe.blobs import BlobGraph
 from caffebatch.caffe.proto import caffe_pb2
+from caffebatch.caffe.upgrade import upgrade_net
 from caffebatch.errors import LayerError, NetError, WeightsError
 
 
@@ -49,13 +51,19 @@ class Layer:
         shape = tuple(int(d) for d in shape)
         if index >= len(self.blobs):
             raise LayerError(
-                self.name, self.type, f"expected weight blob {index} of shape {shape}, but the layer "
-                f"has {len(self.blobs)} blob(s)"
+                self.name,
+                self.type,
+                f"expected weight blob {index} of shape {shape}, but the layer "
+                f"has {len(self.blobs)} blob(s)",
             )
         array = self.blobs[index]
         if array.shape == shape:
             return array
-        if index in self.legacy_blobs and len(shape) <= 4 and (1,) * (4 - len(shape)) + shape == array.shape:
+        if (
+            index in self.legacy_blobs
+            and len(shape) <= 4
+            and (1,) * (4 - len(shape)) + shape == array.shape
+        ):
             return array.reshape(shape)
         raise LayerError(
             self.name, self.type, f"weight blob {index} has shape {array.shape}, expected {shape}"
@@ -120,9 +128,7 @@ TRAINING_ONLY = {
 HANDLED_BY_NET = {"Input": "becomes a graph input"}
 
 
-def build_net(
-    deploy: caffe_pb2.NetParameter, weights: caffe_pb2.NetParameter | None = None
-) -> Net:
+def build_net(deploy: caffe_pb2.NetParameter, weights: caffe_pb2.NetParameter | None = None) -> Net:
     """The scoring net of a network definition, with the trained weights attached.
 
     Both messages may be in any Caffe format: they are upgraded here (`upgrade_net`).
@@ -134,8 +140,6 @@ def build_net(
     top produced twice, an in-place layer on a blob that another layer also reads, no
     inputs) and WeightsError for weights that do not decode into arrays or do not match.
     """
-    from caffebatch.caffe.upgrade import upgrade_net
-
     deploy = upgrade_net(deploy)
     state = caffe_pb2.NetState()
     state.CopyFrom(deploy.state)
@@ -146,10 +150,10 @@ def build_net(
 
     inputs: dict[str, tuple[int, ...]] = {}
     input_layers: dict[str, str] = {}
-    graph = _Graph()
+    graph = BlobGraph()
     kept: list[tuple[caffe_pb2.LayerParameter, tuple[str, ...], tuple[str, ...]]] = []
     for param in params:
-        bottoms, tops = graph.add(param)
+        bottoms, tops = graph.add(param, training_only=param.type in TRAINING_ONLY)
         if param.type == "Input":
             inputs.update(_input_shapes(param))
             if param.top:
@@ -162,7 +166,9 @@ def build_net(
             "the net has no inputs: declare them with an Input layer "
             "(or the older net-level `input` with `input_shape`)"
         )
-    layers = tuple(_layer(param, bottoms, tops, trained.get(param.name)) for param, bottoms, tops in kept)
+    layers = tuple(
+        _layer(param, bottoms, tops, trained.get(param.name)) for param, bottoms, tops in kept
+    )
     return Net(
         name=deploy.name,
         inputs=inputs,
@@ -186,7 +192,9 @@ def _rule_met(state: caffe_pb2.NetState, rule: caffe_pb2.NetStateRule) -> bool:
 def _included(param: caffe_pb2.LayerParameter, state: caffe_pb2.NetState) -> bool:
     """Caffe's FilterNet: no include rule means included unless an exclude rule is met."""
     if param.include and param.exclude:
-        raise NetError(f"layer {param.name!r} has both include and exclude rules; Caffe takes one kind")
+        raise NetError(
+            f"layer {param.name!r} has both include and exclude rules; Caffe takes one kind"
+        )
     if param.include:
         return any(_rule_met(state, rule) for rule in param.include)
     return not any(_rule_met(state, rule) for rule in param.exclude)
@@ -196,7 +204,9 @@ def _refuse_duplicate_names(params: list[caffe_pb2.LayerParameter]) -> None:
     seen: set[str] = set()
     for param in params:
         if param.name in seen:
-            raise NetError(f"two layers are named {param.name!r}; weights are matched by layer name")
+            raise NetError(
+                f"two layers are named {param.name!r}; weights are matched by layer name"
+            )
         seen.add(param.name)
 
 
@@ -222,86 +232,12 @@ def _input_shapes(param: caffe_pb2.LayerParameter) -> dict[str, tuple[int, ...]]
     for top, shape in zip(param.top, shapes, strict=True):
         dims = tuple(int(d) for d in shape.dim)
         if not dims or any(d <= 0 for d in dims):
-            raise NetError(f"Input layer {param.name!r}: input {top!r} has shape {list(dims)}; expected positive dims")
+            raise NetError(
+                f"Input layer {param.name!r}: input {top!r} has shape {list(dims)}; "
+                "expected positive dims"
+            )
         result[top] = dims
     return result
-
-
-class _Graph:
-    """Caffe's blob bookkeeping (Net::AppendBottom/AppendTop and insert_splits).
-
-    Each value a blob takes gets a unique name. Caffe inserts a Split layer wherever a
-    value has several readers; an in-place layer on such a value then writes a blob that
-    already exists, which Caffe refuses ("produced by multiple sources"). So the readers
-    of every value are counted, and `check` refuses in-place writes on shared values.
-    """
-
-    def __init__(self) -> None:
-        self.latest: dict[str, str] = {}  # Caffe blob -> its current value
-        self.readers: dict[str, list[str]] = {}  # value -> layers that read it
-        self.dropped: dict[str, str] = {}  # value -> training-only layer that produced it
-        self.in_place: list[tuple[str, str, str]] = []  # (layer, blob, value overwritten)
-        self.names: set[str] = set()
-
-    def add(self, param: caffe_pb2.LayerParameter) -> tuple[tuple[str, ...], tuple[str, ...]]:
-        bottoms = tuple(self._read(param, index, blob) for index, blob in enumerate(param.bottom))
-        tops = tuple(self._write(param, index, blob, bottoms) for index, blob in enumerate(param.top))
-        if param.type in TRAINING_ONLY:
-            self.dropped.update((value, f"{param.name!r} ({param.type})") for value in tops)
-        return bottoms, tops
-
-    def _read(self, param: caffe_pb2.LayerParameter, index: int, blob: str) -> str:
-        if blob not in self.latest:
-            raise NetError(
-                f"layer {param.name!r} ({param.type}): unknown bottom blob {blob!r} (bottom {index}); "
-                "no earlier layer or input produces it"
-            )
-        value = self.latest[blob]
-        if value in self.dropped and param.type not in TRAINING_ONLY:
-            raise NetError(
-                f"layer {param.name!r} ({param.type}) reads blob {blob!r}, which comes from "
-                f"training-only layer {self.dropped[value]}; scoring drops that layer, so declare "
-                f"{blob!r} with an Input layer"
-            )
-        self.readers.setdefault(value, []).append(param.name)
-        return value
-
-    def _write(self, param: caffe_pb2.LayerParameter, index: int, blob: str, bottoms: tuple[str, ...]) -> str:
-        # Caffe treats a top as in place only when it is the bottom at the same index.
-        if index < len(param.bottom) and param.bottom[index] == blob:
-            self.in_place.append((param.name, blob, bottoms[index]))
-            value = self._fresh(f"{blob}@{param.name}")
-        elif blob in self.latest:
-            raise NetError(
-                f"layer {param.name!r} ({param.type}): top blob {blob!r} is already produced by "
-                "an earlier layer or input (Caffe: produced by multiple sources); give it a new name"
-            )
-        else:
-            value = self._fresh(blob)
-        self.latest[blob] = value
-        return value
-
-    def _fresh(self, name: str) -> str:
-        unique, counter = name, 1
-        while unique in self.names:
-            counter += 1
-            unique = f"{name}#{counter}"
-        self.names.add(unique)
-        return unique
-
-    def check(self) -> None:
-        for layer, blob, value in self.in_place:
-            others = [reader for reader in self.readers[value] if reader != layer]
-            if len(self.readers[value]) > 1:
-                also = f"layer(s) {others} also read it" if others else "it reads that blob twice"
-                raise NetError(
-                    f"layer {layer!r} works in place on blob {blob!r}, but {also}; Caffe refuses "
-                    f"this (top blob {blob!r} produced by multiple sources): give the in-place layer "
-                    "a top of its own"
-                )
-
-    def latest_kept(self) -> dict[str, str]:
-        return {blob: value for blob, value in self.latest.items() if value not in self.dropped}
 
 
 def _layer(

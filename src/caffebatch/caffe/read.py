@@ -45,7 +45,9 @@ def read_prototxt(path: Path, max_bytes: int = MAX_PROTOTXT_BYTES) -> caffe_pb2.
         text_format.Parse(text, net)
     except text_format.ParseError as exc:
         reason = _OUR_PACKAGE.sub("caffe.", _POSITION_PREFIX.sub("", str(exc)))
-        raise PrototxtSyntaxError(str(path), exc.GetLine() or 0, exc.GetColumn() or 0, reason) from exc
+        raise PrototxtSyntaxError(
+            str(path), exc.GetLine() or 0, exc.GetColumn() or 0, reason
+        ) from exc
     return net
 
 

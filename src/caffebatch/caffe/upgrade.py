@@ -80,20 +80,31 @@ V0_TYPES = {
 # parameters in one flat message; V1 moved them into one message per layer type.
 # The data layers' fields (source, batchsize, meanfile, ...) are not carried: training only.
 V0_FIELDS = {
-    "num_output": {V1.CONVOLUTION: ("convolution_param", "num_output"),
-                   V1.INNER_PRODUCT: ("inner_product_param", "num_output")},
-    "biasterm": {V1.CONVOLUTION: ("convolution_param", "bias_term"),
-                 V1.INNER_PRODUCT: ("inner_product_param", "bias_term")},
-    "weight_filler": {V1.CONVOLUTION: ("convolution_param", "weight_filler"),
-                      V1.INNER_PRODUCT: ("inner_product_param", "weight_filler")},
-    "bias_filler": {V1.CONVOLUTION: ("convolution_param", "bias_filler"),
-                    V1.INNER_PRODUCT: ("inner_product_param", "bias_filler")},
-    "pad": {V1.CONVOLUTION: ("convolution_param", "pad"),
-            V1.POOLING: ("pooling_param", "pad")},
-    "kernelsize": {V1.CONVOLUTION: ("convolution_param", "kernel_size"),
-                   V1.POOLING: ("pooling_param", "kernel_size")},
-    "stride": {V1.CONVOLUTION: ("convolution_param", "stride"),
-               V1.POOLING: ("pooling_param", "stride")},
+    "num_output": {
+        V1.CONVOLUTION: ("convolution_param", "num_output"),
+        V1.INNER_PRODUCT: ("inner_product_param", "num_output"),
+    },
+    "biasterm": {
+        V1.CONVOLUTION: ("convolution_param", "bias_term"),
+        V1.INNER_PRODUCT: ("inner_product_param", "bias_term"),
+    },
+    "weight_filler": {
+        V1.CONVOLUTION: ("convolution_param", "weight_filler"),
+        V1.INNER_PRODUCT: ("inner_product_param", "weight_filler"),
+    },
+    "bias_filler": {
+        V1.CONVOLUTION: ("convolution_param", "bias_filler"),
+        V1.INNER_PRODUCT: ("inner_product_param", "bias_filler"),
+    },
+    "pad": {V1.CONVOLUTION: ("convolution_param", "pad"), V1.POOLING: ("pooling_param", "pad")},
+    "kernelsize": {
+        V1.CONVOLUTION: ("convolution_param", "kernel_size"),
+        V1.POOLING: ("pooling_param", "kernel_size"),
+    },
+    "stride": {
+        V1.CONVOLUTION: ("convolution_param", "stride"),
+        V1.POOLING: ("pooling_param", "stride"),
+    },
     "group": {V1.CONVOLUTION: ("convolution_param", "group")},
     "pool": {V1.POOLING: ("pooling_param", "pool")},
     "dropout_ratio": {V1.DROPOUT: ("dropout_param", "dropout_ratio")},
@@ -127,7 +138,9 @@ def _fold_v0_padding(layers: list[caffe_pb2.V1LayerParameter]) -> list[caffe_pb2
         layer.CopyFrom(wrapper)
         if layer.layer.type == "padding":
             if len(layer.bottom) != 1 or len(layer.top) != 1:
-                raise NetError(f"V0 padding layer {layer.layer.name!r} must have one bottom and one top")
+                raise NetError(
+                    f"V0 padding layer {layer.layer.name!r} must have one bottom and one top"
+                )
             padding_of[layer.top[0]] = layer
             continue
         for index, bottom in enumerate(layer.bottom):
@@ -148,7 +161,9 @@ def _fold_v0_padding(layers: list[caffe_pb2.V1LayerParameter]) -> list[caffe_pb2
 def _v0_to_v1(wrapper: caffe_pb2.V1LayerParameter) -> caffe_pb2.V1LayerParameter:
     v0 = wrapper.layer
     if v0.type not in V0_TYPES:
-        raise NetError(f"V0 layer {v0.name!r} has unknown type {v0.type!r}; known: {sorted(V0_TYPES)}")
+        raise NetError(
+            f"V0 layer {v0.name!r} has unknown type {v0.type!r}; known: {sorted(V0_TYPES)}"
+        )
     v1 = caffe_pb2.V1LayerParameter(name=v0.name, type=V0_TYPES[v0.type])
     v1.bottom.extend(wrapper.bottom)
     v1.top.extend(wrapper.top)
@@ -159,7 +174,9 @@ def _v0_to_v1(wrapper: caffe_pb2.V1LayerParameter) -> caffe_pb2.V1LayerParameter
         if targets is None:
             continue
         if v1.type not in targets:
-            raise NetError(f"V0 layer {v0.name!r} of type {v0.type!r} has unexpected field {field.name!r}")
+            raise NetError(
+                f"V0 layer {v0.name!r} of type {v0.type!r} has unexpected field {field.name!r}"
+            )
         message_name, target = targets[v1.type]
         _set(getattr(v1, message_name) if message_name else v1, target, value)
     return v1
@@ -222,8 +239,12 @@ V1_TYPE_NAMES = {
 }
 
 # V1 per-blob lists -> the field of the blob's ParamSpec they become
-V1_PARAM_SPEC_FIELDS = {"param": "name", "blob_share_mode": "share_mode",
-                        "blobs_lr": "lr_mult", "weight_decay": "decay_mult"}
+V1_PARAM_SPEC_FIELDS = {
+    "param": "name",
+    "blob_share_mode": "share_mode",
+    "blobs_lr": "lr_mult",
+    "weight_decay": "decay_mult",
+}
 V1_COPIED = ("bottom", "top", "include", "exclude", "blobs", "loss_weight")
 
 
@@ -270,7 +291,8 @@ def _upgrade_input(net: NetParameter) -> None:
     if net.input_shape:
         if len(net.input_shape) != len(names):
             raise NetError(
-                f"the net declares {len(names)} input(s) {names} but {len(net.input_shape)} input_shape(s)"
+                f"the net declares {len(names)} input(s) {names} but "
+                f"{len(net.input_shape)} input_shape(s)"
             )
         shapes = [list(shape.dim) for shape in net.input_shape]
     elif net.input_dim:
