@@ -17,7 +17,7 @@ import numpy as np
 
 from caffebatch.caffe.blobs import BlobGraph
 from caffebatch.caffe.proto import caffe_pb2
-from caffebatch.caffe.upgrade import upgrade_net
+from caffebatch.caffe.upgrade import needs_upgrade, upgrade_net
 from caffebatch.errors import LayerError, NetError, WeightsError
 
 
@@ -121,7 +121,6 @@ TRAINING_ONLY = {
     "MultinomialLogisticLoss": "is a training loss",
     "SigmoidCrossEntropyLoss": "is a training loss",
     "ContrastiveLoss": "is a training loss",
-    "Silence": "consumes blobs and produces nothing",
 }
 
 # Layer types the net itself handles (not the compiler), with what they become.
@@ -146,7 +145,9 @@ def build_net(deploy: caffe_pb2.NetParameter, weights: caffe_pb2.NetParameter | 
     state.phase = caffe_pb2.TEST  # the file's level and stages stay, as in Caffe's Net::Init
     params = [p for p in deploy.layer if _included(p, state)]
     _refuse_duplicate_names(params)
-    trained = _layers_by_name(upgrade_net(weights)) if weights is not None else {}
+    if weights is not None and needs_upgrade(weights):
+        weights = upgrade_net(weights)  # copied only when old: weights can be large
+    trained = _layers_by_name(weights) if weights is not None else {}
 
     inputs: dict[str, tuple[int, ...]] = {}
     input_layers: dict[str, str] = {}

@@ -36,6 +36,11 @@ class Step(NamedTuple):
     apply: Callable[[NetParameter], None]
 
 
+def needs_upgrade(net: NetParameter) -> bool:
+    """Whether any step applies: `upgrade_net` would change the net."""
+    return any(step.needs(net) for step in STEPS)
+
+
 def upgrade_net(net: NetParameter) -> NetParameter:
     """A copy of `net` in the current format (the input is not changed)."""
     upgraded = NetParameter()
