@@ -10,6 +10,7 @@ import onnx
 from caffebatch.caffe.net import Net
 from caffebatch.compiler import macs
 from caffebatch.compiler.graph import GraphBuilder
+from caffebatch.compiler.passes import optimize
 from caffebatch.compiler.registry import Tensor, converter_for
 from caffebatch.errors import LayerError, NetError, UnsupportedLayerError
 
@@ -48,12 +49,15 @@ def compile_net(
     net: Net,
     outputs: Sequence[str],
     inputs: Sequence[str] | None = None,
+    *,
+    optimized: bool = True,
 ) -> CompiledModel:
     """Compile `net` to ONNX, with one graph output per name in `outputs`.
 
     Every layer is converted (and so checked), even one that no output needs, because
     Caffe refuses a net with any invalid layer. `inputs` restricts and orders the graph
-    inputs (default: all of the net's inputs).
+    inputs (default: all of the net's inputs). `optimized` runs the graph-level passes
+    (`caffebatch.compiler.passes`), which change no output beyond float rounding.
     """
     unsupported = [(l.name, l.type) for l in net.layers if converter_for(l.type) is None]
     if unsupported:
@@ -94,6 +98,8 @@ def compile_net(
         graph_outputs.append((name, value.name, value.shape))
 
     model = g.build(graph_outputs, net.name or "caffebatch")
+    if optimized:
+        model = optimize(model)
     return CompiledModel(
         onnx=model,
         inputs={name: net.inputs[name][1:] for name in input_names},
