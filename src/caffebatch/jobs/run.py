@@ -83,7 +83,8 @@ def run_batch(
         code = next((code for kind, code in FAILURES if isinstance(error, kind)), None)
         if code is None:
             raise  # a programming error
-        failure = {"code": getattr(error, "code", code) or code, "message": str(error)}
+        failure = {"code": getattr(error, "code", code) or code,
+                   "message": getattr(error, "message", None) or str(error)}
     finally:
         executor.stop()
         ticker.stop()

@@ -35,8 +35,8 @@ class Location:
 class RetryPolicy:
     """How often and how patiently a transient storage failure is retried.
 
-    Botocore retries what it knows (5xx, throttling, connection errors) `attempts` times;
-    caffebatch retries the rest (a body cut off mid-read) with the same budget.
+    Every storage call gets up to `attempts` tries; botocore's own retries are off, so
+    this is the one policy (5xx, throttling, dropped connections, cut-off bodies).
     """
 
     attempts: int = 8

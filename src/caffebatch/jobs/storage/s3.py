@@ -28,9 +28,10 @@ def parse_url(url: str) -> tuple[str, str]:
 class S3Storage:
     """The objects directly under ``s3://bucket[/prefix]`` (not those in deeper "folders").
 
-    The client is shared by all threads (boto3 clients are thread-safe). Botocore retries
-    what it recognises; every call is also retried here on what it does not (a body cut
-    off mid-read), so a flaky endpoint costs time, not records.
+    The client is shared by all threads (boto3 clients are thread-safe). Every call is
+    retried here, with the run's RetryPolicy, on what s3errors.py calls transient (5xx,
+    throttling, dropped connections, a body cut off mid-read), so a flaky endpoint costs
+    time, not records.
     """
 
     remote = True
@@ -45,7 +46,8 @@ class S3Storage:
             or "us-east-1"
         )
         config = Config(
-            retries={"max_attempts": retry.attempts, "mode": "standard"},
+            # One retry policy, ours, for everything (botocore's backoff waits up to 20 s).
+            retries={"total_max_attempts": 1, "mode": "standard"},
             max_pool_connections=connections + 4,
             connect_timeout=5,
             read_timeout=30,
@@ -95,7 +97,9 @@ class S3Storage:
         def read() -> bytes:
             response = self.client.get_object(Bucket=self.bucket, Key=self.prefix + key)
             with response["Body"] as body:
-                return body.read(limit + 1)
+                if response.get("ContentLength", 0) > limit:  # too large: enough to tell
+                    return body.read(limit + 1)
+                return body.read()  # a full read checks the length, so a cut-off body raises
 
         return self._call(read, f"reading s3://{self.bucket}/{self.prefix}{key}")
 

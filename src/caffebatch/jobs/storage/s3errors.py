@@ -37,6 +37,7 @@ CLASSES: tuple[tuple[type[Exception], type[StorageError]], ...] = (
     (boto.PartialCredentialsError, AccessDeniedError),
     (boto.EndpointConnectionError, TransientStorageError),
     (boto.ConnectionError, TransientStorageError),
+    (boto.HTTPClientError, TransientStorageError),  # incl. ConnectionClosedError
     (boto.ResponseStreamingError, TransientStorageError),
     (boto.IncompleteReadError, TransientStorageError),
     (boto.ReadTimeoutError, TransientStorageError),
