@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from caffebatch.errors import LayerError
+from tests.compiler.converters._reference import assert_matches_reference
 from tests.compiler.netbuilder import layer, run, run_opencv
 
 RNG = np.random.default_rng(7)
@@ -139,3 +140,22 @@ def test_neuron_layer_takes_one_bottom():
     two = one_layer({"type": "ReLU"}, bottoms=("data", "other"))
     with pytest.raises(LayerError, match="exactly 1 bottom blob"):
         run([two], {"data": X, "other": X}, ["out"])
+
+
+@pytest.mark.parametrize(
+    "model",
+    [
+        "zoo_act_relu",
+        "zoo_act_sigmoid",
+        "zoo_act_tanh",
+        "zoo_act_absval",
+        "zoo_act_bnll",
+        "zoo_act_elu",
+        "zoo_act_threshold",
+        "zoo_act_clip",
+        "zoo_act_swish",
+        "zoo_prelu",
+    ],
+)
+def test_matches_real_caffe(model):
+    assert_matches_reference(model)

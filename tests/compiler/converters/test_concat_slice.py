@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from caffebatch.errors import LayerError
+from tests.compiler.converters._reference import assert_matches_reference
 from tests.compiler.netbuilder import layer, run, run_opencv
 
 RNG = np.random.default_rng(13)
@@ -101,3 +102,7 @@ def test_concat_refusals(bottoms, param, message):
 def test_slice_refusals(tops, param, message):
     with pytest.raises(LayerError, match=message):
         run([layer("slice", "Slice", ["b"], tops, slice_param=param)], {"b": B}, tops)
+
+
+def test_matches_real_caffe():
+    assert_matches_reference("zoo_concat_slice")

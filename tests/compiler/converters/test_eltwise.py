@@ -5,7 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from caffebatch.caffe.net import build_net
+from caffebatch.caffe.read import read_prototxt
+from caffebatch.compiler.compile import compile_net
 from caffebatch.errors import LayerError
+from tests.compiler.converters._reference import REFERENCE, assert_matches_reference
 from tests.compiler.netbuilder import layer, run, run_opencv
 
 RNG = np.random.default_rng(5)
@@ -62,3 +66,14 @@ def test_refuses_different_shapes_like_caffe():
     inputs = {"a": np.zeros((1, 3, 4, 5), np.float32), "b": np.zeros((1, 3, 4, 1), np.float32)}
     with pytest.raises(LayerError, match=r"same shape: 'a' is \(1, 3, 4, 5\), 'b' is \(1, 3, 4, 1\)"):
         run([eltwise(["a", "b"])], inputs, ["out"])
+
+
+def test_matches_real_caffe():
+    assert_matches_reference("zoo_eltwise")
+
+
+def test_refuses_what_real_caffe_refuses():
+    # Caffe's own message is in tests/reference/invalid/eltwise_shape_mismatch/caffe_error.txt
+    net = build_net(read_prototxt(REFERENCE / "invalid" / "eltwise_shape_mismatch" / "deploy.prototxt"))
+    with pytest.raises(LayerError, match=r"same shape: 'a' is \(1, 3, 4, 5\), 'b' is \(1, 3, 4, 1\)"):
+        compile_net(net, ["sum"])

@@ -8,6 +8,7 @@ import pytest
 from caffebatch.compiler.compile import compile_net
 from caffebatch.errors import LayerError
 from caffebatch.runtime.scorer import Scorer
+from tests.compiler.converters._reference import assert_matches_reference
 from tests.compiler.netbuilder import layer, net, run, run_opencv
 
 RNG = np.random.default_rng(3)
@@ -65,3 +66,8 @@ def test_parameter_blob_must_match_its_shape(blobs, message):
     param = layer("p", "Parameter", [], ["p"], blobs=blobs, parameter_param={"shape": {"dim": [2, 3]}})
     with pytest.raises(LayerError, match=message):
         run([param], {"data": X}, ["p"])
+
+
+@pytest.mark.parametrize("model", ["zoo_act_dropout", "zoo_inplace_split"])
+def test_matches_real_caffe(model):
+    assert_matches_reference(model)

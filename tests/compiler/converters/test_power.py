@@ -8,6 +8,7 @@ import pytest
 from caffebatch.compiler.compile import compile_net
 from caffebatch.errors import LayerError
 from caffebatch.runtime.scorer import Scorer
+from tests.compiler.converters._reference import assert_matches_reference
 from tests.compiler.netbuilder import layer, net, run, run_opencv
 
 RNG = np.random.default_rng(11)
@@ -104,3 +105,8 @@ def test_constant_case_follows_the_batch_size():
 def test_refuses_non_positive_base(layer_type, params, field):
     with pytest.raises(LayerError, match=f"{field} must be strictly positive, or -1 for e; got"):
         run_one(layer_type, POSITIVE, **params)
+
+
+@pytest.mark.parametrize("model", ["zoo_power", "zoo_act_exp", "zoo_act_log"])
+def test_matches_real_caffe(model):
+    assert_matches_reference(model)

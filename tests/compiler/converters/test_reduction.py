@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from caffebatch.errors import LayerError
+from tests.compiler.converters._reference import assert_matches_reference
 from tests.compiler.netbuilder import layer, run, run_opencv
 
 RNG = np.random.default_rng(23)
@@ -129,3 +130,7 @@ def test_argmax_ranks_ties_by_larger_index_first():
 def test_argmax_refusals(param, message):
     with pytest.raises(LayerError, match=message):
         run_one("ArgMax", argmax_param=param)
+
+
+def test_softmax_matches_real_caffe():
+    assert_matches_reference("zoo_softmax_axis")

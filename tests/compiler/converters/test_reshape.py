@@ -5,9 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from caffebatch.caffe.net import build_net
+from caffebatch.caffe.read import read_prototxt
 from caffebatch.compiler.compile import compile_net
 from caffebatch.errors import LayerError
 from caffebatch.runtime.scorer import Scorer
+from tests.compiler.converters._reference import REFERENCE, assert_matches_reference
 from tests.compiler.netbuilder import layer, net, run, run_opencv
 
 RNG = np.random.default_rng(17)
@@ -121,3 +124,14 @@ def test_reshape_refusals(param, message):
 def test_flatten_refusals(param, message):
     with pytest.raises(LayerError, match=message):
         run([layer("out", "Flatten", ["data"], ["out"], flatten_param=param)], {"data": X}, ["out"])
+
+
+def test_matches_real_caffe():
+    assert_matches_reference("zoo_flatten_reshape")
+
+
+def test_refuses_what_real_caffe_refuses():
+    # Caffe's own message is in tests/reference/invalid/reshape_count_mismatch/caffe_error.txt
+    net = build_net(read_prototxt(REFERENCE / "invalid" / "reshape_count_mismatch" / "deploy.prototxt"))
+    with pytest.raises(LayerError, match=r"bottom count \(60\) .* divisible by the product of the specified dimensions \(7\)"):
+        compile_net(net, ["r"])
