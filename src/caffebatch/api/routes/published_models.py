@@ -56,7 +56,7 @@ Upload = Annotated[Path, Depends(receive_upload, scope="function")]
 def list_models(
     instance_id: str, session: SessionDep, user: CurrentUser, base: BaseUrl,
     limit: Annotated[int, Query(ge=1, le=1000)] = 1000,
-    start: Annotated[int, Query(ge=0)] = 0,
+    start: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
 ) -> PublishedModelList:
     page = models.list_models(session, user, instance_id, limit, start)
     url = f"{views.instance_url(base, instance_id)}/published_models"
