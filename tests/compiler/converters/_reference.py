@@ -6,24 +6,34 @@ from pathlib import Path
 
 import numpy as np
 
-from caffebatch.model import load_model
+from caffebatch.compiler.compile import compile_net
+from caffebatch.model import load_model, load_net
+from caffebatch.package import open_package
 from caffebatch.runtime.scorer import Scorer
 
 REFERENCE = Path(__file__).parents[2] / "reference"
 
 
-def assert_matches_reference(model: str) -> None:
-    """Every output of `model` on every input set, within rtol 1e-4 and atol 1e-5 x scale."""
+def assert_matches_reference(model: str, outputs: dict[str, str] | None = None) -> None:
+    """Every output of `model` on every input set, within rtol 1e-4 and atol 1e-5 x scale.
+
+    `outputs` maps output names to ask caffebatch for to the names of Caffe's outputs
+    (default: the outputs deployment-meta.json names, under their own names).
+    """
     folder = REFERENCE / model
-    compiled = load_model(folder)
+    if outputs is None:
+        compiled = load_model(folder)
+        outputs = {name: name for name in compiled.outputs}
+    else:
+        compiled = compile_net(load_net(open_package(folder)), list(outputs))
     scorer = Scorer(compiled.onnx.SerializeToString(), threads=1)
     with np.load(folder / "inputs.npz") as inputs, np.load(folder / "outputs.npz") as expected:
         sets = sorted({key.split("/", 1)[0] for key in inputs.files})
         for set_name in sets:
             feeds = {key.split("/", 1)[1]: inputs[key] for key in inputs.files if key.startswith(f"{set_name}/")}
-            outputs = scorer(feeds)
-            for name in compiled.outputs:
-                caffe = expected[f"{set_name}/{name}"]
+            scored = scorer(feeds)
+            for name, caffe_name in outputs.items():
+                caffe = expected[f"{set_name}/{caffe_name}"]
                 scale = float(np.abs(caffe).max()) or 1.0
-                np.testing.assert_allclose(outputs[name], caffe, rtol=1e-4, atol=1e-5 * scale,
+                np.testing.assert_allclose(scored[name], caffe, rtol=1e-4, atol=1e-5 * scale,
                                            err_msg=f"{model} {set_name} {name}")
