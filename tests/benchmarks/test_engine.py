@@ -1,0 +1,29 @@
+"""The engine benchmark still runs: a quick pass over LeNet (a few seconds)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "engine.py"
+
+
+def test_quick_run_on_lenet_writes_results_where_both_engines_agree(tmp_path):
+    results_file = tmp_path / "engine.json"
+    done = subprocess.run(
+        [sys.executable, str(SCRIPT), "--quick", "--models", "lenet", "--threads", "1",
+         "--work", str(tmp_path / "nets"), "--json", str(results_file)],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "lenet" in done.stdout
+    report = json.loads(results_file.read_text())
+    assert report["machine"]["threads"] == 1
+    (lenet,) = report["results"]
+    assert lenet["model"] == "lenet" and lenet["agree"]
+    assert [row["batch"] for row in lenet["batches"]] == [1, 16]
+    for row in lenet["batches"]:
+        assert set(row["images_per_second"]) == {"caffebatch", "opencv"}
+        assert all(rate > 0 for rate in row["images_per_second"].values())
