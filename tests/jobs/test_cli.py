@@ -1,0 +1,106 @@
+"""`caffebatch score` as a user runs it: exit codes, help, and a resume after SIGKILL."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tests.jobs.conftest import LENET
+from tests.jobs.formats import check_result
+
+CLI = [sys.executable, "-c", "from caffebatch.cli import main; main()"]
+
+
+def score(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run([*CLI, "score", *args], capture_output=True, text=True, timeout=timeout)
+
+
+def test_help_documents_the_exit_codes():
+    result = subprocess.run([*CLI, "score", "--help"], capture_output=True, text=True)
+    assert result.returncode == 0
+    for line in ("0  every record was scored", "3  some records failed", "1  the run failed",
+                 "2  usage error"):
+        assert line in result.stdout
+
+
+def test_exit_0_and_one_line_summary(digits, tmp_path):
+    result = score(str(LENET), "--input", str(digits), "--output", str(tmp_path / "out"),
+                   "--run-id", "cli")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("SUCCESS: 360 scored, 0 failed, 0 skipped of 360")
+    assert (tmp_path / "out/_caffebatch/cli/summary.json").is_file()
+
+
+def test_exit_3_when_some_records_fail(digits, tmp_path):
+    (digits / "broken.json").write_bytes(b"{")
+    result = score(str(LENET), "--input", str(digits), "--output", str(tmp_path / "out"))
+    assert result.returncode == 3
+    assert result.stdout.startswith("PARTIAL_SUCCESS: 360 scored, 1 failed")
+
+
+def test_exit_1_when_the_run_fails(digits, tmp_path):
+    (digits / "broken.json").write_bytes(b"{")
+    result = score(str(LENET), "--input", str(digits), "--output", str(tmp_path / "out"),
+                   "--max-error-ratio", "0")
+    assert result.returncode == 1
+    assert "error_threshold" in result.stderr
+
+
+def test_exit_1_when_the_model_does_not_load(digits, tmp_path):
+    result = score(str(tmp_path), "--input", str(digits), "--output", str(tmp_path / "out"))
+    assert result.returncode == 1
+    assert "cannot load the model" in result.stderr
+
+
+@pytest.mark.parametrize("extra", [["--batch-size", "0"], ["--max-error-ratio", "2"], ["--bogus"]])
+def test_exit_2_on_usage_errors(digits, tmp_path, extra):
+    result = score(str(LENET), "--input", str(digits), "--output", str(tmp_path / "o"), *extra)
+    assert result.returncode == 2
+
+
+def test_exit_2_when_output_is_input(digits):
+    result = score(str(LENET), "--input", str(digits), "--output", str(digits))
+    assert result.returncode == 2
+    assert "overlaps" in result.stderr
+
+
+def test_sigkill_then_rerun_scores_every_input_exactly_once(tmp_path, caffe_probs):
+    source = tmp_path / "in"
+    source.mkdir()
+    originals = sorted(caffe_probs)
+    expected = {}
+    for index in range(3000):  # copies of the 360 digits under new names
+        original = originals[index % len(originals)]
+        name = f"x{index:05d}.json"
+        os.link(LENET.parent / "digits/inputs" / original, source / name)
+        expected[name] = caffe_probs[original]
+    out = tmp_path / "out"
+    arguments = [*CLI, "score", str(LENET), "--input", str(source), "--output", str(out),
+                 "--batch-size", "8", "--threads", "1", "--concurrency", "2"]
+    process = subprocess.Popen([*arguments, "--run-id", "first"], stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and process.poll() is None:
+        if out.is_dir() and sum(1 for _ in os.scandir(out)) > 300:
+            break
+        time.sleep(0.005)
+    assert process.poll() is None, "the run ended before it could be killed"
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    written = sum(1 for name in os.listdir(out) if name.endswith(".json"))
+    assert 0 < written < 3000
+
+    rerun = subprocess.run([*arguments, "--run-id", "second"], capture_output=True, text=True,
+                           timeout=300)
+    assert rerun.returncode == 0, rerun.stderr
+    assert f"{3000 - written} scored" in rerun.stdout and f"{written} skipped" in rerun.stdout
+    assert sorted(os.listdir(out)) == ["_caffebatch", *sorted(expected)]
+    assert sorted(os.listdir(out / "_caffebatch")) == [".tmp", "second"]
+    assert os.listdir(out / "_caffebatch/.tmp") == []
+    for name, probs in expected.items():
+        check_result(name, (out / name).read_bytes(), probs)
