@@ -15,7 +15,6 @@ from onnx import TensorProto, helper, numpy_helper
 
 from caffebatch.compiler.compile import compile_net
 from caffebatch.compiler.passes import optimize
-from caffebatch.compiler.registry import converter_for
 from tests.compiler.netbuilder import layer, net
 
 RNG = np.random.default_rng(7)
@@ -120,8 +119,6 @@ def test_nothing_folds_when(case, nodes, initializers, outputs):
     assert_same_outputs(original, optimized)
 
 
-@pytest.mark.skipif(converter_for("BatchNorm") is None or converter_for("Scale") is None,
-                    reason="the BatchNorm and Scale converters are not in yet")
 def test_batch_norm_and_scale_after_a_caffe_convolution_fold_and_match():
     """The ResNet pattern, through the real converters: Convolution, BatchNorm, Scale, ReLU."""
     w = RNG.normal(size=(C, 3, 3, 3))
