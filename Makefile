@@ -17,6 +17,9 @@ install: $(STAMP)
 run: $(STAMP)
 	$(VENV)/bin/caffebatch inspect examples/lenet
 	$(VENV)/bin/caffebatch convert examples/lenet -o build/lenet.onnx
+	rm -rf build/digits-out
+	$(VENV)/bin/caffebatch score examples/lenet --input examples/digits/inputs --output build/digits-out --run-id make-run
+	$(PY) examples/digits/accuracy.py build/digits-out
 
 test: $(STAMP)
 	$(PY) -m pytest
