@@ -1,4 +1,4 @@
-"""Run one model of tests/reference (real Caffe's outputs) through caffebatch, for converter tests."""
+"""Run a model of tests/reference (real Caffe's outputs) through caffebatch, for converter tests."""
 
 from __future__ import annotations
 
@@ -30,10 +30,19 @@ def assert_matches_reference(model: str, outputs: dict[str, str] | None = None) 
     with np.load(folder / "inputs.npz") as inputs, np.load(folder / "outputs.npz") as expected:
         sets = sorted({key.split("/", 1)[0] for key in inputs.files})
         for set_name in sets:
-            feeds = {key.split("/", 1)[1]: inputs[key] for key in inputs.files if key.startswith(f"{set_name}/")}
+            feeds = {
+                key.split("/", 1)[1]: inputs[key]
+                for key in inputs.files
+                if key.startswith(f"{set_name}/")
+            }
             scored = scorer(feeds)
             for name, caffe_name in outputs.items():
                 caffe = expected[f"{set_name}/{caffe_name}"]
                 scale = float(np.abs(caffe).max()) or 1.0
-                np.testing.assert_allclose(scored[name], caffe, rtol=1e-4, atol=1e-5 * scale,
-                                           err_msg=f"{model} {set_name} {name}")
+                np.testing.assert_allclose(
+                    scored[name],
+                    caffe,
+                    rtol=1e-4,
+                    atol=1e-5 * scale,
+                    err_msg=f"{model} {set_name} {name}",
+                )

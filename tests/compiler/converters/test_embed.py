@@ -18,8 +18,14 @@ BIAS = RNG.standard_normal(4).astype(np.float32)
 
 def embed_layer(bias=True, **param):
     blobs = [TABLE, BIAS] if bias else [TABLE]
-    return layer("emb", "Embed", ["ids"], ["emb"], blobs=blobs,
-                 embed_param={"input_dim": 10, "num_output": 4, "bias_term": bias, **param})
+    return layer(
+        "emb",
+        "Embed",
+        ["ids"],
+        ["emb"],
+        blobs=blobs,
+        embed_param={"input_dim": 10, "num_output": 4, "bias_term": bias, **param},
+    )
 
 
 @pytest.mark.parametrize("shape", [(3,), (3, 5), (2, 3, 4)])
@@ -48,7 +54,12 @@ def test_out_of_range_ids_give_nan_rows_and_spare_other_records():
 
 # (id, blobs, embed_param, message fragment)
 REFUSALS = [
-    ("wrong_table", [np.zeros((9, 4)), np.zeros(4)], {"input_dim": 10, "num_output": 4}, "expected (10, 4)"),
+    (
+        "wrong_table",
+        [np.zeros((9, 4)), np.zeros(4)],
+        {"input_dim": 10, "num_output": 4},
+        "expected (10, 4)",
+    ),
     ("missing_bias", [np.zeros((10, 4))], {"input_dim": 10, "num_output": 4}, "bias (blob 1"),
     ("no_input_dim", [], {"num_output": 4}, "must be positive"),
 ]

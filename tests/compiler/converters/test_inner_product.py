@@ -16,7 +16,7 @@ RNG = np.random.default_rng(5)
 
 
 def inner_product_ref(x, w, b, axis, transpose):
-    """Caffe: rows are the axes before `axis`, each row one K-vector; W is (N, K), or (K, N) if transposed."""
+    """Caffe: the axes before `axis` are rows of K values; W is (N, K), or (K, N) transposed."""
     rows = x.reshape(math.prod(x.shape[:axis]), -1).astype(np.float64)
     y = rows @ (w if transpose else w.T)
     if b is not None:
@@ -25,11 +25,13 @@ def inner_product_ref(x, w, b, axis, transpose):
 
 
 def ip_layer(x_shape, num_output, axis=1, transpose=False, bias=True):
-    k = math.prod(x_shape[axis % len(x_shape):])
+    k = math.prod(x_shape[axis % len(x_shape) :])
     w = RNG.standard_normal((k, num_output) if transpose else (num_output, k)).astype(np.float32)
     blobs = [w, RNG.standard_normal(num_output).astype(np.float32)] if bias else [w]
     param = {"num_output": num_output, "axis": axis, "transpose": transpose, "bias_term": bias}
-    return layer("ip", "InnerProduct", ["data"], ["ip"], blobs=blobs, inner_product_param=param), blobs
+    return layer(
+        "ip", "InnerProduct", ["data"], ["ip"], blobs=blobs, inner_product_param=param
+    ), blobs
 
 
 # (id, input shape, num_output, axis, transpose, bias)
@@ -52,20 +54,26 @@ def test_inner_product_matches_caffe_formula(case):
     ip, blobs = ip_layer(shape, n, axis, transpose, bias)
     x = RNG.standard_normal(shape).astype(np.float32)
     y = run([ip], {"data": x}, ["ip"])["ip"]
-    expected = inner_product_ref(x, blobs[0], blobs[1] if bias else None, axis % len(shape), transpose)
+    expected = inner_product_ref(
+        x, blobs[0], blobs[1] if bias else None, axis % len(shape), transpose
+    )
     assert y.shape == expected.shape
     np.testing.assert_allclose(y, expected, rtol=1e-4, atol=1e-5 * np.abs(expected).max())
 
 
 # OpenCV ignores transpose: true, so only the plain layouts are compared with it
-@pytest.mark.parametrize("case", [c for c in CASES if not c[4]], ids=[c[0] for c in CASES if not c[4]])
+@pytest.mark.parametrize(
+    "case", [c for c in CASES if not c[4]], ids=[c[0] for c in CASES if not c[4]]
+)
 def test_inner_product_agrees_with_opencv(case, tmp_path):
     _, shape, n, axis, transpose, bias = case
     ip, _ = ip_layer(shape, n, axis, transpose, bias)
     x = RNG.standard_normal(shape).astype(np.float32)
     ours = run([ip], {"data": x}, ["ip"])["ip"]
     theirs = run_opencv([ip], {"data": x}, ["ip"], tmp_path)["ip"]
-    np.testing.assert_allclose(ours, theirs.reshape(ours.shape), rtol=1e-4, atol=1e-5 * np.abs(theirs).max())
+    np.testing.assert_allclose(
+        ours, theirs.reshape(ours.shape), rtol=1e-4, atol=1e-5 * np.abs(theirs).max()
+    )
 
 
 def test_graph_is_one_gemm_for_a_plain_layer():
@@ -79,7 +87,13 @@ def test_graph_is_one_gemm_for_a_plain_layer():
 
 # (id, input shape, weights, inner_product_param, message fragment)
 REFUSALS = [
-    ("wrong_k", (2, 3, 4), [np.zeros((5, 11)), np.zeros(5)], {"num_output": 5}, "has shape (5, 11), expected (5, 12)"),
+    (
+        "wrong_k",
+        (2, 3, 4),
+        [np.zeros((5, 11)), np.zeros(5)],
+        {"num_output": 5},
+        "has shape (5, 11), expected (5, 12)",
+    ),
     ("missing_bias", (2, 3, 4), [np.zeros((5, 12))], {"num_output": 5}, "bias (blob 1"),
     ("batch_axis", (2, 3, 4), [], {"num_output": 5, "axis": 0}, "batch axis"),
     ("axis_out_of_range", (2, 3, 4), [], {"num_output": 5, "axis": 3}, "out of range"),

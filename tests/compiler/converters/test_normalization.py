@@ -1,4 +1,4 @@
-"""LRN, MVN and BatchNorm against numpy statements of Caffe's formulas, and OpenCV where it is right."""
+"""LRN, MVN and BatchNorm against numpy statements of Caffe's formulas, and OpenCV where right."""
 
 from __future__ import annotations
 
@@ -20,17 +20,17 @@ def lrn_across_ref(x, n, alpha, beta, k):
     x = x.astype(np.float64)
     half = (n - 1) // 2
     padded = np.pad(x**2, [(0, 0), (half, half), (0, 0), (0, 0)])
-    window = sum(padded[:, i:i + x.shape[1]] for i in range(n))
+    window = sum(padded[:, i : i + x.shape[1]] for i in range(n))
     return x / (k + alpha / n * window) ** beta
 
 
 def lrn_within_ref(x, n, alpha, beta):
-    """Caffe's split/square/AVE pool (pad (n-1)/2, divisor n*n)/power(alpha, shift 1)/product chain."""
+    """Caffe's chain: square, AVE pool (pad (n-1)/2, divisor n*n), power(alpha, 1), product."""
     x = x.astype(np.float64)
     half = (n - 1) // 2
     padded = np.pad(x**2, [(0, 0), (0, 0), (half, half), (half, half)])
     h, w = x.shape[2:]
-    window = sum(padded[:, :, i:i + h, j:j + w] for i in range(n) for j in range(n))
+    window = sum(padded[:, :, i : i + h, j : j + w] for i in range(n) for j in range(n))
     return x * (1 + alpha * window / (n * n)) ** -beta
 
 
@@ -49,18 +49,24 @@ ACROSS = [
 def test_lrn_across_channels(case):
     _, param = case
     y = run([layer("lrn", "LRN", ["data"], ["lrn"], lrn_param=param)], {"data": X}, ["lrn"])["lrn"]
-    expected = lrn_across_ref(X, param["local_size"], param["alpha"], param["beta"], param.get("k", 1.0))
+    expected = lrn_across_ref(
+        X, param["local_size"], param["alpha"], param["beta"], param.get("k", 1.0)
+    )
     np.testing.assert_allclose(y, expected, rtol=1e-5, atol=1e-6 * np.abs(expected).max())
 
 
 def test_lrn_agrees_with_opencv_when_k_is_one(tmp_path):
-    lrn = layer("lrn", "LRN", ["data"], ["lrn"], lrn_param={"local_size": 5, "alpha": 0.3, "beta": 0.75})
+    lrn = layer(
+        "lrn", "LRN", ["data"], ["lrn"], lrn_param={"local_size": 5, "alpha": 0.3, "beta": 0.75}
+    )
     ours = run([lrn], {"data": X}, ["lrn"])["lrn"]
     theirs = run_opencv([lrn], {"data": X}, ["lrn"], tmp_path)["lrn"]
     np.testing.assert_allclose(ours, theirs, rtol=1e-4, atol=1e-5 * np.abs(theirs).max())
 
 
-@pytest.mark.parametrize("n, alpha, beta, k", [(3, 0.2, 0.75, 1.0), (5, 1.0, 0.5, 3.0), (1, 0.4, 0.9, 1.0)])
+@pytest.mark.parametrize(
+    "n, alpha, beta, k", [(3, 0.2, 0.75, 1.0), (5, 1.0, 0.5, 3.0), (1, 0.4, 0.9, 1.0)]
+)
 def test_lrn_within_channel_ignores_k(n, alpha, beta, k):
     param = {"local_size": n, "alpha": alpha, "beta": beta, "k": k, "norm_region": "WITHIN_CHANNEL"}
     y = run([layer("lrn", "LRN", ["data"], ["lrn"], lrn_param=param)], {"data": X}, ["lrn"])["lrn"]
@@ -82,9 +88,15 @@ def mvn_ref(x, normalize_variance=True, across_channels=False, eps=1e-9):
 @pytest.mark.parametrize("across_channels", [False, True], ids=["per_channel", "across"])
 @pytest.mark.parametrize("normalize_variance", [True, False], ids=["variance", "mean_only"])
 def test_mvn(normalize_variance, across_channels, eps):
-    param = {"normalize_variance": normalize_variance, "across_channels": across_channels, "eps": eps}
+    param = {
+        "normalize_variance": normalize_variance,
+        "across_channels": across_channels,
+        "eps": eps,
+    }
     y = run([layer("mvn", "MVN", ["data"], ["mvn"], mvn_param=param)], {"data": X}, ["mvn"])["mvn"]
-    np.testing.assert_allclose(y, mvn_ref(X, normalize_variance, across_channels, eps), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(
+        y, mvn_ref(X, normalize_variance, across_channels, eps), rtol=1e-4, atol=1e-5
+    )
 
 
 @pytest.mark.parametrize("across_channels", [False, True])
@@ -120,7 +132,14 @@ def test_batch_norm_divides_the_statistics_by_the_factor(factor, eps):
 def test_batch_norm_with_a_zero_factor_uses_zero_statistics():
     blobs, _, _ = batch_norm_blobs(7, 0.0)
     blobs[0][:] = 5  # Caffe multiplies by 0 instead of dividing by 0
-    bn = layer("bn", "BatchNorm", ["data"], ["bn"], blobs=blobs, batch_norm_param={"use_global_stats": True})
+    bn = layer(
+        "bn",
+        "BatchNorm",
+        ["data"],
+        ["bn"],
+        blobs=blobs,
+        batch_norm_param={"use_global_stats": True},
+    )
     y = run([bn], {"data": X}, ["bn"])["bn"]
     np.testing.assert_allclose(y, X / np.sqrt(np.float32(1e-5)), rtol=1e-5)
 
@@ -138,8 +157,20 @@ def test_batch_norm_of_a_two_axis_input_agrees_with_opencv(tmp_path):
 REFUSALS = [
     ("lrn_even_size", "LRN", {"lrn_param": {"local_size": 4}}, [], "local_size must be odd"),
     ("mvn_five_axes", "MVN", {}, [], "at most 4 axes"),
-    ("bn_batch_statistics", "BatchNorm", {"batch_norm_param": {"use_global_stats": False}}, [], "ties the records"),
-    ("bn_wrong_mean", "BatchNorm", {}, [np.zeros(6), np.zeros(7), np.ones(1)], "mean (blob 0) has shape (6,)"),
+    (
+        "bn_batch_statistics",
+        "BatchNorm",
+        {"batch_norm_param": {"use_global_stats": False}},
+        [],
+        "ties the records",
+    ),
+    (
+        "bn_wrong_mean",
+        "BatchNorm",
+        {},
+        [np.zeros(6), np.zeros(7), np.ones(1)],
+        "mean (blob 0) has shape (6,)",
+    ),
     ("bn_no_factor", "BatchNorm", {}, [np.zeros(7), np.zeros(7)], "moving-average factor (blob 2"),
 ]
 

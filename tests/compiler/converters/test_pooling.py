@@ -6,7 +6,6 @@ import math
 
 import numpy as np
 import onnx
-import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper
 
@@ -35,13 +34,15 @@ def pool_ref(x, method, k, s, p, ceil=True):
             h0, w0 = i * sh - ph, j * sw - pw
             h1, w1 = min(h0 + kh, h + ph), min(w0 + kw, w + pw)
             divisor = (h1 - h0) * (w1 - w0)
-            cells = x[:, :, max(h0, 0):min(h1, h), max(w0, 0):min(w1, w)].astype(np.float64)
+            cells = x[:, :, max(h0, 0) : min(h1, h), max(w0, 0) : min(w1, w)].astype(np.float64)
             if method == "MAX":
                 y[:, :, i, j] = cells.max(axis=(2, 3))
             elif method == "AVE":
                 y[:, :, i, j] = cells.sum(axis=(2, 3)) / divisor
             else:
-                y[:, :, i, j] = (cells**2).sum(axis=(2, 3)) / (np.finfo(np.float32).tiny + cells.sum(axis=(2, 3)))
+                y[:, :, i, j] = (cells**2).sum(axis=(2, 3)) / (
+                    np.finfo(np.float32).tiny + cells.sum(axis=(2, 3))
+                )
     return y
 
 
@@ -51,23 +52,139 @@ def pooling_layer(**param):
 
 # (id, input H x W, pooling_param, kernel, stride, pad, ceil)
 CASES = [
-    ("max_ceil", (8, 8), {"pool": "MAX", "kernel_size": 3, "stride": 2}, (3, 3), (2, 2), (0, 0), True),
-    ("max_ceil_pad_overhang", (6, 6), {"pool": "MAX", "kernel_size": 3, "stride": 2, "pad": 1}, (3, 3), (2, 2), (1, 1), True),
-    ("max_last_window_dropped", (5, 5), {"pool": "MAX", "kernel_size": 2, "stride": 2, "pad": 1}, (2, 2), (2, 2), (1, 1), True),
-    ("ave_pad_s1", (7, 6), {"pool": "AVE", "kernel_size": 3, "stride": 1, "pad": 1}, (3, 3), (1, 1), (1, 1), True),
-    ("ave_pad_s2", (7, 6), {"pool": "AVE", "kernel_size": 3, "stride": 2, "pad": 1}, (3, 3), (2, 2), (1, 1), True),
-    ("ave_ceil_pad_overhang", (6, 6), {"pool": "AVE", "kernel_size": 3, "stride": 2, "pad": 1}, (3, 3), (2, 2), (1, 1), True),
-    ("ave_ceil_overhang_no_pad", (8, 7), {"pool": "AVE", "kernel_size": 3, "stride": 2}, (3, 3), (2, 2), (0, 0), True),
-    ("ave_overhang_pad_one_axis", (8, 6), {"pool": "AVE", "kernel_h": 3, "kernel_w": 3, "stride": 2, "pad_h": 0,
-                                           "pad_w": 1}, (3, 3), (2, 2), (0, 1), True),
-    ("rect", (9, 11), {"pool": "MAX", "kernel_h": 3, "kernel_w": 2, "stride_h": 2, "stride_w": 3, "pad_h": 1,
-                       "pad_w": 1}, (3, 2), (2, 3), (1, 1), True),
-    ("rect_ave", (9, 11), {"pool": "AVE", "kernel_h": 3, "kernel_w": 2, "stride_h": 2, "stride_w": 3, "pad_h": 1,
-                           "pad_w": 1}, (3, 2), (2, 3), (1, 1), True),
-    ("max_floor", (8, 8), {"pool": "MAX", "kernel_size": 3, "stride": 2, "round_mode": "FLOOR"}, (3, 3), (2, 2), (0, 0), False),
-    ("ave_floor_pad", (8, 8), {"pool": "AVE", "kernel_size": 3, "stride": 2, "pad": 1, "round_mode": "FLOOR"},
-     (3, 3), (2, 2), (1, 1), False),
-    ("kernel_larger_than_input", (2, 3), {"pool": "AVE", "kernel_size": 4, "stride": 1, "pad": 1}, (4, 4), (1, 1), (1, 1), True),
+    (
+        "max_ceil",
+        (8, 8),
+        {"pool": "MAX", "kernel_size": 3, "stride": 2},
+        (3, 3),
+        (2, 2),
+        (0, 0),
+        True,
+    ),
+    (
+        "max_ceil_pad_overhang",
+        (6, 6),
+        {"pool": "MAX", "kernel_size": 3, "stride": 2, "pad": 1},
+        (3, 3),
+        (2, 2),
+        (1, 1),
+        True,
+    ),
+    (
+        "max_last_window_dropped",
+        (5, 5),
+        {"pool": "MAX", "kernel_size": 2, "stride": 2, "pad": 1},
+        (2, 2),
+        (2, 2),
+        (1, 1),
+        True,
+    ),
+    (
+        "ave_pad_s1",
+        (7, 6),
+        {"pool": "AVE", "kernel_size": 3, "stride": 1, "pad": 1},
+        (3, 3),
+        (1, 1),
+        (1, 1),
+        True,
+    ),
+    (
+        "ave_pad_s2",
+        (7, 6),
+        {"pool": "AVE", "kernel_size": 3, "stride": 2, "pad": 1},
+        (3, 3),
+        (2, 2),
+        (1, 1),
+        True,
+    ),
+    (
+        "ave_ceil_pad_overhang",
+        (6, 6),
+        {"pool": "AVE", "kernel_size": 3, "stride": 2, "pad": 1},
+        (3, 3),
+        (2, 2),
+        (1, 1),
+        True,
+    ),
+    (
+        "ave_ceil_overhang_no_pad",
+        (8, 7),
+        {"pool": "AVE", "kernel_size": 3, "stride": 2},
+        (3, 3),
+        (2, 2),
+        (0, 0),
+        True,
+    ),
+    (
+        "ave_overhang_pad_one_axis",
+        (8, 6),
+        {"pool": "AVE", "kernel_h": 3, "kernel_w": 3, "stride": 2, "pad_h": 0, "pad_w": 1},
+        (3, 3),
+        (2, 2),
+        (0, 1),
+        True,
+    ),
+    (
+        "rect",
+        (9, 11),
+        {
+            "pool": "MAX",
+            "kernel_h": 3,
+            "kernel_w": 2,
+            "stride_h": 2,
+            "stride_w": 3,
+            "pad_h": 1,
+            "pad_w": 1,
+        },
+        (3, 2),
+        (2, 3),
+        (1, 1),
+        True,
+    ),
+    (
+        "rect_ave",
+        (9, 11),
+        {
+            "pool": "AVE",
+            "kernel_h": 3,
+            "kernel_w": 2,
+            "stride_h": 2,
+            "stride_w": 3,
+            "pad_h": 1,
+            "pad_w": 1,
+        },
+        (3, 2),
+        (2, 3),
+        (1, 1),
+        True,
+    ),
+    (
+        "max_floor",
+        (8, 8),
+        {"pool": "MAX", "kernel_size": 3, "stride": 2, "round_mode": "FLOOR"},
+        (3, 3),
+        (2, 2),
+        (0, 0),
+        False,
+    ),
+    (
+        "ave_floor_pad",
+        (8, 8),
+        {"pool": "AVE", "kernel_size": 3, "stride": 2, "pad": 1, "round_mode": "FLOOR"},
+        (3, 3),
+        (2, 2),
+        (1, 1),
+        False,
+    ),
+    (
+        "kernel_larger_than_input",
+        (2, 3),
+        {"pool": "AVE", "kernel_size": 4, "stride": 1, "pad": 1},
+        (4, 4),
+        (1, 1),
+        (1, 1),
+        True,
+    ),
 ]
 
 
@@ -97,8 +214,12 @@ def test_pooling_agrees_with_opencv(case, tmp_path):
 def test_stochastic_is_the_probability_weighted_average():
     x = RNG.uniform(0, 2, (2, 3, 7, 8)).astype(np.float32)
     x[0, 0, :3, :3] = 0  # an all-zero window gives 0, as in Caffe
-    y = run([pooling_layer(pool="STOCHASTIC", kernel_size=3, stride=2)], {"data": x}, ["pool"])["pool"]
-    np.testing.assert_allclose(y, pool_ref(x, "STOCHASTIC", (3, 3), (2, 2), (0, 0)), rtol=1e-5, atol=1e-6)
+    y = run([pooling_layer(pool="STOCHASTIC", kernel_size=3, stride=2)], {"data": x}, ["pool"])[
+        "pool"
+    ]
+    np.testing.assert_allclose(
+        y, pool_ref(x, "STOCHASTIC", (3, 3), (2, 2), (0, 0)), rtol=1e-5, atol=1e-6
+    )
     assert y[0, 0, 0, 0] == 0
 
 
@@ -112,24 +233,45 @@ def test_global_pooling_on_a_non_square_map(method):
 def test_onnx_ceil_mode_is_not_caffes_rule():
     """Why the graph uses floor mode with explicit end pads: the ONNX spec's ceil_mode keeps a
     last window that starts in the right padding, where Caffe drops it (5 -> 3, not 4)."""
-    node = helper.make_node("MaxPool", ["x"], ["y"], kernel_shape=[2, 2], strides=[2, 2], pads=[1, 1, 1, 1], ceil_mode=1)
-    graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1, 5, 5])],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)])
-    model = onnx.shape_inference.infer_shapes(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 21)]))
+    node = helper.make_node(
+        "MaxPool", ["x"], ["y"], kernel_shape=[2, 2], strides=[2, 2], pads=[1, 1, 1, 1], ceil_mode=1
+    )
+    graph = helper.make_graph(
+        [node],
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1, 5, 5])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+    )
+    model = onnx.shape_inference.infer_shapes(
+        helper.make_model(graph, opset_imports=[helper.make_opsetid("", 21)])
+    )
     spec = [d.dim_value for d in model.graph.output[0].type.tensor_type.shape.dim]
     x = RNG.standard_normal((1, 1, 5, 5)).astype(np.float32)
-    ours = run([pooling_layer(pool="MAX", kernel_size=2, stride=2, pad=1)], {"data": x}, ["pool"])["pool"]
-    assert spec == [1, 1, 4, 4] and ours.shape == (1, 1, 3, 3) == pool_ref(x, "MAX", (2, 2), (2, 2), (1, 1)).shape
+    ours = run([pooling_layer(pool="MAX", kernel_size=2, stride=2, pad=1)], {"data": x}, ["pool"])[
+        "pool"
+    ]
+    assert (
+        spec == [1, 1, 4, 4]
+        and ours.shape == (1, 1, 3, 3) == pool_ref(x, "MAX", (2, 2), (2, 2), (1, 1)).shape
+    )
 
 
 def test_floor_mode_graph_has_no_pad_nodes():
     from caffebatch.compiler.compile import compile_net
     from tests.compiler.netbuilder import net
 
-    compiled = compile_net(net([pooling_layer(pool="AVE", kernel_size=3, stride=2, pad=1)], {"data": (1, 2, 6, 6)}), ["pool"])
+    compiled = compile_net(
+        net([pooling_layer(pool="AVE", kernel_size=3, stride=2, pad=1)], {"data": (1, 2, 6, 6)}),
+        ["pool"],
+    )
     ops = [node.op_type for node in compiled.onnx.graph.node]
     assert "Pad" not in ops and onnx.checker.check_model(compiled.onnx) is None
-    assert all(attr.i == 0 for node in compiled.onnx.graph.node for attr in node.attribute if attr.name == "ceil_mode")
+    assert all(
+        attr.i == 0
+        for node in compiled.onnx.graph.node
+        for attr in node.attribute
+        if attr.name == "ceil_mode"
+    )
 
 
 def spp_ref(x, height, method):
@@ -137,17 +279,21 @@ def spp_ref(x, height, method):
     for level in range(height):
         bins = 2**level
         k = [math.ceil(d / bins) for d in x.shape[2:]]
-        p = [(kk * bins - d + 1) // 2 for kk, d in zip(k, x.shape[2:])]
+        p = [(kk * bins - d + 1) // 2 for kk, d in zip(k, x.shape[2:], strict=True)]
         levels.append(pool_ref(x, method, k, k, p))
     if height == 1:
         return levels[0]
     return np.concatenate([y.reshape(len(x), -1) for y in levels], axis=1)
 
 
-@pytest.mark.parametrize("height, method, hw", [(1, "MAX", (6, 5)), (3, "MAX", (13, 11)), (3, "AVE", (12, 9))])
+@pytest.mark.parametrize(
+    "height, method, hw", [(1, "MAX", (6, 5)), (3, "MAX", (13, 11)), (3, "AVE", (12, 9))]
+)
 def test_spp_pools_each_level_then_concatenates(height, method, hw):
     x = RNG.standard_normal((2, 3, *hw)).astype(np.float32)
-    spp = layer("spp", "SPP", ["data"], ["spp"], spp_param={"pyramid_height": height, "pool": method})
+    spp = layer(
+        "spp", "SPP", ["data"], ["spp"], spp_param={"pyramid_height": height, "pool": method}
+    )
     y = run([spp], {"data": x}, ["spp"])["spp"]
     expected = spp_ref(x, height, method)
     assert y.shape == expected.shape
@@ -158,11 +304,36 @@ def test_spp_pools_each_level_then_concatenates(height, method, hw):
 REFUSALS = [
     ("no_kernel", {"pool": "MAX"}, (5, 5), "kernel_size, or as both"),
     ("kernel_h_only", {"pool": "MAX", "kernel_h": 2}, (5, 5), "kernel_size, or as both"),
-    ("global_with_kernel", {"pool": "MAX", "global_pooling": True, "kernel_size": 2}, (5, 5), "global_pooling"),
-    ("global_with_stride", {"pool": "AVE", "global_pooling": True, "stride": 2}, (5, 5), "stride 1"),
-    ("pad_not_below_kernel", {"pool": "MAX", "kernel_size": 2, "pad": 2}, (5, 5), "smaller than the kernel"),
-    ("stochastic_pad", {"pool": "STOCHASTIC", "kernel_size": 3, "pad": 1}, (5, 5), "only for MAX and AVE"),
-    ("pad_and_pad_h", {"pool": "MAX", "kernel_size": 3, "pad": 1, "pad_h": 1, "pad_w": 1}, (5, 5), "give pad"),
+    (
+        "global_with_kernel",
+        {"pool": "MAX", "global_pooling": True, "kernel_size": 2},
+        (5, 5),
+        "global_pooling",
+    ),
+    (
+        "global_with_stride",
+        {"pool": "AVE", "global_pooling": True, "stride": 2},
+        (5, 5),
+        "stride 1",
+    ),
+    (
+        "pad_not_below_kernel",
+        {"pool": "MAX", "kernel_size": 2, "pad": 2},
+        (5, 5),
+        "smaller than the kernel",
+    ),
+    (
+        "stochastic_pad",
+        {"pool": "STOCHASTIC", "kernel_size": 3, "pad": 1},
+        (5, 5),
+        "only for MAX and AVE",
+    ),
+    (
+        "pad_and_pad_h",
+        {"pool": "MAX", "kernel_size": 3, "pad": 1, "pad_h": 1, "pad_w": 1},
+        (5, 5),
+        "give pad",
+    ),
     ("empty_last_window", {"pool": "MAX", "kernel_size": 1, "stride": 3}, (5, 5), "empty window"),
 ]
 
@@ -181,8 +352,15 @@ def test_spp_refuses_levels_finer_than_the_input():
         run([spp], {"data": np.zeros((1, 1, 13, 13), np.float32)}, ["spp"])
 
 
-POOLING_MODELS = ["zoo_pool_max_ceil", "zoo_pool_max_ceil_pad_overhang", "zoo_pool_ave_pad",
-                  "zoo_pool_ave_ceil_pad_overhang", "zoo_pool_global", "zoo_pool_rect", "zoo_pool_round_floor"]
+POOLING_MODELS = [
+    "zoo_pool_max_ceil",
+    "zoo_pool_max_ceil_pad_overhang",
+    "zoo_pool_ave_pad",
+    "zoo_pool_ave_ceil_pad_overhang",
+    "zoo_pool_global",
+    "zoo_pool_rect",
+    "zoo_pool_round_floor",
+]
 
 
 @pytest.mark.parametrize("model", POOLING_MODELS)

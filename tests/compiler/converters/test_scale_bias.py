@@ -37,7 +37,9 @@ LEARNED = [
 def test_learned_scale(case, bias_term):
     _, param, shape, axis = case
     blobs = [RNG.standard_normal(shape).astype(np.float32) for _ in range(1 + bias_term)]
-    scale = layer("s", "Scale", ["data"], ["s"], blobs=blobs, scale_param={**param, "bias_term": bias_term})
+    scale = layer(
+        "s", "Scale", ["data"], ["s"], blobs=blobs, scale_param={**param, "bias_term": bias_term}
+    )
     y = run([scale], {"data": X}, ["s"])["s"]
     expected = X * along(blobs[0], axis, 4) + (along(blobs[1], axis, 4) if bias_term else 0)
     np.testing.assert_allclose(y, expected, rtol=1e-6, atol=1e-6)
@@ -47,7 +49,9 @@ def test_learned_scale(case, bias_term):
 def test_learned_bias(case):
     _, param, shape, axis = case
     b = RNG.standard_normal(shape).astype(np.float32)
-    y = run([layer("b", "Bias", ["data"], ["b"], blobs=[b], bias_param=param)], {"data": X}, ["b"])["b"]
+    y = run([layer("b", "Bias", ["data"], ["b"], blobs=[b], bias_param=param)], {"data": X}, ["b"])[
+        "b"
+    ]
     np.testing.assert_allclose(y, X + along(b, axis, 4), rtol=1e-6, atol=1e-6)
 
 
@@ -64,7 +68,9 @@ def test_operand_from_a_second_bottom(kind, field, axis, operand_shape):
 def test_scale_from_a_second_bottom_with_a_learned_bias():
     s = RNG.standard_normal((3, 4)).astype(np.float32)
     b = RNG.standard_normal((3, 4)).astype(np.float32)
-    scale = layer("y", "Scale", ["data", "s"], ["y"], blobs=[b], scale_param={"axis": 1, "bias_term": True})
+    scale = layer(
+        "y", "Scale", ["data", "s"], ["y"], blobs=[b], scale_param={"axis": 1, "bias_term": True}
+    )
     y = run([scale], {"data": X, "s": s}, ["y"])["y"]
     np.testing.assert_allclose(y, X * along(s, 1, 4) + along(b, 1, 4), rtol=1e-6, atol=1e-6)
 
@@ -81,7 +87,13 @@ def test_scale_agrees_with_opencv(tmp_path):
 REFUSALS = [
     ("wrong_shape", "Scale", {"scale_param": {}}, [np.ones(4)], "has shape (4,), expected (3,)"),
     ("missing_bias", "Scale", {"scale_param": {"bias_term": True}}, [np.ones(3)], "bias (blob 1"),
-    ("past_the_end", "Scale", {"scale_param": {"axis": 3, "num_axes": 2}}, [np.ones(5)], "extend past"),
+    (
+        "past_the_end",
+        "Scale",
+        {"scale_param": {"axis": 3, "num_axes": 2}},
+        [np.ones(5)],
+        "extend past",
+    ),
     ("bad_num_axes", "Bias", {"bias_param": {"num_axes": -2}}, [np.ones(3)], "num_axes must be -1"),
     ("batch_axis", "Bias", {"bias_param": {"axis": 0}}, [np.ones(2)], "depend on the batch size"),
     ("axis_out_of_range", "Bias", {"bias_param": {"axis": 4}}, [np.ones(3)], "out of range"),
@@ -97,7 +109,9 @@ def test_refuses_what_caffe_refuses(case):
 
 def test_refuses_a_second_bottom_of_the_wrong_shape():
     two = layer("y", "Scale", ["data", "s"], ["y"], scale_param={"axis": 1})
-    with pytest.raises(LayerError, match=re.escape("expected the input's dims from axis 1: (3, 4)")):
+    with pytest.raises(
+        LayerError, match=re.escape("expected the input's dims from axis 1: (3, 4)")
+    ):
         run([two], {"data": X, "s": np.ones((3, 5), np.float32)}, ["y"])
 
 

@@ -1,7 +1,8 @@
 """Helpers shared by the spatial and weighted converters: axes, weight blobs, window sizes.
 
 Each helper checks what Caffe's ``LayerSetUp``/``Reshape`` would check and raises
-`LayerError` naming the field, what was expected and what came.
+`LayerError` naming the field, what was expected and what came (the checks common to
+all converters are in `_checks`).
 """
 
 from __future__ import annotations
@@ -12,26 +13,8 @@ from collections.abc import Sequence
 import numpy as np
 
 from caffebatch.caffe.net import Layer
+from caffebatch.compiler.converters._checks import refuse
 from caffebatch.compiler.graph import GraphBuilder
-from caffebatch.errors import LayerError
-
-
-def refuse(layer: Layer, reason: str) -> LayerError:
-    """The error for `layer` (raise it)."""
-    return LayerError(layer.name, layer.type, reason)
-
-
-def canonical_axis(layer: Layer, field: str, axis: int, rank: int) -> int:
-    """Caffe's ``CanonicalAxisIndex``: a negative axis counts from the end."""
-    if not -rank <= axis < rank:
-        raise refuse(layer, f"{field} {axis} is out of range for a {rank}-D input")
-    return axis % rank
-
-
-def not_batch(layer: Layer, field: str, axis: int) -> None:
-    """Refuse an axis that would mix records: the batch size must never change the weights."""
-    if axis == 0:
-        raise refuse(layer, f"{field} 0 makes the batch axis part of the weights; caffebatch needs {field} >= 1")
 
 
 def blob(layer: Layer, index: int, shape: Sequence[int], what: str) -> np.ndarray:
@@ -42,18 +25,21 @@ def blob(layer: Layer, index: int, shape: Sequence[int], what: str) -> np.ndarra
     """
     shape = tuple(int(d) for d in shape)
     if index >= len(layer.blobs):
-        raise refuse(layer, f"the weights hold {len(layer.blobs)} blob(s); the {what} (blob {index}, "
-                            f"shape {shape}) is missing")
+        refuse(
+            layer,
+            f"the weights hold {len(layer.blobs)} blob(s); the {what} (blob {index}, "
+            f"shape {shape}) is missing",
+        )
     array = layer.blobs[index]
     if _strip_ones(array.shape) != _strip_ones(shape) or array.size != math.prod(shape):
-        raise refuse(layer, f"{what} (blob {index}) has shape {tuple(array.shape)}, expected {shape}")
+        refuse(layer, f"{what} (blob {index}) has shape {tuple(array.shape)}, expected {shape}")
     return np.asarray(array, dtype=np.float32).reshape(shape)
 
 
 def expect_blobs(layer: Layer, count: int) -> None:
     """Refuse weights with more blobs than the layer's parameters call for."""
     if len(layer.blobs) > count:
-        raise refuse(layer, f"the weights hold {len(layer.blobs)} blobs, expected {count}")
+        refuse(layer, f"the weights hold {len(layer.blobs)} blobs, expected {count}")
 
 
 def _strip_ones(shape: Sequence[int]) -> tuple[int, ...]:
@@ -79,20 +65,26 @@ def per_axis(
     """
     if h[0] or w[0]:
         if axes != 2:
-            raise refuse(layer, f"{field}_h and {field}_w can only be used for 2-D convolution, "
-                                f"this input has {axes} spatial axes")
+            refuse(
+                layer,
+                f"{field}_h and {field}_w can only be used for 2-D convolution, "
+                f"this input has {axes} spatial axes",
+            )
         if repeated:
-            raise refuse(layer, f"set either {field} or {field}_h and {field}_w, not both")
+            refuse(layer, f"set either {field} or {field}_h and {field}_w, not both")
         return (h[1], w[1])
     if len(repeated) == 0:
         if default is None:
-            raise refuse(layer, f"{field} is required (once, or once per spatial axis)")
+            refuse(layer, f"{field} is required (once, or once per spatial axis)")
         return (default,) * axes
     if len(repeated) == 1:
         return (int(repeated[0]),) * axes
     if len(repeated) != axes:
-        raise refuse(layer, f"{field} must be given once or once per spatial axis ({axes}), "
-                            f"it is given {len(repeated)} times")
+        refuse(
+            layer,
+            f"{field} must be given once or once per spatial axis ({axes}), "
+            f"it is given {len(repeated)} times",
+        )
     return tuple(int(v) for v in repeated)
 
 

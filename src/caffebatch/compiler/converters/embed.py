@@ -13,7 +13,8 @@ import numpy as np
 from onnx import TensorProto
 
 from caffebatch.caffe.net import Layer
-from caffebatch.compiler.converters._spatial import blob, expect_blobs, refuse, scratch
+from caffebatch.compiler.converters._checks import refuse
+from caffebatch.compiler.converters._spatial import blob, expect_blobs, scratch
 from caffebatch.compiler.graph import GraphBuilder
 from caffebatch.compiler.registry import Tensor, converts
 
@@ -22,10 +23,14 @@ from caffebatch.compiler.registry import Tensor, converts
 def embed(layer: Layer, inputs: list[Tensor], g: GraphBuilder) -> list[Tensor]:
     """Caffe Embed (bias_term); out-of-range ids give NaN rows (see the module docstring)."""
     if len(inputs) != 1 or len(layer.tops) != 1:
-        raise refuse(layer, f"takes one bottom and one top, got {len(inputs)} and {len(layer.tops)}")
+        refuse(layer, f"takes one bottom and one top, got {len(inputs)} and {len(layer.tops)}")
     p = layer.param.embed_param
     if p.input_dim <= 0 or p.num_output <= 0:
-        raise refuse(layer, f"embed_param.input_dim ({p.input_dim}) and num_output ({p.num_output}) must be positive")
+        refuse(
+            layer,
+            f"embed_param.input_dim ({p.input_dim}) and num_output ({p.num_output}) "
+            "must be positive",
+        )
     expect_blobs(layer, 1 + p.bias_term)
     table = blob(layer, 0, (p.input_dim, p.num_output), "weight")
     if p.bias_term:  # folded into the table: every row gets the bias
@@ -38,13 +43,26 @@ def embed(layer: Layer, inputs: list[Tensor], g: GraphBuilder) -> list[Tensor]:
 
     # trunc(x) lies in [0, input_dim) exactly when -1 < x < input_dim (and x is not NaN)
     above = g.op("Greater", ids.name, g.floats(-1.0, f"{layer.name}_low"), output=temp("above"))
-    below = g.op("Less", ids.name, g.floats(float(p.input_dim), f"{layer.name}_high"), output=temp("below"))
+    below = g.op(
+        "Less", ids.name, g.floats(float(p.input_dim), f"{layer.name}_high"), output=temp("below")
+    )
     valid = g.op("And", above, below, output=temp("valid"))
     safe = g.op("Where", valid, ids.name, g.floats(0.0, f"{layer.name}_zero"), output=temp("safe"))
     rows = g.op("Cast", safe, output=temp("rows"), to=TensorProto.INT64)
-    looked_up = g.op("Gather", g.initializer(table, f"{layer.name}_table"), rows, output=temp("lookup"), axis=0)
-    guard = g.op("Where", valid, g.floats(0.0, f"{layer.name}_ok"), g.floats(np.nan, f"{layer.name}_nan"),
-                 output=temp("guard"))
-    g.op("Add", looked_up, g.op("Unsqueeze", guard, g.ints([-1], f"{layer.name}_last"), output=temp("guard_row")),
-         output=top)
+    looked_up = g.op(
+        "Gather", g.initializer(table, f"{layer.name}_table"), rows, output=temp("lookup"), axis=0
+    )
+    guard = g.op(
+        "Where",
+        valid,
+        g.floats(0.0, f"{layer.name}_ok"),
+        g.floats(np.nan, f"{layer.name}_nan"),
+        output=temp("guard"),
+    )
+    g.op(
+        "Add",
+        looked_up,
+        g.op("Unsqueeze", guard, g.ints([-1], f"{layer.name}_last"), output=temp("guard_row")),
+        output=top,
+    )
     return [Tensor(top, (*ids.shape, p.num_output))]

@@ -10,7 +10,8 @@ from __future__ import annotations
 import math
 
 from caffebatch.caffe.net import Layer
-from caffebatch.compiler.converters._spatial import blob, canonical_axis, expect_blobs, not_batch, refuse, scratch
+from caffebatch.compiler.converters._checks import canonical_axis, refuse, refuse_batch_axis
+from caffebatch.compiler.converters._spatial import blob, expect_blobs, scratch
 from caffebatch.compiler.graph import GraphBuilder
 from caffebatch.compiler.registry import Tensor, converts
 
@@ -20,19 +21,25 @@ def inner_product(layer: Layer, inputs: list[Tensor], g: GraphBuilder) -> list[T
     """Caffe InnerProduct (axis, transpose, bias_term)."""
     p = layer.param.inner_product_param
     if len(inputs) != 1 or len(layer.tops) != 1:
-        raise refuse(layer, f"takes one bottom and one top, got {len(inputs)} and {len(layer.tops)}")
+        refuse(layer, f"takes one bottom and one top, got {len(inputs)} and {len(layer.tops)}")
     x = inputs[0]
     axis = canonical_axis(layer, "inner_product_param.axis", p.axis, len(x.shape))
-    not_batch(layer, "inner_product_param.axis", axis)
+    if axis == 0:
+        refuse_batch_axis(
+            layer,
+            "an inner product with inner_product_param.axis 0 (its weights would span the records)",
+        )
     if p.num_output <= 0:
-        raise refuse(layer, "inner_product_param.num_output must be positive")
+        refuse(layer, "inner_product_param.num_output must be positive")
     k = math.prod(x.shape[axis:])
     expect_blobs(layer, 1 + p.bias_term)
     weight_shape = (k, p.num_output) if p.transpose else (p.num_output, k)
     weight = g.initializer(blob(layer, 0, weight_shape, "weight"), f"{layer.name}_weight")
     operands = [weight]
     if p.bias_term:
-        operands.append(g.initializer(blob(layer, 1, (p.num_output,), "bias"), f"{layer.name}_bias"))
+        operands.append(
+            g.initializer(blob(layer, 1, (p.num_output,), "bias"), f"{layer.name}_bias")
+        )
     out_shape = (*x.shape[:axis], p.num_output)
     top = layer.tops[0]
     rows = x.name

@@ -23,7 +23,8 @@ import numpy as np
 
 from caffebatch.caffe.net import Layer
 from caffebatch.caffe.proto import caffe_pb2
-from caffebatch.compiler.converters._spatial import refuse, scratch
+from caffebatch.compiler.converters._checks import refuse
+from caffebatch.compiler.converters._spatial import scratch
 from caffebatch.compiler.graph import GraphBuilder
 from caffebatch.compiler.registry import Tensor, converts
 
@@ -57,24 +58,32 @@ class Window:
         return np.minimum(starts + self.kernel, self.size) - np.maximum(starts, 0)
 
 
-def window(layer: Layer, axis: str, size: int, kernel: int, stride: int, pad: int, ceil: bool) -> Window:
+def window(
+    layer: Layer, axis: str, size: int, kernel: int, stride: int, pad: int, ceil: bool
+) -> Window:
     """Caffe's pooling windows along one axis (PoolingLayer::Reshape), checked."""
     if kernel <= 0 or stride <= 0:
-        raise refuse(layer, f"kernel ({kernel}) and stride ({stride}) along {axis} must be positive")
+        refuse(layer, f"kernel ({kernel}) and stride ({stride}) along {axis} must be positive")
     if pad >= kernel:
-        raise refuse(layer, f"pad ({pad}) must be smaller than the kernel ({kernel}) along {axis}")
+        refuse(layer, f"pad ({pad}) must be smaller than the kernel ({kernel}) along {axis}")
     span = size + 2 * pad - kernel
     out = (-(-span // stride) if ceil else span // stride) + 1
     if pad and (out - 1) * stride >= size + pad:
         out -= 1  # Caffe: the last window must start inside the image or the left padding
     if out <= 0:
-        raise refuse(layer, f"the output would be empty along {axis}: input {size}, kernel {kernel}, pad {pad}")
+        refuse(
+            layer,
+            f"the output would be empty along {axis}: input {size}, kernel {kernel}, pad {pad}",
+        )
     last_start = (out - 1) * stride - pad
     if last_start >= size:
         # Only possible without padding and with stride > kernel; Caffe would pool an
         # empty window there (MAX gives -FLT_MAX).
-        raise refuse(layer, f"the last window along {axis} starts at {last_start}, past the input "
-                            f"({size}); Caffe would pool an empty window")
+        refuse(
+            layer,
+            f"the last window along {axis} starts at {last_start}, past the input "
+            f"({size}); Caffe would pool an empty window",
+        )
     return Window(size, kernel, stride, pad, out)
 
 
@@ -90,12 +99,20 @@ def _average(g: GraphBuilder, layer: Layer, x: str, windows: tuple[Window, ...],
     if np.array_equal(caffe, full):
         return g.op("AveragePool", x, output=top, count_include_pad=1, **_attributes(windows))
     # Some window overhangs the padding: ONNX divides it by the whole kernel, Caffe by less.
-    pooled = g.op("AveragePool", x, output=scratch(g, layer, "pool"), count_include_pad=1, **_attributes(windows))
+    pooled = g.op(
+        "AveragePool",
+        x,
+        output=scratch(g, layer, "pool"),
+        count_include_pad=1,
+        **_attributes(windows),
+    )
     correction = g.floats((full / caffe).astype(np.float32), f"{layer.name}_divisor")
     return g.op("Mul", pooled, correction, output=top)
 
 
-def _stochastic(g: GraphBuilder, layer: Layer, x: str, windows: tuple[Window, ...], top: str) -> str:
+def _stochastic(
+    g: GraphBuilder, layer: Layer, x: str, windows: tuple[Window, ...], top: str
+) -> str:
     # At TEST, Caffe (GPU only; its CPU code has none) gives the probability-weighted
     # average sum(x^2) / (FLT_MIN + sum(x)) over each window. The two averages below
     # share their divisor, so their quotient is that ratio.
@@ -103,7 +120,9 @@ def _stochastic(g: GraphBuilder, layer: Layer, x: str, windows: tuple[Window, ..
     attributes = dict(count_include_pad=1, **_attributes(windows))
     weighted = g.op("AveragePool", squares, output=scratch(g, layer, "weighted"), **attributes)
     mass = g.op("AveragePool", x, output=scratch(g, layer, "mass"), **attributes)
-    guarded = g.op("Add", mass, g.floats(FLT_MIN, f"{layer.name}_flt_min"), output=scratch(g, layer, "guarded"))
+    guarded = g.op(
+        "Add", mass, g.floats(FLT_MIN, f"{layer.name}_flt_min"), output=scratch(g, layer, "guarded")
+    )
     return g.op("Div", weighted, guarded, output=top)
 
 
@@ -127,52 +146,84 @@ def _outer(factors: list[np.ndarray]) -> np.ndarray:
     return np.multiply.outer(*factors)
 
 
-def pool(g: GraphBuilder, layer: Layer, x: Tensor, method: int, windows: tuple[Window, ...], top: str) -> Tensor:
+def pool(
+    g: GraphBuilder, layer: Layer, x: Tensor, method: int, windows: tuple[Window, ...], top: str
+) -> Tensor:
     """Add the pooling of `x` over `windows` (H and W) with Caffe's `method`; output named `top`."""
     if method not in _EMITTERS:
-        raise refuse(layer, f"unknown pooling method {method}")
+        refuse(layer, f"unknown pooling method {method}")
     _EMITTERS[method](g, layer, x.name, windows, top)
     return Tensor(top, (*x.shape[:2], *(w.out for w in windows)))
 
 
 def _windows(layer: Layer, shape: tuple[int, ...]) -> tuple[Window, Window]:
     p = layer.param.pooling_param
-    given = {f for f in ("kernel_size", "kernel_h", "kernel_w", "pad_h", "pad_w", "stride_h", "stride_w", "pad",
-                         "stride") if p.HasField(f)}
+    given = {
+        f
+        for f in (
+            "kernel_size",
+            "kernel_h",
+            "kernel_w",
+            "pad_h",
+            "pad_w",
+            "stride_h",
+            "stride_w",
+            "pad",
+            "stride",
+        )
+        if p.HasField(f)
+    }
     if p.global_pooling:
         if given & {"kernel_size", "kernel_h", "kernel_w"}:
-            raise refuse(layer, "with global_pooling the kernel size cannot be given")
+            refuse(layer, "with global_pooling the kernel size cannot be given")
         kernel = shape[2:]
     elif ("kernel_size" in given) == ({"kernel_h", "kernel_w"} <= given):
-        raise refuse(layer, "give the kernel as kernel_size, or as both kernel_h and kernel_w (not both forms)")
+        refuse(
+            layer,
+            "give the kernel as kernel_size, or as both kernel_h and kernel_w (not both forms)",
+        )
     else:
         kernel = (p.kernel_size,) * 2 if "kernel_size" in given else (p.kernel_h, p.kernel_w)
     pad = _pair(layer, p, "pad", given, p.pad)
     stride = _pair(layer, p, "stride", given, p.stride)
     if p.global_pooling and (pad != (0, 0) or stride != (1, 1)):
-        raise refuse(layer, f"with global_pooling only pad 0 and stride 1 are allowed, got pad {pad}, stride {stride}")
+        refuse(
+            layer,
+            f"with global_pooling only pad 0 and stride 1 are allowed, "
+            f"got pad {pad}, stride {stride}",
+        )
     if pad != (0, 0) and p.pool not in (Method.MAX, Method.AVE):
-        raise refuse(layer, "padding is implemented only for MAX and AVE pooling")
+        refuse(layer, "padding is implemented only for MAX and AVE pooling")
     ceil = p.round_mode == caffe_pb2.PoolingParameter.CEIL
-    return tuple(window(layer, axis, shape[2 + i], kernel[i], stride[i], pad[i], ceil)
-                 for i, axis in enumerate(("height", "width")))
+    return tuple(
+        window(layer, axis, shape[2 + i], kernel[i], stride[i], pad[i], ceil)
+        for i, axis in enumerate(("height", "width"))
+    )
 
 
-def _pair(layer: Layer, p: caffe_pb2.PoolingParameter, field: str, given: set[str], single: int) -> tuple[int, int]:
+def _pair(
+    layer: Layer, p: caffe_pb2.PoolingParameter, field: str, given: set[str], single: int
+) -> tuple[int, int]:
     h, w = f"{field}_h", f"{field}_w"
     if h in given or w in given:
         if field in given or not (h in given and w in given):
-            raise refuse(layer, f"give {field}, or both {h} and {w}")
+            refuse(layer, f"give {field}, or both {h} and {w}")
         return (getattr(p, h), getattr(p, w))
     return (single, single)
 
 
 def _four_d(layer: Layer, inputs: list[Tensor]) -> Tensor:
     if len(inputs) != 1 or len(layer.tops) != 1:
-        raise refuse(layer, f"takes one bottom and one top (the MAX mask top is not supported), got "
-                            f"{len(inputs)} and {len(layer.tops)}")
+        refuse(
+            layer,
+            f"takes one bottom and one top (the MAX mask top is not supported), got "
+            f"{len(inputs)} and {len(layer.tops)}",
+        )
     if len(inputs[0].shape) != 4:
-        raise refuse(layer, f"the input must have 4 axes (num, channels, height, width), got {inputs[0].shape}")
+        refuse(
+            layer,
+            f"the input must have 4 axes (num, channels, height, width), got {inputs[0].shape}",
+        )
     return inputs[0]
 
 
@@ -194,13 +245,15 @@ def spatial_pyramid_pooling(layer: Layer, inputs: list[Tensor], g: GraphBuilder)
     x = _four_d(layer, inputs)
     p = layer.param.spp_param
     if p.pyramid_height < 1:
-        raise refuse(layer, f"spp_param.pyramid_height must be at least 1, got {p.pyramid_height}")
+        refuse(layer, f"spp_param.pyramid_height must be at least 1, got {p.pyramid_height}")
     top = layer.tops[0]
     if p.pyramid_height == 1:  # Caffe then runs one pooling, without flattening
         return [pool(g, layer, x, p.pool, _level(layer, x.shape, 0), top)]
     flat, width = [], 0
     for level in range(p.pyramid_height):
-        pooled = pool(g, layer, x, p.pool, _level(layer, x.shape, level), scratch(g, layer, f"level{level}"))
+        pooled = pool(
+            g, layer, x, p.pool, _level(layer, x.shape, level), scratch(g, layer, f"level{level}")
+        )
         flat.append(g.op("Flatten", pooled.name, output=scratch(g, layer, f"flat{level}"), axis=1))
         width += math.prod(pooled.shape[1:])
     g.op("Concat", *flat, output=top, axis=1)
@@ -210,11 +263,13 @@ def spatial_pyramid_pooling(layer: Layer, inputs: list[Tensor], g: GraphBuilder)
 def _level(layer: Layer, shape: tuple[int, ...], level: int) -> tuple[Window, ...]:
     # Caffe's SPPLayer::GetPoolingParam: the smallest kernel that covers the input in
     # 2^level steps, with the remainder split as padding (ceil rounding, the default).
-    bins = 2 ** level
+    bins = 2**level
     windows = []
     for i, axis in enumerate(("height", "width")):
         size = shape[2 + i]
         kernel = -(-size // bins)
         pad = (kernel * bins - size + 1) // 2
-        windows.append(window(layer, f"{axis} (pyramid level {level})", size, kernel, kernel, pad, ceil=True))
+        windows.append(
+            window(layer, f"{axis} (pyramid level {level})", size, kernel, kernel, pad, ceil=True)
+        )
     return tuple(windows)

@@ -9,26 +9,43 @@ as its scale, and is its last blob.
 from __future__ import annotations
 
 from caffebatch.caffe.net import Layer
-from caffebatch.compiler.converters._spatial import blob, canonical_axis, expect_blobs, refuse, scratch
+from caffebatch.compiler.converters._checks import canonical_axis, refuse
+from caffebatch.compiler.converters._spatial import blob, expect_blobs, scratch
 from caffebatch.compiler.graph import GraphBuilder
 from caffebatch.compiler.registry import Tensor, converts
 
 
-def covered(layer: Layer, field: str, x_shape: tuple[int, ...], axis: int, num_axes: int) -> tuple[int, tuple[int, ...]]:
+def covered(
+    layer: Layer, field: str, x_shape: tuple[int, ...], axis: int, num_axes: int
+) -> tuple[int, tuple[int, ...]]:
     """(axis, shape) of the operand that ``axis``/``num_axes`` describe, checked like Caffe."""
     axis = canonical_axis(layer, f"{field}.axis", axis, len(x_shape))
     if num_axes < -1:
-        raise refuse(layer, f"{field}.num_axes must be -1 (to the end) or more, got {num_axes}")
+        refuse(layer, f"{field}.num_axes must be -1 (to the end) or more, got {num_axes}")
     end = len(x_shape) if num_axes == -1 else axis + num_axes
     if end > len(x_shape):
-        raise refuse(layer, f"{field}: {num_axes} axes from axis {axis} extend past the {len(x_shape)}-D input")
+        refuse(
+            layer,
+            f"{field}: {num_axes} axes from axis {axis} extend past the {len(x_shape)}-D input",
+        )
     return (0, ()) if end == axis else (axis, x_shape[axis:end])
 
 
-def _learned(g: GraphBuilder, layer: Layer, index: int, axis: int, shape: tuple[int, ...], rank: int, what: str) -> str:
+def _learned(
+    g: GraphBuilder,
+    layer: Layer,
+    index: int,
+    axis: int,
+    shape: tuple[int, ...],
+    rank: int,
+    what: str,
+) -> str:
     if axis == 0 and shape:
-        raise refuse(layer, f"a learned {what} over axis 0 would depend on the batch size; "
-                            "caffebatch scores any batch size")
+        refuse(
+            layer,
+            f"a learned {what} over axis 0 would depend on the batch size; "
+            "caffebatch scores any batch size",
+        )
     array = blob(layer, index, shape, what)
     trailing = rank - axis - len(shape)
     return g.initializer(array.reshape(*shape, *([1] * trailing)), f"{layer.name}_{what}")
@@ -36,25 +53,38 @@ def _learned(g: GraphBuilder, layer: Layer, index: int, axis: int, shape: tuple[
 
 def _from_bottom(g: GraphBuilder, layer: Layer, x: Tensor, operand: Tensor, axis: int) -> str:
     shape = operand.shape
-    if x.shape[axis:axis + len(shape)] != shape:
-        raise refuse(layer, f"the second bottom {operand.name!r} has shape {shape}, expected the input's dims "
-                            f"from axis {axis}: {x.shape[axis:axis + len(shape)]}")
+    if x.shape[axis : axis + len(shape)] != shape:
+        refuse(
+            layer,
+            f"the second bottom {operand.name!r} has shape {shape}, expected the input's dims "
+            f"from axis {axis}: {x.shape[axis : axis + len(shape)]}",
+        )
     trailing = len(x.shape) - axis - len(shape)
     if trailing == 0:
         return operand.name
     # A second bottom that starts at axis 0 carries the batch: copy that dim (0) at run time.
     dims = [0 if axis == 0 else shape[0], *shape[1:], *([1] * trailing)]
-    return g.op("Reshape", operand.name, g.ints(dims, f"{layer.name}_operand_shape"),
-                output=scratch(g, layer, "operand"))
+    return g.op(
+        "Reshape",
+        operand.name,
+        g.ints(dims, f"{layer.name}_operand_shape"),
+        output=scratch(g, layer, "operand"),
+    )
 
 
-def _axis_for(layer: Layer, field: str, x_shape: tuple[int, ...], param_axis: int, operand_rank: int) -> int:
+def _axis_for(
+    layer: Layer, field: str, x_shape: tuple[int, ...], param_axis: int, operand_rank: int
+) -> int:
     # Caffe: a scalar operand applies from axis 0 whatever `axis` says.
-    return 0 if operand_rank == 0 else canonical_axis(layer, f"{field}.axis", param_axis, len(x_shape))
+    return (
+        0 if operand_rank == 0 else canonical_axis(layer, f"{field}.axis", param_axis, len(x_shape))
+    )
 
 
-def _operand(g: GraphBuilder, layer: Layer, inputs: list[Tensor], field: str, what: str) -> tuple[str, int, tuple[int, ...]]:
-    """The operand (a second bottom or blob 0), broadcastable against the input; with its axis and shape."""
+def _operand(
+    g: GraphBuilder, layer: Layer, inputs: list[Tensor], field: str, what: str
+) -> tuple[str, int, tuple[int, ...]]:
+    """The operand (second bottom or blob 0), broadcastable to the input; its axis and shape."""
     param = getattr(layer.param, field)
     x = inputs[0]
     if len(inputs) == 2:
@@ -66,7 +96,9 @@ def _operand(g: GraphBuilder, layer: Layer, inputs: list[Tensor], field: str, wh
 
 def _check_counts(layer: Layer, inputs: list[Tensor]) -> None:
     if len(inputs) not in (1, 2) or len(layer.tops) != 1:
-        raise refuse(layer, f"takes one or two bottoms and one top, got {len(inputs)} and {len(layer.tops)}")
+        refuse(
+            layer, f"takes one or two bottoms and one top, got {len(inputs)} and {len(layer.tops)}"
+        )
 
 
 @converts("Scale")
@@ -81,7 +113,9 @@ def scale(layer: Layer, inputs: list[Tensor], g: GraphBuilder) -> list[Tensor]:
     scaled = g.op("Mul", x.name, factor, output=scratch(g, layer, "scaled") if p.bias_term else top)
     if p.bias_term:
         # Caffe's inner Bias layer covers as many axes as the scale operand has.
-        bias_axis, bias_shape = covered(layer, "scale_param", x.shape, p.axis, len(shape) if not learned else p.num_axes)
+        bias_axis, bias_shape = covered(
+            layer, "scale_param", x.shape, p.axis, len(shape) if not learned else p.num_axes
+        )
         bias = _learned(g, layer, int(learned), bias_axis, bias_shape, len(x.shape), "bias")
         g.op("Add", scaled, bias, output=top)
     return [Tensor(top, x.shape)]
@@ -96,4 +130,3 @@ def bias(layer: Layer, inputs: list[Tensor], g: GraphBuilder) -> list[Tensor]:
     offset, _, _ = _operand(g, layer, inputs, "bias_param", "bias")
     g.op("Add", x.name, offset, output=top)
     return [Tensor(top, x.shape)]
-
