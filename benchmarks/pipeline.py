@@ -1,0 +1,152 @@
+"""Batch-run throughput on the LeNet example: end to end vs the engine alone vs a naive loop.
+
+    .venv/bin/python benchmarks/pipeline.py [--count 20000] [--s3-count 20000] [--baseline-count 2000]
+
+Measures, in one process and one run (the machine is noisy, so only ratios within a run count):
+- engine alone: the same records, already decoded in memory, scored in batches of 64;
+- end to end, folder to folder, and S3 to S3 against moto on 127.0.0.1;
+- a plain loop a user might write: read a file, `json` parse, one forward pass, write;
+- peak RSS of a folder-to-folder run of 2,000 and of `--count` inputs (each in a fresh process).
+Results go to BENCHMARKS.md by hand.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from caffebatch.jobs import Location, RunOptions, run_batch  # noqa: E402
+from caffebatch.model import load_model  # noqa: E402
+from caffebatch.runtime.scorer import Scorer  # noqa: E402
+
+DIGITS = ROOT / "examples/digits/inputs"
+LENET = ROOT / "examples/lenet"
+
+
+def make_inputs(folder: Path, count: int) -> list[Path]:
+    """`count` distinct input files (the 360 digits, repeated under new names)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    digits = [p.read_bytes() for p in sorted(DIGITS.iterdir())]
+    paths = []
+    for index in range(count):
+        path = folder / f"in_{index:06d}.json"
+        path.write_bytes(digits[index % len(digits)])
+        paths.append(path)
+    return paths
+
+
+def engine_alone(model, scorer: Scorer, paths: list[Path]) -> float:
+    from caffebatch.jobs.records import decode
+
+    records = [decode(p.name, p.read_bytes(), model.inputs, 1 << 20).arrays["data"] for p in paths]
+    data = np.stack(records)
+    start = time.perf_counter()
+    for offset in range(0, len(data), 64):
+        scorer({"data": data[offset:offset + 64]})
+    return len(data) / (time.perf_counter() - start)
+
+
+def end_to_end(model, source: Location, target: Location, scorer: Scorer | None = None) -> float:
+    summary = run_batch(model, source, target, RunOptions(run_id="bench"), scorer=scorer)
+    assert summary.status == "SUCCESS", summary
+    return summary.scored / (summary.finished_at - summary.started_at).total_seconds()
+
+
+def baseline(scorer: Scorer, paths: list[Path], out: Path) -> float:
+    """What a user might write first: one file, one json.load, one forward pass, one write."""
+    out.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    for path in paths:
+        with open(path) as file:
+            record = json.load(file)
+        data = np.array(record["data"], dtype=np.float32).reshape(1, 1, 28, 28)
+        prob = scorer({"data": data})["prob"][0]
+        with open(out / path.name, "w") as file:
+            json.dump({path.name: {"prob": prob.tolist()}}, file)
+    return len(paths) / (time.perf_counter() - start)
+
+
+def peak_rss_mib(count: int) -> float:
+    """Peak RSS of a fresh process that runs folder to folder over `count` inputs."""
+    result = subprocess.run([sys.executable, __file__, "--rss-child", str(count)],
+                            capture_output=True, text=True, check=True)
+    return float(result.stdout.strip().splitlines()[-1])
+
+
+def rss_child(count: int) -> None:
+    with tempfile.TemporaryDirectory() as work:
+        make_inputs(Path(work) / "in", count)
+        model = load_model(LENET)
+        end_to_end(model, Location(f"{work}/in"), Location(f"{work}/out"))
+        print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+
+
+def s3_to_s3(model, count: int) -> tuple[float, float]:
+    """(end-to-end records/s, moto's own GET rate from one client) for `count` inputs."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tests.s3server import S3Server
+
+    digits = [p.read_bytes() for p in sorted(DIGITS.iterdir())]
+    with S3Server() as server:
+        source, target = server.create_bucket(), server.create_bucket()
+        client = server.client()
+        with ThreadPoolExecutor(16) as pool:
+            list(pool.map(lambda i: client.put_object(Bucket=source, Key=f"in_{i:06d}.json",
+                                                      Body=digits[i % len(digits)]), range(count)))
+        start = time.perf_counter()
+        for index in range(200):
+            client.get_object(Bucket=source, Key=f"in_{index:06d}.json")["Body"].read()
+        get_rate = 200 / (time.perf_counter() - start)
+        rate = end_to_end(model, server.location(f"s3://{source}"), server.location(f"s3://{target}"))
+    return rate, get_rate
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--count", type=int, default=20_000)
+    parser.add_argument("--s3-count", type=int, default=20_000)
+    parser.add_argument("--baseline-count", type=int, default=2_000)
+    parser.add_argument("--rss-child", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.rss_child:
+        return rss_child(args.rss_child)
+
+    model = load_model(LENET)
+    scorer = Scorer(model.onnx.SerializeToString())
+    rows = {}
+    with tempfile.TemporaryDirectory() as work:
+        paths = make_inputs(Path(work) / "in", args.count)
+        rows["engine alone (decoded, in memory, batch 64)"] = engine_alone(model, scorer, paths)
+        rows["end to end, folder to folder"] = end_to_end(
+            model, Location(f"{work}/in"), Location(f"{work}/out"))
+        rows["plain loop (json, batch 1)"] = baseline(scorer, paths[: args.baseline_count],
+                                                      Path(work) / "baseline")
+    if args.s3_count:
+        rows["end to end, S3 to S3 (moto)"], rows["moto GETs/s, one client"] = s3_to_s3(
+            model, args.s3_count)
+    for name, rate in rows.items():
+        print(f"{name:48s} {rate:10,.0f} records/s")
+    engine, folders = rows["engine alone (decoded, in memory, batch 64)"], rows["end to end, folder to folder"]
+    print(f"end-to-end / engine alone (folders): {folders / engine:.2f}")
+    print(f"end-to-end / plain loop (folders):   {folders / rows['plain loop (json, batch 1)']:.1f}x")
+    small, large = peak_rss_mib(2_000), peak_rss_mib(args.count)
+    print(f"peak RSS: 2,000 inputs {small:.0f} MiB, {args.count:,} inputs {large:.0f} MiB "
+          f"({(large / small - 1) * 100:+.1f}%)")
+    print(f"cores: {os.cpu_count()}")
+
+
+if __name__ == "__main__":
+    main()
