@@ -58,7 +58,8 @@ def test_slice(tops, param, expected):
 
 def test_slice_agrees_with_opencv(tmp_path):
     # OpenCV's forward() takes layer names; a layer named after its first top lets it find s0
-    slice_layer = layer("s0", "Slice", ["b"], ["s0", "s1"], slice_param={"axis": 2, "slice_point": [2]})
+    param = {"axis": 2, "slice_point": [2]}
+    slice_layer = layer("s0", "Slice", ["b"], ["s0", "s1"], slice_param=param)
     ours = run([slice_layer], {"b": B}, ["s0"])["s0"]
     np.testing.assert_array_equal(ours, run_opencv([slice_layer], {"b": B}, ["s0"], tmp_path)["s0"])
 
@@ -73,10 +74,10 @@ def test_slice_then_concat_round_trips():
 @pytest.mark.parametrize(
     ("bottoms", "param", "message"),
     [
-        (["a", "b"], {"axis": 2}, r"same shape except on axis 2: 'a' is \(2, 2, 3, 5\), 'b' is \(2, 3, 3, 5\)"),
-        (["a", "b"], {"axis": 4}, r"concat_param.axis 4 is out of range for a 4-D input: expected -4 <= concat_param.axis < 4"),
+        (["a", "b"], {"axis": 2}, r"except on axis 2: 'a' is \(2, 2, 3, 5\), 'b' is \(2, 3, 3,"),
+        (["a", "b"], {"axis": 4}, "concat_param.axis 4 is out of range for a 4-D input"),
         (["a", "b"], {"axis": -5}, "out of range"),
-        (["a", "b"], {"axis": 1, "concat_dim": 1}, "concat_param.axis or concat_param.concat_dim, not both"),
+        (["a", "b"], {"axis": 1, "concat_dim": 1}, "axis or concat_param.concat_dim, not both"),
         (["a", "b"], {"concat_dim": 4}, "concat_dim 4 is out of range"),
         (["a", "a"], {"axis": 0}, "concatenates along axis 0, the batch axis"),
         (["a", "flat"], {}, "same number of axes"),
@@ -93,7 +94,7 @@ def test_concat_refusals(bottoms, param, message):
     [
         (["s0", "s1"], {"axis": 2}, "2 tops do not evenly divide axis 2 of size 3"),
         (["s0", "s1", "s2"], {"slice_point": [1]}, "3 tops need 2 slice_point values, got 1"),
-        (["s0", "s1"], {"slice_point": [3]}, r"slice_point \[3\] must increase strictly and stay inside axis 1 of size 3"),
+        (["s0", "s1"], {"slice_point": [3]}, r"\[3\] must increase strictly and stay inside"),
         (["s0", "s1", "s2"], {"slice_point": [2, 1]}, "must increase strictly"),
         (["s0", "s1"], {"axis": 0}, "slices along axis 0, the batch axis"),
         (["s0", "s1"], {"axis": 1, "slice_dim": 1}, "not both"),

@@ -44,7 +44,8 @@ def test_silence_consumes_and_produces_nothing():
 
 def test_parameter_is_a_constant_that_ignores_the_batch_size():
     value = RNG.standard_normal((1, 3, 4, 5)).astype(np.float32)
-    param = layer("p", "Parameter", [], ["p"], blobs=[value], parameter_param={"shape": {"dim": [1, 3, 4, 5]}})
+    shape = {"dim": [1, 3, 4, 5]}
+    param = layer("p", "Parameter", [], ["p"], blobs=[value], parameter_param={"shape": shape})
     add = layer("sum", "Eltwise", ["data", "p"], ["sum"])
     one = RNG.standard_normal((1, 3, 4, 5)).astype(np.float32)
     np.testing.assert_allclose(run([param, add], {"data": one}, ["sum"])["sum"], one + value)
@@ -63,7 +64,8 @@ def test_parameter_is_a_constant_that_ignores_the_batch_size():
     ],
 )
 def test_parameter_blob_must_match_its_shape(blobs, message):
-    param = layer("p", "Parameter", [], ["p"], blobs=blobs, parameter_param={"shape": {"dim": [2, 3]}})
+    shape = {"dim": [2, 3]}
+    param = layer("p", "Parameter", [], ["p"], blobs=blobs, parameter_param={"shape": shape})
     with pytest.raises(LayerError, match=message):
         run([param], {"data": X}, ["p"])
 

@@ -70,9 +70,10 @@ _MIXES_RECORDS = (
 )
 
 
-def refuse_batch_axis(layer: Layer, what: str) -> NoReturn:
+def refuse_batch_axis(layer: Layer, what: str, hint: str = "") -> NoReturn:
     """Refuse a layer that would work across the records of a batch (`what` it does)."""
-    refuse(layer, f"{what} along axis 0, the batch axis: {_MIXES_RECORDS}")
+    reason = f"{what} along axis 0, the batch axis: {_MIXES_RECORDS}"
+    refuse(layer, f"{reason}; {hint}" if hint else reason)
 
 
 def per_record_shape(layer: Layer, shape_rule: Callable[[Shape], Shape], bottom: Shape) -> Shape:

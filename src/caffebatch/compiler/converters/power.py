@@ -41,7 +41,8 @@ def power(layer: Layer, inputs: list[Tensor], g: GraphBuilder) -> list[Tensor]:
     top = layer.tops[0]
     if param.power * param.scale == 0:
         # Caffe ignores the input here: the output is the constant 1 (power 0) or shift^power.
-        value = 1.0 if param.power == 0 else np.power(np.float32(param.shift), np.float32(param.power))
+        shift, exponent = np.float32(param.shift), np.float32(param.power)
+        value = 1.0 if param.power == 0 else np.power(shift, exponent)
         constant = g.floats([value], f"{layer.name}_value")
         return [Tensor(g.op("Expand", constant, g.op("Shape", x.name), output=top), x.shape)]
     base = _affine(g, layer, x.name, param.scale, param.shift)

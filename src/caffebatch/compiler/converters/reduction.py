@@ -34,8 +34,8 @@ def reduction(layer: Layer, inputs: list[Tensor], g: GraphBuilder) -> list[Tenso
     ndim = len(x.shape)
     axis = canonical_axis(layer, "reduction_param.axis", param.axis, ndim)
     if axis == 0:
-        # Caffe's default axis is 0: one number for the whole batch.
-        refuse_batch_axis(layer, "reduces (reduction_param.axis defaults to 0; set it to 1 or more)")
+        # Caffe's default axis is 0, which gives one number for the whole batch.
+        refuse_batch_axis(layer, "reduces", hint="reduction_param.axis defaults to 0; set it to 1")
     axes = g.ints(range(axis, ndim), f"{layer.name}_axes")
     top = layer.tops[0]
     op_type = REDUCTIONS[param.operation]
@@ -99,7 +99,11 @@ def argmax(layer: Layer, inputs: list[Tensor], g: GraphBuilder) -> list[Tensor]:
         if axis == 0:
             refuse_batch_axis(layer, "ranks values")
         if k > x.shape[axis]:
-            refuse(layer, f"argmax_param.top_k {k} is more than the {x.shape[axis]} values on axis {axis} of {x.shape}")
+            refuse(
+                layer,
+                f"argmax_param.top_k {k} is more than the {x.shape[axis]} values on axis "
+                f"{axis} of {x.shape}",
+            )
         values, index = _top_k(g, layer, x.name, k, axis, x.shape[axis])
         shape = x.shape[:axis] + (k,) + x.shape[axis + 1 :]
         result = values if param.out_max_val else index
@@ -109,7 +113,11 @@ def argmax(layer: Layer, inputs: list[Tensor], g: GraphBuilder) -> list[Tensor]:
     # with unit axes to the bottom's number of axes.
     per_record = math.prod(x.shape[1:])
     if k > per_record:
-        refuse(layer, f"argmax_param.top_k {k} is more than the {per_record} values per record of {x.shape}")
+        refuse(
+            layer,
+            f"argmax_param.top_k {k} is more than the {per_record} values per record of "
+            f"{x.shape}",
+        )
     flat = g.op("Flatten", x.name, axis=1)
     values, index = _top_k(g, layer, flat, k, 1, per_record)
     rows = 2 if param.out_max_val else 1

@@ -69,7 +69,11 @@ def reshape_shape(layer: Layer, bottom: Shape) -> Shape:
     for i, dim in enumerate(dims):
         if dim == 0:
             if start + i >= ndim:
-                refuse(layer, f"reshape_param.shape has a 0 at {i}, but {bottom} has no axis {start + i} to copy")
+                refuse(
+                    layer,
+                    f"reshape_param.shape has a 0 at {i}, but {bottom} has no axis {start + i} "
+                    "to copy",
+                )
             dim = bottom[start + i]
         elif dim < -1:
             refuse(layer, f"reshape_param.shape {dims} has a negative dim other than -1")
@@ -86,7 +90,11 @@ def reshape_shape(layer: Layer, bottom: Shape) -> Shape:
             )
         top[top.index(-1)] = count // known
     if math.prod(top) != count:
-        refuse(layer, f"output count {math.prod(top)} of {tuple(top)} must match input count {count} of {bottom}")
+        refuse(
+            layer,
+            f"output count {math.prod(top)} of {tuple(top)} must match input count {count} "
+            f"of {bottom}",
+        )
     return tuple(top)
 
 
