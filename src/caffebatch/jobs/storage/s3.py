@@ -36,8 +36,10 @@ class S3Storage:
 
     remote = True
 
-    def __init__(self, location: Location, retry: RetryPolicy, *, connections: int = 16) -> None:
+    def __init__(self, location: Location, retry: RetryPolicy, *, connections: int = 16,
+                 page_size: int = PAGE) -> None:
         self.bucket, self.prefix = parse_url(location.url)
+        self.page_size = page_size
         self.retry = retry
         region = (
             location.region
@@ -78,7 +80,7 @@ class S3Storage:
         token: str | None = None
         while True:
             arguments = {"Bucket": self.bucket, "Prefix": self.prefix, "Delimiter": "/",
-                         "MaxKeys": PAGE}
+                         "MaxKeys": self.page_size}
             if token:
                 arguments["ContinuationToken"] = token
             page = self._call(

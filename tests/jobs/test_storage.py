@@ -1,0 +1,96 @@
+"""The storage interface over a local folder and a real S3 server."""
+
+from __future__ import annotations
+
+import pytest
+
+from caffebatch.errors import AccessDeniedError, LocationNotFoundError, ObjectNotFoundError
+from caffebatch.jobs.spec import Location, RetryPolicy
+from caffebatch.jobs.storage import overlaps
+from caffebatch.jobs.storage.local import LocalStorage
+from caffebatch.jobs.storage.s3 import S3Storage, parse_url
+
+QUICK = RetryPolicy(attempts=2, base_delay_s=0.01)
+
+
+def test_local_lists_files_sorted_without_hidden_or_folders(tmp_path):
+    for name in ["b.json", "a.json", "Z.json", ".hidden", "é.json"]:
+        (tmp_path / name).write_bytes(b"{}")
+    (tmp_path / "sub").mkdir()
+    assert [e.key for e in LocalStorage(tmp_path).list()] == ["Z.json", "a.json", "b.json", "é.json"]
+
+
+def test_local_put_is_atomic_and_leaves_no_temporary_file(tmp_path):
+    storage = LocalStorage(tmp_path / "out")
+    storage.prepare()
+    storage.put("k.json", b"one")
+    storage.put("k.json", b"two")
+    storage.put("_caffebatch/r/summary.json", b"{}")
+    assert (tmp_path / "out/k.json").read_bytes() == b"two"
+    assert list((tmp_path / "out/_caffebatch/.tmp").iterdir()) == []
+    (tmp_path / "out/_caffebatch/.tmp/leftover").write_bytes(b"half")
+    storage.prepare()  # a rerun clears what a killed run left
+    assert list((tmp_path / "out/_caffebatch/.tmp").iterdir()) == []
+
+
+def test_local_errors_are_ours(tmp_path):
+    with pytest.raises(LocationNotFoundError):
+        list(LocalStorage(tmp_path / "missing").list())
+    with pytest.raises(ObjectNotFoundError):
+        LocalStorage(tmp_path).get("missing.json", 10)
+
+
+def test_local_get_reads_one_byte_past_the_limit(tmp_path):
+    (tmp_path / "k").write_bytes(b"x" * 100)
+    assert len(LocalStorage(tmp_path).get("k", 10)) == 11
+
+
+def test_s3_lists_page_by_page_in_order(s3_server):
+    bucket = s3_server.create_bucket()
+    keys = [f"k{index:03d}.json" for index in range(25)]
+    s3_server.upload(bucket, {key: b"{}" for key in reversed(keys)}, prefix="p/")
+    s3_server.upload(bucket, {"p/deeper/x.json": b"{}", "other.json": b"{}"})
+    storage = S3Storage(s3_server.location(f"s3://{bucket}/p/"), QUICK, page_size=7)
+    entries = list(storage.list())
+    assert [e.key for e in entries] == keys
+    assert all(e.size == 2 for e in entries)
+
+
+def test_s3_errors_are_ours(s3_server):
+    bucket = s3_server.create_bucket()
+    storage = S3Storage(s3_server.location(f"s3://{bucket}"), QUICK)
+    with pytest.raises(ObjectNotFoundError):
+        storage.get("missing.json", 10)
+    with pytest.raises(LocationNotFoundError):
+        S3Storage(s3_server.location("s3://no-such-bucket"), QUICK).prepare()
+
+
+def test_s3_without_credentials_is_access_denied(s3_server, monkeypatch):
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_PROFILE",
+                 "AWS_SHARED_CREDENTIALS_FILE", "AWS_CONFIG_FILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent")
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    storage = S3Storage(Location("s3://any", endpoint_url=s3_server.url), QUICK)
+    with pytest.raises(AccessDeniedError):
+        storage.prepare()
+
+
+@pytest.mark.parametrize("a, b, expected", [
+    ("s3://b", "s3://b/out", True),
+    ("s3://b/in", "s3://b/out", False),
+    ("s3://b/in", "s3://b/input", False),
+    ("s3://b/in/", "s3://b/in", True),
+    ("s3://b", "s3://c", False),
+    ("/data/in", "/data/in/out", True),
+    ("/data/in", "/data/out", False),
+    ("/data/in", "s3://data/in", False),
+])
+def test_overlaps(a, b, expected):
+    assert overlaps(Location(a), Location(b)) is expected
+
+
+def test_parse_url():
+    assert parse_url("s3://bucket") == ("bucket", "")
+    assert parse_url("s3://bucket/a/b/") == ("bucket", "a/b/")
