@@ -1,0 +1,124 @@
+"""Deployments in process: plan limits, allowed folders, cancel on DELETE, model in use."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import orjson
+import pytest
+
+from tests.api.conftest import Api, digits, seed_objects
+
+
+def local_body(source: Path, target: Path, **extra) -> dict:  # type: ignore[no-untyped-def]
+    return {"name": "local run", **extra,
+            "input": {"type": "local", "source": {"path": str(source)}},
+            "output": {"type": "local", "target": {"path": str(target)}}}
+
+
+def write_inputs(folder: Path, count: int) -> set[str]:
+    folder.mkdir(parents=True, exist_ok=True)
+    records, _ = digits(count)
+    for name, body in seed_objects(records).items():
+        (folder / name).write_bytes(body)
+    return set(records)
+
+
+def wait(api: Api, url: str, done, timeout_s: float = 60) -> dict:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        entity = api.request("GET", url).json()["entity"]
+        if done(entity):
+            return entity
+        time.sleep(0.02)
+    raise AssertionError(f"timed out: {entity}")
+
+
+@pytest.fixture
+def settings(settings):  # type: ignore[no-untyped-def]
+    return settings.model_copy(update={"plan": "lite", "max_deployments": 2, "max_models": 1})
+
+
+def test_plan_limits_are_enforced_with_a_clear_message(api: Api, tmp_path: Path,
+                                                       lenet_archive: bytes) -> None:
+    model_id = api.publish(lenet_archive)
+    second = api.request("POST", f"{api.base}/published_models", json={"name": "another"})
+    assert second.status_code == 429
+    assert second.json()["errors"][0]["message"] == "Current plan 'lite' only allows 1 models"
+    data = tmp_path / "data"
+    write_inputs(data / "in", 2)
+    url = f"{api.base}/published_models/{model_id}/deployments"
+    for n in range(2):
+        response = api.request("POST", url, json=local_body(data / "in", data / f"out{n}"))
+        assert response.status_code == 202, response.text
+    third = api.request("POST", url, json=local_body(data / "in", data / "out3"))
+    assert third.status_code == 429
+    assert third.json()["errors"][0] == {
+        "code": "plan_limit_exceeded",
+        "message": "Current plan 'lite' only allows 2 deployments",
+    }
+    usage = api.request("GET", api.base).json()["entity"]["usage"]
+    assert usage["deployment_count"] == {"limit": 2, "current": 2}
+    assert usage["model_count"] == {"limit": 1, "current": 1}
+
+
+def test_local_folders_outside_the_allowed_roots_are_refused(api: Api, tmp_path: Path,
+                                                             lenet_archive: bytes) -> None:
+    model_id = api.publish(lenet_archive)
+    url = f"{api.base}/published_models/{model_id}/deployments"
+    outside = api.request("POST", url, json=local_body(tmp_path / "data/in", Path("/etc/out")))
+    assert outside.status_code == 400
+    assert outside.json()["errors"][0]["code"] == "local_path_not_allowed"
+    sneaky = api.request("POST", url, json=local_body(tmp_path / "data/../../in", tmp_path / "data/o"))
+    assert sneaky.status_code == 400
+    same = api.request("POST", url, json=local_body(tmp_path / "data/in", tmp_path / "data/in"))
+    assert same.status_code == 400
+
+
+def test_delete_cancels_a_running_run_and_a_model_in_use_is_kept(
+    api: Api, tmp_path: Path, lenet_archive: bytes
+) -> None:
+    model_id = api.publish(lenet_archive)
+    data = tmp_path / "data"
+    write_inputs(data / "in", 1500)
+    created = api.request("POST", f"{api.base}/published_models/{model_id}/deployments",
+                          json=local_body(data / "in", data / "out", batch_size=4))
+    url = created.json()["metadata"]["url"].removeprefix("http://testserver")
+    wait(api, url, lambda e: e["status"] == "RUNNING" and (e["status_details"].get("scored") or 0))
+
+    in_use = api.request("DELETE", f"{api.base}/published_models/{model_id}")
+    assert in_use.status_code == 409
+    assert in_use.json()["errors"][0]["code"] == "model_in_use"
+
+    started = time.monotonic()
+    assert api.request("DELETE", url).status_code == 204
+    assert time.monotonic() - started < 10
+    assert api.request("GET", url).status_code == 404
+    results = lambda: len([p for p in (data / "out").iterdir() if p.suffix == ".json"])  # noqa: E731
+    settled = results()
+    time.sleep(0.5)
+    assert results() == settled < 1500  # the run stopped, early
+
+    assert api.request("DELETE", f"{api.base}/published_models/{model_id}").status_code == 204
+    assert api.request("GET", f"{api.base}/published_models/{model_id}").status_code == 404
+
+
+def test_status_details_show_bad_records(api: Api, tmp_path: Path, lenet_archive: bytes) -> None:
+    model_id = api.publish(lenet_archive)
+    data = tmp_path / "data"
+    names = write_inputs(data / "in", 20)
+    (data / "in" / "broken.json").write_bytes(b"{not json")
+    (data / "in" / "wrong.json").write_bytes(orjson.dumps({"other": [1, 2]}))
+    created = api.request("POST", f"{api.base}/published_models/{model_id}/deployments",
+                          json=local_body(data / "in", data / "out", max_error_ratio=0.5))
+    url = created.json()["metadata"]["url"].removeprefix("http://testserver")
+    final = wait(api, url, lambda e: e["status"] not in ("INITIALIZING", "RUNNING"))
+    details = final["status_details"]
+    assert final["status"] == "PARTIAL_SUCCESS", details
+    assert (details["total"], details["scored"], details["failed"]) == (22, 20, 2)
+    assert {e["input"] for e in details["errors"]} == {"broken.json", "wrong.json"}
+    assert {p.name for p in (data / "out").iterdir() if p.is_file()} == names
+    usage = api.request("GET", api.base).json()["entity"]["usage"]
+    assert usage["prediction_count"]["current"] == 20
+    assert usage["computation_time"]["current"] >= 0
