@@ -83,14 +83,18 @@ class Net:
     input_layers: dict[str, str] = field(default_factory=dict)
 
     def resolve(self, name: str) -> str:
-        """The value that an output name means: a layer's (first) top, else a blob's last value."""
-        for layer in self.layers:
-            if layer.name == name and layer.tops:
-                return layer.tops[0]
+        """The value an output name means: a blob's last value, else a layer's (first) top.
+
+        Blobs come first because that is what Caffe hands out by name: after
+        ``bn1 -> Scale(in place)``, the blob ``bn1`` holds the scaled values.
+        """
         if name in self.latest:
             return self.latest[name]
         if name in self.inputs:
             return name
+        for layer in self.layers:
+            if layer.name == name and layer.tops:
+                return layer.tops[0]
         raise KeyError(name)
 
     @property

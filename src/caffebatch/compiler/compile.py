@@ -69,6 +69,8 @@ def compile_net(
             raise NetError(f"input {name!r} is not an input of the net; it has {sorted(net.inputs)}")
 
     g = GraphBuilder()
+    # Converters name their intermediates freely; no intermediate may take a blob's name.
+    g.reserve(top for layer in net.layers for top in layer.tops)
     values: dict[str, Tensor] = {}
     for name in input_names:
         g.input(name, net.inputs[name])

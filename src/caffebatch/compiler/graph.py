@@ -8,6 +8,8 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
+from caffebatch.errors import NetError
+
 OPSET = 21
 BATCH = "N"  # the symbolic name of the batch axis in the compiled model
 
@@ -20,6 +22,7 @@ class GraphBuilder:
         self.initializers: list[onnx.TensorProto] = []
         self.inputs: list[onnx.ValueInfoProto] = []
         self._names: set[str] = set()
+        self._node_names: set[str] = set()
         self._counter = 0
 
     def fresh(self, hint: str) -> str:
@@ -30,6 +33,19 @@ class GraphBuilder:
             name = f"{hint}_{self._counter}"
         self._names.add(name)
         return name
+
+    def _node_name(self, base: str) -> str:
+        """Node names are unique among nodes (ONNX Runtime insists); values are a separate space."""
+        name, suffix = base, 0
+        while name in self._node_names:
+            suffix += 1
+            name = f"{base}#{suffix}"
+        self._node_names.add(name)
+        return name
+
+    def reserve(self, names: Iterable[str]) -> None:
+        """Keep `names` (the net's blobs) from being handed out by `fresh`."""
+        self._names.update(names)
 
     def input(self, name: str, shape: Sequence[int]) -> None:
         """Declare a float32 graph input; its first axis becomes the symbolic batch axis."""
@@ -66,7 +82,9 @@ class GraphBuilder:
         for name in outputs:
             self._names.add(name)
         self.nodes.append(
-            helper.make_node(op_type, list(inputs), list(outputs), name=outputs[0], **attributes)
+            helper.make_node(
+                op_type, list(inputs), list(outputs), name=self._node_name(outputs[0]), **attributes
+            )
         )
         return list(outputs)
 
@@ -78,13 +96,26 @@ class GraphBuilder:
         """The model computing `outputs`: (graph output name, value name, shape) triples.
 
         Nodes that no output needs are left out. An output whose name differs from
-        its value gets an Identity node.
+        its value gets an Identity node. When that name is already taken by an inner
+        value (Caffe's blob ``bn1`` rewritten in place by a Scale: the output ``bn1`` is
+        the scaled value), the inner value is renamed.
         """
-        nodes = list(self.nodes)
+        renames = {
+            out_name: self.fresh(f"{out_name}.inner")
+            for out_name, value, _ in outputs
+            if out_name != value and out_name in self._names
+        }
+        clashing = [i.name for i in self.inputs if i.name in renames]
+        if clashing:
+            raise NetError(f"output name(s) {clashing} name an input too, but mean another value")
+        nodes = [_renamed(node, renames) for node in self.nodes]
         output_infos = []
         for out_name, value, shape in outputs:
+            value = renames.get(value, value)
             if out_name != value:
-                nodes.append(helper.make_node("Identity", [value], [out_name], name=out_name))
+                nodes.append(
+                    helper.make_node("Identity", [value], [out_name], name=self._node_name(out_name))
+                )
             dims: list[int | str] = [BATCH, *shape[1:]] if shape else []
             output_infos.append(helper.make_tensor_value_info(out_name, TensorProto.FLOAT, dims))
         nodes = _needed(nodes, [o[0] for o in outputs])
@@ -103,6 +134,16 @@ class GraphBuilder:
         )
         model.ir_version = 10
         return model
+
+
+def _renamed(node: onnx.NodeProto, renames: dict[str, str]) -> onnx.NodeProto:
+    if not renames or not any(n in renames for n in (*node.input, *node.output)):
+        return node
+    copy = onnx.NodeProto()
+    copy.CopyFrom(node)
+    copy.input[:] = [renames.get(n, n) for n in node.input]
+    copy.output[:] = [renames.get(n, n) for n in node.output]
+    return copy
 
 
 def _needed(nodes: list[onnx.NodeProto], outputs: list[str]) -> list[onnx.NodeProto]:
