@@ -1,0 +1,98 @@
+"""The create-deployment form to the REST API's request body, with errors by form field.
+
+The body is validated by the API's own schema (`DeploymentCreate`), so a deployment made
+here is exactly one the REST API would accept. The form's fields are flat:
+``input_kind`` ("s3" or "local"), ``input_endpoint``, ``input_bucket``, ``input_prefix``,
+``input_access_key``, ``input_secret_key``, ``input_path``, the same with ``output_``, and
+``name``, ``batch_size``, ``max_error_ratio``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import ValidationError
+from starlette.datastructures import FormData
+
+from caffebatch.api.schemas import DeploymentCreate
+
+SIDES = {"input": "source", "output": "target"}  # form side -> the body's place key
+SECRET_FIELDS = ("access_key", "secret_key")
+KINDS = ("s3", "local")
+# the body's field names -> the form's, where they differ
+FIELD_NAMES = {"url": "endpoint"}
+
+
+@dataclass
+class DeploymentForm:
+    """What was typed (secrets left out, so a re-shown form never holds them) and the errors."""
+
+    values: dict[str, str]
+    errors: dict[str, str] = field(default_factory=dict)
+    secrets_sent: bool = False
+
+
+def _text(form: FormData, name: str) -> str:
+    value = form.get(name)
+    return value.strip() if isinstance(value, str) else ""
+
+
+def _side(form: FormData, side: str, errors: dict[str, str]) -> dict[str, Any]:
+    kind = _text(form, f"{side}_kind") or "s3"
+    place_key = SIDES[side]
+    if kind == "local":
+        if not _text(form, f"{side}_path"):
+            errors[f"{side}_path"] = "Give the folder's path."
+        return {"type": "local", place_key: {"path": _text(form, f"{side}_path") or None}}
+    if kind != "s3":
+        errors[f"{side}_kind"] = f"Choose one of: {', '.join(KINDS)}."
+    if not _text(form, f"{side}_bucket"):
+        errors[f"{side}_bucket"] = "Give the bucket's name."
+    connection = {
+        "url": _text(form, f"{side}_endpoint") or None,
+        **{key: _text(form, f"{side}_{key}") or None for key in SECRET_FIELDS},
+    }
+    place = {"bucket": _text(form, f"{side}_bucket") or None,
+             "prefix": _text(form, f"{side}_prefix") or None}
+    return {"type": "s3", place_key: place,
+            "connection": {k: v for k, v in connection.items() if v is not None}}
+
+
+def read_form(form: FormData) -> tuple[dict[str, Any] | None, DeploymentForm]:
+    """(the request body, or None when the form has errors; the form to show again)."""
+    values = {name: _text(form, name) for name in form.keys()
+              if isinstance(form.get(name), str) and not name.endswith(SECRET_FIELDS)}
+    secrets_sent = any(_text(form, f"{side}_{key}") for side in SIDES for key in SECRET_FIELDS)
+    shown = DeploymentForm(values, secrets_sent=secrets_sent)
+    body: dict[str, Any] = {
+        "name": _text(form, "name"),
+        "input": _side(form, "input", shown.errors),
+        "output": _side(form, "output", shown.errors),
+        "batch_size": _text(form, "batch_size") or None,
+        "max_error_ratio": _text(form, "max_error_ratio") or None,
+    }
+    try:
+        spec = DeploymentCreate.model_validate(body).model_dump(exclude_none=True)
+    except ValidationError as error:
+        for item in error.errors():
+            shown.errors.setdefault(_field_of(item["loc"]), item["msg"])
+        return None, shown
+    return (None if shown.errors else spec), shown
+
+
+def _field_of(loc: tuple[int | str, ...]) -> str:
+    """The form field a schema error is about: ("input", "source", "bucket") -> input_bucket."""
+    parts = [str(part) for part in loc]
+    if parts and parts[0] in SIDES:
+        name = parts[-1] if len(parts) > 1 else "kind"
+        return f"{parts[0]}_{FIELD_NAMES.get(name, name)}"
+    return parts[0] if parts else "form"
+
+
+def side_of(message: str) -> str:
+    """Which part of the form a service error speaks of: its message starts with the side."""
+    for side in SIDES:
+        if message.startswith(side):
+            return side
+    return "form"

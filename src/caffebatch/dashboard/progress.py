@@ -1,0 +1,86 @@
+"""A deployment's stored progress as the pages show it: counts, share done, rate, time left."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from caffebatch.store import states
+from caffebatch.store.tables import Deployment
+
+# status -> the word the pages show and the tone of its badge
+STATUS_LOOK: dict[str, tuple[str, str]] = {
+    states.INITIALIZING: ("Queued", "waiting"),
+    states.RUNNING: ("Running", "active"),
+    states.SUCCESS: ("Succeeded", "good"),
+    states.PARTIAL_SUCCESS: ("Partly succeeded", "warn"),
+    states.FAILURE: ("Failed", "bad"),
+}
+
+
+@dataclass(frozen=True)
+class ProgressView:
+    """Everything a progress bar and the counts need, from `Deployment.progress`."""
+
+    id: str
+    status: str
+    label: str
+    tone: str
+    active: bool
+    total: int | None
+    scored: int
+    failed: int
+    skipped: int
+    percent: float | None        # None while the input is still being listed
+    rate: float | None           # records per second
+    seconds_left: float | None
+    errors: list[dict[str, Any]]
+    failure: dict[str, Any] | None
+
+    def to_json(self) -> dict[str, Any]:
+        """What the pages' polling script reads."""
+        return {
+            "id": self.id, "status": self.status, "label": self.label, "tone": self.tone,
+            "active": self.active, "total": self.total, "scored": self.scored,
+            "failed": self.failed, "skipped": self.skipped, "percent": self.percent,
+            "rate": self.rate, "time_left": duration(self.seconds_left),
+        }
+
+
+def progress_of(deployment: Deployment) -> ProgressView:
+    details = deployment.progress or {}
+    status = deployment.status
+    total = details.get("total")
+    scored, failed, skipped = (int(details.get(k) or 0) for k in ("scored", "failed", "skipped"))
+    done = scored + failed + skipped
+    percent = None
+    if total:
+        percent = round(100.0 * min(done, total) / total, 1)
+    elif total == 0 or status in (states.SUCCESS, states.PARTIAL_SUCCESS):
+        percent = 100.0
+    rate = details.get("records_per_second")
+    seconds_left = None
+    if status == states.RUNNING and total is not None and rate:
+        seconds_left = max(total - done, 0) / float(rate)
+    label, tone = STATUS_LOOK.get(status, (status.title(), "waiting"))
+    return ProgressView(
+        id=deployment.id, status=status, label=label, tone=tone,
+        active=status in states.ACTIVE, total=total, scored=scored, failed=failed,
+        skipped=skipped, percent=percent, rate=float(rate) if rate is not None else None,
+        seconds_left=seconds_left, errors=list(details.get("errors") or []),
+        failure=details.get("failure"),
+    )
+
+
+def duration(seconds: float | None) -> str | None:
+    """A short human duration: "45 s", "3 min 20 s", "2 h 5 min"."""
+    if seconds is None:
+        return None
+    whole = round(seconds)
+    if whole < 60:
+        return f"{whole} s"
+    minutes, secs = divmod(whole, 60)
+    if minutes < 60:
+        return f"{minutes} min {secs} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes} min"

@@ -1,0 +1,139 @@
+"""Deployments: the list with live progress, the create form, details, and delete."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response
+from sqlalchemy.orm import Session
+
+from caffebatch.dashboard.forms import DeploymentForm, read_form, side_of
+from caffebatch.dashboard.progress import progress_of
+from caffebatch.dashboard.session import Viewer
+from caffebatch.dashboard.web import (
+    Dashboard,
+    DashboardDep,
+    PostedForm,
+    ViewerDep,
+    redirect,
+    render,
+    status_of,
+)
+from caffebatch.errors import CaffebatchError
+from caffebatch.service import connections, deployments, models
+from caffebatch.service.identity import Principal
+from caffebatch.store.tables import Deployment, PublishedModel
+
+router = APIRouter(prefix="/deployments")
+
+
+def _model_names(session: Session, principal: Principal) -> dict[str, str]:
+    page = models.list_models(session, principal, principal.instance_id, 1000, 0)
+    return {m.id: m.name for m in page.models}
+
+
+@router.get("")
+def deployment_list(request: Request, dashboard: DashboardDep, viewer: ViewerDep) -> Response:
+    principal = viewer.principal
+    with dashboard.session() as session:
+        rows = deployments.list_deployments(session, principal, principal.instance_id)
+        names = _model_names(session, principal)
+    runs = [(d, progress_of(d)) for d in reversed(rows)]  # newest first
+    return render(request, "deployments.html", viewer=viewer, runs=runs, names=names)
+
+
+@router.get("/progress.json")
+def list_progress(dashboard: DashboardDep, viewer: ViewerDep) -> JSONResponse:
+    """What the list's progress bars poll: every deployment's progress, by id."""
+    principal = viewer.principal
+    with dashboard.session() as session:
+        rows = deployments.list_deployments(session, principal, principal.instance_id)
+    return JSONResponse({d.id: progress_of(d).to_json() for d in rows},
+                        headers={"Cache-Control": "no-store"})
+
+
+def _form_page(request: Request, dashboard: Dashboard, viewer: Viewer, shown: DeploymentForm,
+               status: int = 200) -> Response:
+    """The create form, with the instance's models that have content to run."""
+    principal = viewer.principal
+    with dashboard.session() as session:
+        page = models.list_models(session, principal, principal.instance_id, 1000, 0)
+    ready = [m for m in page.models if m.latest_version_id is not None]
+    roots = [str(root) for root in dashboard.ctx.settings.local_roots]
+    return render(request, "deployment_new.html", status, viewer=viewer, form=shown,
+                  models=ready, local_roots=roots)
+
+
+@router.get("/new")
+def create_form(request: Request, dashboard: DashboardDep, viewer: ViewerDep,
+                model: str = "") -> Response:
+    shown = DeploymentForm({"model": model, "input_kind": "s3", "output_kind": "s3",
+                            "max_error_ratio": "0.1"})
+    return _form_page(request, dashboard, viewer, shown)
+
+
+@router.post("")
+def create(request: Request, dashboard: DashboardDep, viewer: ViewerDep,
+           form: PostedForm) -> Response:
+    spec, shown = read_form(form)
+    model_id = shown.values.get("model", "")
+    if not model_id:
+        shown.errors["model"] = "Choose the model to run."
+    principal = viewer.principal
+    if spec is not None and not shown.errors:
+        try:
+            with dashboard.session() as session:
+                deployment = deployments.create_deployment(
+                    dashboard.ctx, session, principal, principal.instance_id, model_id, spec
+                )
+                deployment_id = deployment.id
+            return redirect(request, f"/deployments/{deployment_id}")
+        except CaffebatchError as error:
+            shown.errors[side_of(str(error))] = str(error)
+            status = status_of(error)
+    else:
+        status = 400
+    return _form_page(request, dashboard, viewer, shown, status)
+
+
+def _details(dashboard: DashboardDep, principal: Principal,
+             deployment_id: str) -> tuple[Deployment, PublishedModel]:
+    with dashboard.session() as session:
+        deployment = deployments.get_deployment(session, principal, principal.instance_id,
+                                                deployment_id)
+        model = models.get_model(session, principal, principal.instance_id, deployment.model_id)
+    return deployment, model
+
+
+@router.get("/{deployment_id}")
+def details(request: Request, deployment_id: str, dashboard: DashboardDep,
+            viewer: ViewerDep) -> Response:
+    deployment, model = _details(dashboard, viewer.principal, deployment_id)
+    return render(request, "deployment.html", viewer=viewer, deployment=deployment, model=model,
+                  progress=progress_of(deployment),
+                  input=connections.masked(deployment.input),
+                  output=connections.masked(deployment.output))
+
+
+@router.get("/{deployment_id}/progress.json")
+def progress(deployment_id: str, dashboard: DashboardDep, viewer: ViewerDep) -> JSONResponse:
+    deployment, _ = _details(dashboard, viewer.principal, deployment_id)
+    return JSONResponse({deployment.id: progress_of(deployment).to_json()},
+                        headers={"Cache-Control": "no-store"})
+
+
+@router.get("/{deployment_id}/delete")
+def confirm_delete(request: Request, deployment_id: str, dashboard: DashboardDep,
+                   viewer: ViewerDep) -> Response:
+    deployment, model = _details(dashboard, viewer.principal, deployment_id)
+    return render(request, "deployment_delete.html", viewer=viewer, deployment=deployment,
+                  model=model, progress=progress_of(deployment))
+
+
+@router.post("/{deployment_id}/delete")
+def delete(request: Request, deployment_id: str, dashboard: DashboardDep, viewer: ViewerDep,
+           form: PostedForm) -> Response:
+    principal = viewer.principal
+    with dashboard.session() as session:
+        deployments.delete_deployment(dashboard.ctx, session, principal, principal.instance_id,
+                                      deployment_id)
+    return redirect(request, "/deployments?done=deployment-deleted")
