@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from caffebatch.api import errors
 from caffebatch.api.routes import deployments, identity, instances, ml_assets, published_models
 from caffebatch.api.schemas import ERROR_RESPONSES
+from caffebatch.dashboard import create_dashboard
 from caffebatch.service.context import ServiceContext, open_context
 from caffebatch.service.worker import WorkerPool
 from caffebatch.settings import Settings
@@ -44,6 +45,7 @@ def create_app(
     app.state.context = ctx
     for module in ROUTERS:
         app.include_router(module.router, responses=ERROR_RESPONSES)
+    app.mount("/dashboard", create_dashboard(ctx))
     errors.install(app)
     _without_422(app)
     return app
