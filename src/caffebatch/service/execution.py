@@ -140,7 +140,7 @@ class Execution:
         if not still_here:  # deleted (perhaps by another server): stop scoring for nobody
             self.cancel.set()
         self._save_usage(progress.scored)
-        if self._base[0] + progress.scored >= self.ctx.settings.max_predictions:
+        if self._base[0] + progress.scored > self.ctx.settings.max_predictions:
             self.quota_hit = True
             self.cancel.set()
 
