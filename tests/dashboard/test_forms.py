@@ -1,0 +1,72 @@
+"""The upload and create-deployment forms: errors next to their fields, secrets never echoed."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from fastapi.testclient import TestClient
+from starlette.datastructures import FormData
+
+from caffebatch.dashboard.forms import read_form
+from tests.api.live import ADMIN_PASSWORD, ADMIN_USER
+from tests.dashboard.client import form_token, sign_in
+
+S3_SIDE = {"kind": "s3", "endpoint": "http://127.0.0.1:9", "bucket": "b", "prefix": "in/",
+           "access_key": "AKIAFORMTEST", "secret_key": "form-secret-value"}
+
+
+def _form(**fields: str) -> FormData:
+    data = {"model": "m", "name": "run", "max_error_ratio": "0.2", "batch_size": "16"}
+    for side in ("input", "output"):
+        data |= {f"{side}_{k}": v for k, v in S3_SIDE.items()}
+    data["output_bucket"] = "other"
+    return FormData({**data, **fields})
+
+
+def test_a_complete_form_is_the_api_body() -> None:
+    spec, shown = read_form(_form())
+    assert shown.errors == {}
+    assert spec is not None
+    assert spec["input"] == {"type": "s3", "source": {"bucket": "b", "prefix": "in/"},
+                             "connection": {"url": "http://127.0.0.1:9",
+                                            "access_key": "AKIAFORMTEST",
+                                            "secret_key": "form-secret-value"}}
+    assert spec["output"]["target"]["bucket"] == "other"
+    assert (spec["batch_size"], spec["max_error_ratio"]) == (16, 0.2)
+    assert not any("secret" in name or "access" in name for name in shown.values)
+
+
+def test_field_errors_name_their_fields() -> None:
+    spec, shown = read_form(_form(input_bucket="", batch_size="many", max_error_ratio="2",
+                                  output_kind="local", output_path=""))
+    assert spec is None
+    assert set(shown.errors) == {"input_bucket", "batch_size", "max_error_ratio", "output_path"}
+    assert shown.secrets_sent
+
+
+def test_upload_errors_are_shown_next_to_the_form(app_client: TestClient, tmp_path: Path) -> None:
+    sign_in(app_client, ADMIN_USER, ADMIN_PASSWORD)
+    token = form_token(app_client.get("/dashboard/models/new").text)
+    missing = app_client.post("/dashboard/models", data={"csrf_token": token, "name": ""})
+    assert missing.status_code == 400
+    assert 'id="name-error"' in missing.text and 'id="package-error"' in missing.text
+
+    not_archive = app_client.post(
+        "/dashboard/models", data={"csrf_token": token, "name": "notes"},
+        files={"package": ("notes.txt", b"just some text, not a model")},
+    )
+    assert not_archive.status_code == 400
+    error = re.search(r'<p class="field-error" id="package-error">([^<]+)</p>', not_archive.text)
+    assert error and ".tar.gz or .zip" in error.group(1)
+    assert 'value="notes"' in not_archive.text  # what was typed stays
+    assert "No models yet" in app_client.get("/dashboard/models").text  # nothing half-made
+
+
+def test_a_refused_deployment_keeps_no_secret_in_the_page(app_client: TestClient) -> None:
+    sign_in(app_client, ADMIN_USER, ADMIN_PASSWORD)
+    token = form_token(app_client.get("/dashboard/deployments/new").text)
+    data = dict(_form(csrf_token=token, model="no-such-model").multi_items())
+    refused = app_client.post("/dashboard/deployments", data=data)
+    assert refused.status_code in (400, 404)
+    assert "form-secret-value" not in refused.text and "AKIAFORMTEST" not in refused.text
