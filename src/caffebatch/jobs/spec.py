@@ -60,7 +60,6 @@ class RunOptions:
     max_record_bytes: int = 64 * 1024 * 1024
     retry: RetryPolicy = RetryPolicy()
     scorer_threads: int | None = None   # ONNX Runtime threads; None: every core
-    decode_workers: int = 0             # processes that decode; 0: threads in this process
     progress_interval_s: float = 0.5
     model_name: str | None = None       # shown in summary.json
 
