@@ -97,8 +97,12 @@ def disagreement(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.max(np.abs(a - b)) / (np.max(np.abs(b)) or 1.0))
 
 
-def median_call_seconds(runners: dict[str, Runner], x: np.ndarray, settings: Settings) -> dict[str, float]:
-    """Alternate the runners on `x` until each ran `min_calls` times and `seconds` long."""
+def call_seconds(runners: dict[str, Runner], x: np.ndarray, settings: Settings) -> dict[str, list[float]]:
+    """Alternate the runners on `x` until each ran `min_calls` times and `seconds` long.
+
+    Returns each runner's call times, in rounds: the i-th times of all runners ran
+    back to back.
+    """
     times: dict[str, list[float]] = {name: [] for name in runners}
     for run in runners.values():
         run(x)  # warm up: first calls allocate
@@ -107,7 +111,7 @@ def median_call_seconds(runners: dict[str, Runner], x: np.ndarray, settings: Set
             started = time.perf_counter()
             run(x)
             times[name].append(time.perf_counter() - started)
-    return {name: statistics.median(t) for name, t in times.items()}
+    return times
 
 
 def benchmark_model(model: str, settings: Settings) -> dict:
@@ -121,10 +125,12 @@ def benchmark_model(model: str, settings: Settings) -> dict:
               "disagreement": error, "agree": error <= AGREEMENT, "batches": []}
     for batch in settings.batches:
         x = rng.random((batch, *shape), dtype=np.float32)
-        seconds = median_call_seconds({"caffebatch": caffebatch, "opencv": opencv}, x, settings)
-        rates = {name: batch / s for name, s in seconds.items()}
-        result["batches"].append({"batch": batch, "images_per_second": rates,
-                                  "ratio_vs_opencv": rates["caffebatch"] / rates["opencv"]})
+        times = call_seconds({"caffebatch": caffebatch, "opencv": opencv}, x, settings)
+        rates = {name: batch / statistics.median(t) for name, t in times.items()}
+        # The median of the rounds' ratios: the load a round saw falls on both engines
+        ratio = statistics.median(cv / cb for cb, cv in zip(times["caffebatch"], times["opencv"]))
+        result["batches"].append({"batch": batch, "images_per_second": rates, "ratio_vs_opencv": ratio,
+                                  "calls": len(times["caffebatch"])})
     return result
 
 

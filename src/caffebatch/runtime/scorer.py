@@ -20,6 +20,18 @@ def default_providers() -> list[str]:
     return [p for p in (CUDA, CPU) if p in available]
 
 
+def session_options(threads: int | None = None) -> ort.SessionOptions:
+    """The ONNX Runtime settings a Scorer uses; BENCHMARKS.md ("Engine") measures them.
+
+    `threads` is the intra-op thread count (default: every core).
+    """
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads or os.cpu_count() or 1
+    options.inter_op_num_threads = 1
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    return options
+
+
 class Scorer:
     """Scores batches with a compiled model.
 
@@ -40,12 +52,8 @@ class Scorer:
         self._model = model
         self._threads = threads
         self._providers = list(providers) if providers is not None else default_providers()
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads or os.cpu_count() or 1
-        options.inter_op_num_threads = 1
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         try:
-            self._session = ort.InferenceSession(model, options, providers=self._providers)
+            self._session = ort.InferenceSession(model, session_options(threads), providers=self._providers)
         except Exception as error:  # onnxruntime raises its own untyped exceptions
             raise ModelError(f"ONNX Runtime cannot load the compiled model: {error}") from error
         self.inputs: dict[str, tuple[int, ...]] = {
