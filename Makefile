@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test test-fast proto docs clean
+.PHONY: install run test test-fast proto docs clean chromium
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,7 +21,11 @@ run: $(STAMP)
 	$(VENV)/bin/caffebatch score examples/lenet --input examples/digits/inputs --output build/digits-out --run-id make-run
 	$(PY) examples/digits/accuracy.py build/digits-out
 
-test: $(STAMP)
+# Debian's Chromium drives the dashboard's browser tests (Playwright never downloads one).
+chromium:
+	@test -x /usr/bin/chromium || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium)
+
+test: $(STAMP) chromium
 	$(PY) -m pytest
 
 test-fast: $(STAMP)
