@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import secrets
 from pathlib import Path
-
 from typing import Annotated
 
 from pydantic import Field, SecretStr, field_validator

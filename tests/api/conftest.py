@@ -64,12 +64,14 @@ class Api:
         return self.client.request(method, path, headers=self.headers, **kwargs)
 
     def publish(self, archive: bytes, name: str = "lenet") -> str:
-        model = self.request("POST", f"{self.base}/published_models",
-                             json={"name": name, "model_type": "caffe-1.0"})
+        model = self.request(
+            "POST", f"{self.base}/published_models", json={"name": name, "model_type": "caffe-1.0"}
+        )
         assert model.status_code == 201, model.text
         model_id = model.json()["metadata"]["guid"]
-        content = self.request("PUT", f"{self.base}/published_models/{model_id}/content",
-                               content=archive)
+        content = self.request(
+            "PUT", f"{self.base}/published_models/{model_id}/content", content=archive
+        )
         assert content.status_code == 200, content.text
         return model_id
 
@@ -77,8 +79,12 @@ class Api:
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     return Settings(
-        home=tmp_path / "home", admin_user=ADMIN_USER, admin_password=ADMIN_PASSWORD,
-        local_roots=[str(tmp_path / "data")], poll_interval_s=0.05, progress_interval_s=0.1,
+        home=tmp_path / "home",
+        admin_user=ADMIN_USER,
+        admin_password=ADMIN_PASSWORD,
+        local_roots=[str(tmp_path / "data")],
+        poll_interval_s=0.05,
+        progress_interval_s=0.1,
         secret_key="test-secret",
     )
 

@@ -39,8 +39,16 @@ class LiveServer:
             "CAFFEBATCH_PROGRESS_INTERVAL_S": "0.2",
             **self.extra_env,
         }
-        command = [sys.executable, "-c", "from caffebatch.cli import main; main()",
-                   "serve", "--host", "127.0.0.1", "--port", str(self.port)]
+        command = [
+            sys.executable,
+            "-c",
+            "from caffebatch.cli import main; main()",
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+        ]
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 60

@@ -89,10 +89,13 @@ HOSTILE = [traversal, absolute, symlink, hardlink, device, bomb, too_many_files,
 
 @pytest.fixture
 def settings(settings):  # type: ignore[no-untyped-def]
-    return settings.model_copy(update={
-        "max_unpacked_bytes": 16 * 1024 * 1024, "max_package_files": 40,
-        "max_package_bytes": 4 * 1024 * 1024,
-    })
+    return settings.model_copy(
+        update={
+            "max_unpacked_bytes": 16 * 1024 * 1024,
+            "max_package_files": 40,
+            "max_package_bytes": 4 * 1024 * 1024,
+        }
+    )
 
 
 def new_model(api: Api) -> str:
@@ -101,11 +104,13 @@ def new_model(api: Api) -> str:
 
 
 @pytest.mark.parametrize("make", HOSTILE, ids=lambda make: make.__name__)
-def test_hostile_archives_are_refused(make, api: Api, context: ServiceContext,
-                                      tmp_path: Path) -> None:
+def test_hostile_archives_are_refused(
+    make, api: Api, context: ServiceContext, tmp_path: Path
+) -> None:
     model_id = new_model(api)
-    response = api.request("PUT", f"{api.base}/published_models/{model_id}/content",
-                           content=make(tmp_path))
+    response = api.request(
+        "PUT", f"{api.base}/published_models/{model_id}/content", content=make(tmp_path)
+    )
     assert response.status_code == 400, response.text
     assert response.json()["errors"][0]["code"] == "invalid_package"
     assert not (tmp_path / "escaped.txt").exists()
@@ -117,8 +122,11 @@ def test_hostile_archives_are_refused(make, api: Api, context: ServiceContext,
 
 def test_an_oversized_package_gets_413(api: Api, context: ServiceContext) -> None:
     model_id = new_model(api)
-    response = api.request("PUT", f"{api.base}/published_models/{model_id}/content",
-                           content=b"\x1f\x8b" + bytes(5 * 1024 * 1024))
+    response = api.request(
+        "PUT",
+        f"{api.base}/published_models/{model_id}/content",
+        content=b"\x1f\x8b" + bytes(5 * 1024 * 1024),
+    )
     assert response.status_code == 413
     assert "limit" in response.json()["errors"][0]["message"]
     assert list(context.settings.models_dir.iterdir()) == []
@@ -127,11 +135,13 @@ def test_an_oversized_package_gets_413(api: Api, context: ServiceContext) -> Non
 def test_a_bad_package_says_what_to_fix(api: Api, client: TestClient) -> None:
     model_id = new_model(api)
     entries = [e for e in lenet_entries() if not e[0].name.endswith("deployment-meta.json")]
-    response = api.request("PUT", f"{api.base}/published_models/{model_id}/content",
-                           content=tar_gz(entries))
+    response = api.request(
+        "PUT", f"{api.base}/published_models/{model_id}/content", content=tar_gz(entries)
+    )
     assert response.status_code == 400
     assert "deployment-meta.json" in response.json()["errors"][0]["message"]
-    not_an_archive = api.request("PUT", f"{api.base}/published_models/{model_id}/content",
-                                 content=b"hello")
+    not_an_archive = api.request(
+        "PUT", f"{api.base}/published_models/{model_id}/content", content=b"hello"
+    )
     assert not_an_archive.status_code == 400
     assert not_an_archive.json()["errors"][0]["code"] == "invalid_archive"

@@ -12,9 +12,12 @@ from tests.api.conftest import Api, digits, seed_objects
 
 
 def local_body(source: Path, target: Path, **extra) -> dict:  # type: ignore[no-untyped-def]
-    return {"name": "local run", **extra,
-            "input": {"type": "local", "source": {"path": str(source)}},
-            "output": {"type": "local", "target": {"path": str(target)}}}
+    return {
+        "name": "local run",
+        **extra,
+        "input": {"type": "local", "source": {"path": str(source)}},
+        "output": {"type": "local", "target": {"path": str(target)}},
+    }
 
 
 def write_inputs(folder: Path, count: int) -> set[str]:
@@ -23,6 +26,10 @@ def write_inputs(folder: Path, count: int) -> set[str]:
     for name, body in seed_objects(records).items():
         (folder / name).write_bytes(body)
     return set(records)
+
+
+def count_results(folder: Path) -> int:
+    return len([p for p in folder.iterdir() if p.suffix == ".json"])
 
 
 def wait(api: Api, url: str, done, timeout_s: float = 60) -> dict:  # type: ignore[no-untyped-def]
@@ -40,8 +47,9 @@ def settings(settings):  # type: ignore[no-untyped-def]
     return settings.model_copy(update={"plan": "lite", "max_deployments": 2, "max_models": 1})
 
 
-def test_plan_limits_are_enforced_with_a_clear_message(api: Api, tmp_path: Path,
-                                                       lenet_archive: bytes) -> None:
+def test_plan_limits_are_enforced_with_a_clear_message(
+    api: Api, tmp_path: Path, lenet_archive: bytes
+) -> None:
     model_id = api.publish(lenet_archive)
     second = api.request("POST", f"{api.base}/published_models", json={"name": "another"})
     assert second.status_code == 429
@@ -63,14 +71,17 @@ def test_plan_limits_are_enforced_with_a_clear_message(api: Api, tmp_path: Path,
     assert usage["model_count"] == {"limit": 1, "current": 1}
 
 
-def test_local_folders_outside_the_allowed_roots_are_refused(api: Api, tmp_path: Path,
-                                                             lenet_archive: bytes) -> None:
+def test_local_folders_outside_the_allowed_roots_are_refused(
+    api: Api, tmp_path: Path, lenet_archive: bytes
+) -> None:
     model_id = api.publish(lenet_archive)
     url = f"{api.base}/published_models/{model_id}/deployments"
     outside = api.request("POST", url, json=local_body(tmp_path / "data/in", Path("/etc/out")))
     assert outside.status_code == 400
     assert outside.json()["errors"][0]["code"] == "local_path_not_allowed"
-    sneaky = api.request("POST", url, json=local_body(tmp_path / "data/../../in", tmp_path / "data/o"))
+    sneaky = api.request(
+        "POST", url, json=local_body(tmp_path / "data/../../in", tmp_path / "data/o")
+    )
     assert sneaky.status_code == 400
     same = api.request("POST", url, json=local_body(tmp_path / "data/in", tmp_path / "data/in"))
     assert same.status_code == 400
@@ -82,8 +93,11 @@ def test_delete_cancels_a_running_run_and_a_model_in_use_is_kept(
     model_id = api.publish(lenet_archive)
     data = tmp_path / "data"
     write_inputs(data / "in", 1500)
-    created = api.request("POST", f"{api.base}/published_models/{model_id}/deployments",
-                          json=local_body(data / "in", data / "out", batch_size=4))
+    created = api.request(
+        "POST",
+        f"{api.base}/published_models/{model_id}/deployments",
+        json=local_body(data / "in", data / "out", batch_size=4),
+    )
     url = created.json()["metadata"]["url"].removeprefix("http://testserver")
     wait(api, url, lambda e: e["status"] == "RUNNING" and (e["status_details"].get("scored") or 0))
 
@@ -95,10 +109,9 @@ def test_delete_cancels_a_running_run_and_a_model_in_use_is_kept(
     assert api.request("DELETE", url).status_code == 204
     assert time.monotonic() - started < 10
     assert api.request("GET", url).status_code == 404
-    results = lambda: len([p for p in (data / "out").iterdir() if p.suffix == ".json"])  # noqa: E731
-    settled = results()
+    settled = count_results(data / "out")
     time.sleep(0.5)
-    assert results() == settled < 1500  # the run stopped, early
+    assert count_results(data / "out") == settled < 1500  # the run stopped, early
 
     assert api.request("DELETE", f"{api.base}/published_models/{model_id}").status_code == 204
     assert api.request("GET", f"{api.base}/published_models/{model_id}").status_code == 404
@@ -110,8 +123,11 @@ def test_status_details_show_bad_records(api: Api, tmp_path: Path, lenet_archive
     names = write_inputs(data / "in", 20)
     (data / "in" / "broken.json").write_bytes(b"{not json")
     (data / "in" / "wrong.json").write_bytes(orjson.dumps({"other": [1, 2]}))
-    created = api.request("POST", f"{api.base}/published_models/{model_id}/deployments",
-                          json=local_body(data / "in", data / "out", max_error_ratio=0.5))
+    created = api.request(
+        "POST",
+        f"{api.base}/published_models/{model_id}/deployments",
+        json=local_body(data / "in", data / "out", max_error_ratio=0.5),
+    )
     url = created.json()["metadata"]["url"].removeprefix("http://testserver")
     final = wait(api, url, lambda e: e["status"] not in ("INITIALIZING", "RUNNING"))
     details = final["status_details"]

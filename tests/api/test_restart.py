@@ -21,8 +21,12 @@ RECORDS = 2000
 def upload_all(s3: S3Server, bucket: str, objects: dict[str, bytes]) -> None:
     client = s3.client()
     with ThreadPoolExecutor(8) as pool:
-        list(pool.map(lambda item: client.put_object(Bucket=bucket, Key=item[0], Body=item[1]),
-                      objects.items()))
+        list(
+            pool.map(
+                lambda item: client.put_object(Bucket=bucket, Key=item[0], Body=item[1]),
+                objects.items(),
+            )
+        )
 
 
 def result_versions(s3: S3Server, bucket: str) -> dict[str, int]:
@@ -52,28 +56,46 @@ def wait_for(server: LiveServer, path: str, done, timeout_s: float = 240):  # ty
 
 
 @pytest.mark.slow
-def test_a_killed_server_resumes_its_run(tmp_path: Path, s3: S3Server, lenet_archive: bytes) -> None:
+def test_a_killed_server_resumes_its_run(
+    tmp_path: Path, s3: S3Server, lenet_archive: bytes
+) -> None:
     records, _ = digits(RECORDS)
     source, target = s3.create_bucket(f"in-{uuid.uuid4().hex[:8]}"), s3.create_bucket()
     # with versioning, a result written twice would leave two versions
-    s3.client().put_bucket_versioning(Bucket=target,
-                                      VersioningConfiguration={"Status": "Enabled"})
+    s3.client().put_bucket_versioning(Bucket=target, VersioningConfiguration={"Status": "Enabled"})
     upload_all(s3, source, seed_objects(records))
     server = LiveServer(tmp_path / "home", env={"CAFFEBATCH_MAX_CONCURRENT_RUNS": "1"}).start()
     try:
         headers = token(server)
         base = f"{server.url}/v3/wml_instances/{server.instance_id()}/published_models"
-        model_id = httpx.post(base, headers=headers, json={"name": "lenet"}).json()["metadata"]["guid"]
-        assert httpx.put(f"{base}/{model_id}/content", headers=headers, content=lenet_archive,
-                         timeout=60).status_code == 200
+        model_id = httpx.post(base, headers=headers, json={"name": "lenet"}).json()["metadata"][
+            "guid"
+        ]
+        assert (
+            httpx.put(
+                f"{base}/{model_id}/content", headers=headers, content=lenet_archive, timeout=60
+            ).status_code
+            == 200
+        )
         connection = {"access_key": "k", "secret_key": "s", "url": s3.url}
-        created = httpx.post(f"{base}/{model_id}/deployments", headers=headers, json={
-            "name": "restart", "batch_size": 16,
-            "input": {"type": "cloudobjectstorage", "source": {"bucket": source},
-                      "connection": connection},
-            "output": {"type": "cloudobjectstorage", "target": {"bucket": target},
-                       "connection": connection},
-        })
+        created = httpx.post(
+            f"{base}/{model_id}/deployments",
+            headers=headers,
+            json={
+                "name": "restart",
+                "batch_size": 16,
+                "input": {
+                    "type": "cloudobjectstorage",
+                    "source": {"bucket": source},
+                    "connection": connection,
+                },
+                "output": {
+                    "type": "cloudobjectstorage",
+                    "target": {"bucket": target},
+                    "connection": connection,
+                },
+            },
+        )
         assert created.status_code == 202
         path = created.json()["metadata"]["url"].removeprefix(server.url)
 

@@ -13,12 +13,12 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
+from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
     response_schema_conformance,
     status_code_conformance,
 )
-from schemathesis.checks import not_a_server_error
 
 from caffebatch.api import create_app
 from caffebatch.service.context import open_context
@@ -27,15 +27,24 @@ from caffebatch.settings import Settings
 from tests.api.live import ADMIN_PASSWORD, ADMIN_USER
 
 EXAMPLES = 15  # per operation: about a dozen operations, a few seconds in all
-CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
-          response_schema_conformance]
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_schema_conformance,
+]
 
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
     home: Path = tmp_path_factory.mktemp("schemathesis")
-    settings = Settings(home=home / "home", admin_user=ADMIN_USER, admin_password=ADMIN_PASSWORD,
-                        local_roots=[str(home / "data")], secret_key="schemathesis")
+    settings = Settings(
+        home=home / "home",
+        admin_user=ADMIN_USER,
+        admin_password=ADMIN_PASSWORD,
+        local_roots=[str(home / "data")],
+        secret_key="schemathesis",
+    )
     context = open_context(settings)
     instance_id = bootstrap(context).instance_id
     app = create_app(settings, context=context, run_workers=False)
@@ -62,8 +71,13 @@ def test_api_answers_within_its_schema(served) -> None:  # type: ignore[no-untyp
     for operation in operations:
 
         @given(case=operation.as_strategy())
-        @hypothesis_settings(max_examples=EXAMPLES, deadline=None, derandomize=True,
-                             database=None, suppress_health_check=list(HealthCheck))
+        @hypothesis_settings(
+            max_examples=EXAMPLES,
+            deadline=None,
+            derandomize=True,
+            database=None,
+            suppress_health_check=list(HealthCheck),
+        )
         def check(case) -> None:  # type: ignore[no-untyped-def]
             if "instance_id" in (case.path_parameters or {}):
                 case.path_parameters["instance_id"] = instance_id

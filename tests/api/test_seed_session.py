@@ -64,14 +64,18 @@ def test_seed_curl_session(server: LiveServer, s3: S3Server, lenet_archive: byte
         return response
 
     # curl --basic --user username:password .../v3/identity/token
-    token_response = call("GET", f"{server.url}/v3/identity/token",
-                          auth=(ADMIN_USER, ADMIN_PASSWORD))
+    token_response = call(
+        "GET", f"{server.url}/v3/identity/token", auth=(ADMIN_USER, ADMIN_PASSWORD)
+    )
     assert token_response.status_code == 200
     token = token_response.json()["token"]
     instance_id = server.instance_id()
     assert token_response.json()["instance_id"] == instance_id
-    json_headers = {"Content-Type": "application/json", "Accept": "application/json",
-                    "Authorization": f"Bearer {token}"}
+    json_headers = {
+        "Content-Type": "application/json",
+        "Accept": "application/json",
+        "Authorization": f"Bearer {token}",
+    }
 
     # GET /v3/wml_instances/{instance_id}
     instance = call("GET", f"{server.url}/v3/wml_instances/{instance_id}", headers=json_headers)
@@ -83,14 +87,20 @@ def test_seed_curl_session(server: LiveServer, s3: S3Server, lenet_archive: byte
     assert entity["usage"]["model_count"]["current"] == 0
 
     # publish the LeNet example: metadata, then the training result's model folder
-    created = call("POST", models_url, headers=json_headers,
-                   json={"name": "lenet", "description": "saved from tests",
-                         "model_type": "caffe-1.0"})
+    created = call(
+        "POST",
+        models_url,
+        headers=json_headers,
+        json={"name": "lenet", "description": "saved from tests", "model_type": "caffe-1.0"},
+    )
     assert created.status_code == 201
     model_id = created.json()["metadata"]["guid"]
-    content = call("PUT", f"{models_url}/{model_id}/content", content=lenet_archive,
-                   headers={"Authorization": f"Bearer {token}",
-                            "Content-Type": "application/octet-stream"})
+    content = call(
+        "PUT",
+        f"{models_url}/{model_id}/content",
+        content=lenet_archive,
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/octet-stream"},
+    )
     assert content.status_code == 200, content.text
     version = content.json()["entity"]["latest_version"]
     assert version["guid"]
@@ -104,10 +114,16 @@ def test_seed_curl_session(server: LiveServer, s3: S3Server, lenet_archive: byte
     deployments_url = model["entity"]["deployments"]["url"]
 
     # POST the seed's batch deployment body
-    created = call("POST", deployments_url, json=seed_body(s3, access_key, secret_key),
-                   headers={"Content-Type": "application/json",
-                            "Authorization": f"Bearer {token}",
-                            "X-Spark-Service-Instance": "ignored-spark-credentials"})
+    created = call(
+        "POST",
+        deployments_url,
+        json=seed_body(s3, access_key, secret_key),
+        headers={
+            "Content-Type": "application/json",
+            "Authorization": f"Bearer {token}",
+            "X-Spark-Service-Instance": "ignored-spark-credentials",
+        },
+    )
     assert created.status_code == 202, created.text
     deployment = created.json()
     assert deployment["entity"]["status"] == "INITIALIZING"
@@ -141,8 +157,9 @@ def test_seed_curl_session(server: LiveServer, s3: S3Server, lenet_archive: byte
         np.testing.assert_allclose(prob, expected, rtol=1e-4, atol=1e-5 * np.abs(expected).max())
 
     # usage is real
-    usage = call("GET", f"{server.url}/v3/wml_instances/{instance_id}",
-                 headers=json_headers).json()["entity"]["usage"]
+    usage = call(
+        "GET", f"{server.url}/v3/wml_instances/{instance_id}", headers=json_headers
+    ).json()["entity"]["usage"]
     assert usage["prediction_count"]["current"] == RECORDS
     assert usage["model_count"]["current"] == 1
     assert usage["deployment_count"]["current"] == 1

@@ -18,22 +18,33 @@ from tests.api.live import ADMIN_USER
 
 
 @pytest.fixture
-def two_instances(api: Api, client: TestClient, context: ServiceContext, tmp_path: Path,
-                  lenet_archive: bytes) -> tuple[Api, Api, dict[str, str]]:
+def two_instances(
+    api: Api, client: TestClient, context: ServiceContext, tmp_path: Path, lenet_archive: bytes
+) -> tuple[Api, Api, dict[str, str]]:
     with context.db.session() as session:
         other = instances.create_instance(session, "other", "standard")
         instances.create_user(session, other.id, "mallory", "mallory-password")
     intruder = Api(client, other.id, "mallory", "mallory-password")
     model_id = api.publish(lenet_archive)
     (tmp_path / "data" / "in").mkdir(parents=True)
-    deployment = api.request("POST", f"{api.base}/published_models/{model_id}/deployments", json={
-        "name": "d", "input": {"type": "local", "source": {"path": str(tmp_path / "data/in")}},
-        "output": {"type": "local", "target": {"path": str(tmp_path / "data/out")}},
-    })
+    deployment = api.request(
+        "POST",
+        f"{api.base}/published_models/{model_id}/deployments",
+        json={
+            "name": "d",
+            "input": {"type": "local", "source": {"path": str(tmp_path / "data/in")}},
+            "output": {"type": "local", "target": {"path": str(tmp_path / "data/out")}},
+        },
+    )
     assert deployment.status_code == 202, deployment.text
     version_id = deployment.json()["entity"]["deployed_version"]["guid"]
-    ids = {"iid": api.instance_id, "mid": model_id, "did": deployment.json()["metadata"]["guid"],
-           "vid": version_id, "own": other.id}
+    ids = {
+        "iid": api.instance_id,
+        "mid": model_id,
+        "did": deployment.json()["metadata"]["guid"],
+        "vid": version_id,
+        "own": other.id,
+    }
     return api, intruder, ids
 
 
@@ -66,8 +77,11 @@ FOREIGN_RESOURCE = [
 ]
 
 BODIES = {
-    "POST": {"name": "x", "input": {"type": "local", "source": {"path": "/tmp"}},
-             "output": {"type": "local", "target": {"path": "/tmp/o"}}},
+    "POST": {
+        "name": "x",
+        "input": {"type": "local", "source": {"path": "/tmp"}},
+        "output": {"type": "local", "target": {"path": "/tmp/o"}},
+    },
 }
 
 
@@ -99,8 +113,9 @@ def test_another_instances_paths_are_forbidden_and_its_resources_invisible(two_i
     assert intruder.request("GET", f"{intruder.base}/deployments").json()["count"] == 0
 
 
-def test_wrong_and_expired_tokens_get_401(api: Api, client: TestClient,
-                                          context: ServiceContext) -> None:
+def test_wrong_and_expired_tokens_get_401(
+    api: Api, client: TestClient, context: ServiceContext
+) -> None:
     path = api.base
     with context.db.session() as session:
         user_id = session.scalar(select(User.id).where(User.username == ADMIN_USER))
@@ -117,7 +132,10 @@ def test_wrong_and_expired_tokens_get_401(api: Api, client: TestClient,
         response = client.get(path, headers=headers)
         assert response.status_code == 401, case
         assert response.json()["errors"][0]["code"] in {
-            "missing_token", "invalid_token", "token_expired"}, case
+            "missing_token",
+            "invalid_token",
+            "token_expired",
+        }, case
     assert client.get(path, headers=cases["expired"]).json()["errors"][0]["code"] == "token_expired"
     assert client.get("/v3/identity/token", auth=("admin", "wrong")).status_code == 401
     assert client.get("/v3/identity/token", auth=("nobody", "x")).status_code == 401

@@ -27,8 +27,14 @@ def make_deployment(db: Database, status: str = states.INITIALIZING) -> str:
         session.add(model)
         session.flush()
         deployment = Deployment(
-            instance_id=instance.id, model_id=model.id, version_id="v", name="d",
-            status=status, input={}, output={}, secrets=b"",
+            instance_id=instance.id,
+            model_id=model.id,
+            version_id="v",
+            name="d",
+            status=status,
+            input={},
+            output={},
+            secrets=b"",
         )
         session.add(deployment)
         session.flush()
@@ -41,9 +47,9 @@ def status_of(db: Database, deployment_id: str) -> str | None:
         return None if deployment is None else deployment.status
 
 
-@pytest.mark.parametrize(("current", "target"), [
-    (s, t) for s, targets in states.TRANSITIONS.items() for t in targets
-])
+@pytest.mark.parametrize(
+    ("current", "target"), [(s, t) for s, targets in states.TRANSITIONS.items() for t in targets]
+)
 def test_every_allowed_transition_applies(db: Database, current: str, target: str) -> None:
     deployment_id = make_deployment(db, current)
     with db.session() as session:
@@ -51,12 +57,15 @@ def test_every_allowed_transition_applies(db: Database, current: str, target: st
     assert status_of(db, deployment_id) == target
 
 
-@pytest.mark.parametrize(("current", "target"), [
-    (states.INITIALIZING, states.SUCCESS),
-    (states.SUCCESS, states.RUNNING),
-    (states.FAILURE, states.INITIALIZING),
-    (states.PARTIAL_SUCCESS, states.SUCCESS),
-])
+@pytest.mark.parametrize(
+    ("current", "target"),
+    [
+        (states.INITIALIZING, states.SUCCESS),
+        (states.SUCCESS, states.RUNNING),
+        (states.FAILURE, states.INITIALIZING),
+        (states.PARTIAL_SUCCESS, states.SUCCESS),
+    ],
+)
 def test_forbidden_transitions_are_refused(db: Database, current: str, target: str) -> None:
     deployment_id = make_deployment(db, current)
     with pytest.raises(ConflictError, match=f"from {current} to {target}"), db.session() as session:

@@ -6,7 +6,12 @@ from collections.abc import Iterator
 from typing import Annotated
 
 from fastapi import Depends, Request
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBasic, HTTPBasicCredentials, HTTPBearer
+from fastapi.security import (
+    HTTPAuthorizationCredentials,
+    HTTPBasic,
+    HTTPBasicCredentials,
+    HTTPBearer,
+)
 from sqlalchemy.orm import Session
 
 from caffebatch.errors import AuthenticationError
@@ -42,8 +47,8 @@ def get_current_user(
 ) -> Principal:
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise AuthenticationError(
-            "this call needs 'Authorization: Bearer <token>'; get a token from "
-            "/v3/identity/token", code="missing_token",
+            "this call needs 'Authorization: Bearer <token>'; get a token from /v3/identity/token",
+            code="missing_token",
         )
     return identity.authenticate(ctx, session, credentials.credentials)
 

@@ -68,8 +68,7 @@ async def _caffebatch_error(request: Request, error: Exception) -> JSONResponse:
 async def _validation_error(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, RequestValidationError)
     messages = [
-        f"{'.'.join(str(part) for part in item['loc'])}: {item['msg']}"
-        for item in error.errors()
+        f"{'.'.join(str(part) for part in item['loc'])}: {item['msg']}" for item in error.errors()
     ]
     return error_body(400, "invalid_request", "; ".join(messages) or "invalid request")
 
@@ -82,8 +81,13 @@ async def _http_error(request: Request, error: Exception) -> JSONResponse:
 
 async def _unexpected(request: Request, error: Exception) -> JSONResponse:
     response = error_body(500, "internal_error", "the server failed; see its log for the trace")
-    log.error("trace %s: %s %s failed", response.headers["X-Trace-Id"], request.method,
-              request.url.path, exc_info=error)
+    log.error(
+        "trace %s: %s %s failed",
+        response.headers["X-Trace-Id"],
+        request.method,
+        request.url.path,
+        exc_info=error,
+    )
     return response
 
 

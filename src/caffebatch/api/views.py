@@ -35,10 +35,17 @@ def instance_public(details: InstanceDetails, base: str) -> schemas.InstancePubl
         for name in schemas.UsagePublic.model_fields
     }
     return schemas.InstancePublic(
-        metadata=schemas.Metadata(guid=instance.id, url=url, created_at=instance.created_at,
-                                  modified_at=instance.modified_at),
+        metadata=schemas.Metadata(
+            guid=instance.id,
+            url=url,
+            created_at=instance.created_at,
+            modified_at=instance.modified_at,
+        ),
         entity=schemas.InstanceEntity(
-            source="caffebatch", name=instance.name, status="Active", plan=instance.plan,
+            source="caffebatch",
+            name=instance.name,
+            status="Active",
+            plan=instance.plan,
             plan_id=instance.plan,
             published_models=schemas.Link(url=f"{url}/published_models"),
             deployments=schemas.Link(url=f"{url}/deployments"),
@@ -47,17 +54,25 @@ def instance_public(details: InstanceDetails, base: str) -> schemas.InstancePubl
     )
 
 
-def model_public(model: PublishedModel, deployments: int, base: str) -> schemas.PublishedModelPublic:
+def model_public(
+    model: PublishedModel, deployments: int, base: str
+) -> schemas.PublishedModelPublic:
     url = model_url(base, model)
     latest = next((v for v in model.versions if v.id == model.latest_version_id), None)
     return schemas.PublishedModelPublic(
-        metadata=schemas.Metadata(guid=model.id, url=url, created_at=model.created_at,
-                                  modified_at=model.modified_at),
+        metadata=schemas.Metadata(
+            guid=model.id, url=url, created_at=model.created_at, modified_at=model.modified_at
+        ),
         entity=schemas.PublishedModelEntity(
-            name=model.name, description=model.description, model_type=model.model_type,
+            name=model.name,
+            description=model.description,
+            model_type=model.model_type,
             runtime_environment=RUNTIME,
-            latest_version=None if latest is None else schemas.VersionRef(
-                url=version_url(base, model.id, latest.id), guid=latest.id,
+            latest_version=None
+            if latest is None
+            else schemas.VersionRef(
+                url=version_url(base, model.id, latest.id),
+                guid=latest.id,
                 created_at=latest.created_at,
             ),
             deployments=schemas.DeploymentsRef(count=deployments, url=f"{url}/deployments"),
@@ -70,20 +85,28 @@ def model_public(model: PublishedModel, deployments: int, base: str) -> schemas.
 def deployment_public(
     deployment: Deployment, model: PublishedModel, base: str
 ) -> schemas.DeploymentPublic:
-    progress = {"status": deployment.status, **(deployment.progress or {})}
-    progress["status"] = deployment.status
+    progress = {**(deployment.progress or {}), "status": deployment.status}
     return schemas.DeploymentPublic(
-        metadata=schemas.Metadata(guid=deployment.id, url=deployment_url(base, deployment),
-                                  created_at=deployment.created_at,
-                                  modified_at=deployment.modified_at),
+        metadata=schemas.Metadata(
+            guid=deployment.id,
+            url=deployment_url(base, deployment),
+            created_at=deployment.created_at,
+            modified_at=deployment.modified_at,
+        ),
         entity=schemas.DeploymentEntity(
-            runtime_environment=RUNTIME, name=deployment.name,
-            description=deployment.description, type="batch", model_type=model.model_type,
+            runtime_environment=RUNTIME,
+            name=deployment.name,
+            description=deployment.description,
+            type="batch",
+            model_type=model.model_type,
             status=deployment.status,
             status_details=schemas.StatusDetails(**progress),
             published_model=schemas.ModelRef(
-                name=model.name, url=model_url(base, model), guid=model.id,
-                description=model.description, created_at=model.created_at,
+                name=model.name,
+                url=model_url(base, model),
+                guid=model.id,
+                description=model.description,
+                created_at=model.created_at,
             ),
             deployed_version=schemas.DeployedVersion(
                 url=version_url(base, model.id, deployment.version_id),
@@ -97,12 +120,15 @@ def deployment_public(
     )
 
 
-def version_public(version: ModelVersion, model: PublishedModel, base: str) -> schemas.VersionPublic:
+def version_public(
+    version: ModelVersion, model: PublishedModel, base: str
+) -> schemas.VersionPublic:
     url = version_url(base, model.id, version.id)
     meta = version.meta
     return schemas.VersionPublic(
-        metadata=schemas.Metadata(guid=version.id, url=url, created_at=version.created_at,
-                                  modified_at=version.created_at),
+        metadata=schemas.Metadata(
+            guid=version.id, url=url, created_at=version.created_at, modified_at=version.created_at
+        ),
         entity=schemas.VersionEntity(
             model=schemas.Link(url=model_url(base, model)),
             content=schemas.Link(url=f"{url}/content"),

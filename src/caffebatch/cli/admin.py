@@ -33,8 +33,13 @@ def create_instance(name: str, plan: str | None) -> None:
 @admin.command("create-user")
 @click.option("--instance", "instance_id", required=True, help="The instance's id.")
 @click.option("--username", required=True)
-@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True,
-              help="Prompted for when not given.")
+@click.option(
+    "--password",
+    prompt=True,
+    hide_input=True,
+    confirmation_prompt=True,
+    help="Prompted for when not given.",
+)
 def create_user(instance_id: str, username: str, password: str) -> None:
     """Create a user of an instance."""
     from caffebatch.errors import ServiceError

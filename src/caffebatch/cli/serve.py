@@ -25,7 +25,9 @@ def serve(host: str, port: int) -> None:
     from caffebatch.service.instances import bootstrap
     from caffebatch.settings import Settings
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     settings = Settings()
     ctx = open_context(settings)
     created = bootstrap(ctx)

@@ -35,8 +35,13 @@ def masked(block: dict[str, Any]) -> dict[str, Any]:
     return {**block, "connection": connection}
 
 
-def _s3(side: dict[str, Any], connection: dict[str, Any], secrets: dict[str, str],
-        settings: Settings, where: str) -> Location:
+def _s3(
+    side: dict[str, Any],
+    connection: dict[str, Any],
+    secrets: dict[str, str],
+    settings: Settings,
+    where: str,
+) -> Location:
     bucket = side.get("bucket")
     if not bucket:
         raise InvalidRequestError(f"{where}: a cloudobjectstorage connection needs a bucket")
@@ -50,8 +55,13 @@ def _s3(side: dict[str, Any], connection: dict[str, Any], secrets: dict[str, str
     )
 
 
-def _local(side: dict[str, Any], connection: dict[str, Any], secrets: dict[str, str],
-           settings: Settings, where: str) -> Location:
+def _local(
+    side: dict[str, Any],
+    connection: dict[str, Any],
+    secrets: dict[str, str],
+    settings: Settings,
+    where: str,
+) -> Location:
     path = side.get("path")
     if not path:
         raise InvalidRequestError(f"{where}: a local connection needs a path")
@@ -75,8 +85,9 @@ LOCATIONS: dict[str, Callable[..., Location]] = {
 }
 
 
-def location(block: dict[str, Any], secrets: dict[str, str], settings: Settings,
-             side: str) -> Location:
+def location(
+    block: dict[str, Any], secrets: dict[str, str], settings: Settings, side: str
+) -> Location:
     """The Location a stored block and its secrets describe; `side` is "source" or "target"."""
     where = "input" if side == "source" else "output"
     kind = block.get("type")

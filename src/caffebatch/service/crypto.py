@@ -83,12 +83,15 @@ class Keys:
         """The token's claims; AuthenticationError when it is forged, malformed or expired."""
         try:
             claims = jwt.decode(
-                token, self._signing_key, algorithms=["HS256"],
+                token,
+                self._signing_key,
+                algorithms=["HS256"],
                 options={"require": ["sub", "exp", "instance_id"]},
             )
         except jwt.ExpiredSignatureError as error:
-            raise AuthenticationError("the token has expired; get a new one from "
-                                      "/v3/identity/token", code="token_expired") from error
+            raise AuthenticationError(
+                "the token has expired; get a new one from /v3/identity/token", code="token_expired"
+            ) from error
         except jwt.InvalidTokenError as error:
             raise AuthenticationError("the token is not valid", code="invalid_token") from error
         return Claims(str(claims["sub"]), str(claims["instance_id"]), int(claims["exp"]))

@@ -22,8 +22,12 @@ from caffebatch.store.tables import Deployment, Usage
 
 
 def create_deployment(
-    ctx: ServiceContext, session: Session, principal: Principal, instance_id: str,
-    model_id: str, spec: dict[str, Any],
+    ctx: ServiceContext,
+    session: Session,
+    principal: Principal,
+    instance_id: str,
+    model_id: str,
+    spec: dict[str, Any],
 ) -> Deployment:
     """Queue a batch run of the model's latest version; the worker pool picks it up.
 
@@ -38,8 +42,12 @@ def create_deployment(
             code="model_has_no_content",
         )
     require_room(
-        session, ctx.settings, instance_id,
-        "deployment_count", "prediction_count", "computation_time",
+        session,
+        ctx.settings,
+        instance_id,
+        "deployment_count",
+        "prediction_count",
+        "computation_time",
     )
     source_block, source_secrets = connections.split_secrets(spec["input"])
     target_block, target_secrets = connections.split_secrets(spec["output"])
@@ -48,7 +56,8 @@ def create_deployment(
     if (source.url, source.endpoint_url) == (target.url, target.endpoint_url):
         raise InvalidRequestError(
             f"input and output are the same location ({source.url}); results would be "
-            "read back as inputs", code="same_location",
+            "read back as inputs",
+            code="same_location",
         )
     options = {k: spec[k] for k in ("batch_size", "max_error_ratio") if spec.get(k) is not None}
     deployment = Deployment(
@@ -84,7 +93,10 @@ def list_deployments(
 
 
 def get_deployment(
-    session: Session, principal: Principal, instance_id: str, deployment_id: str,
+    session: Session,
+    principal: Principal,
+    instance_id: str,
+    deployment_id: str,
     model_id: str | None = None,
 ) -> Deployment:
     principal.require_instance(instance_id)
@@ -99,8 +111,12 @@ def get_deployment(
 
 
 def delete_deployment(
-    ctx: ServiceContext, session: Session, principal: Principal, instance_id: str,
-    deployment_id: str, model_id: str | None = None,
+    ctx: ServiceContext,
+    session: Session,
+    principal: Principal,
+    instance_id: str,
+    deployment_id: str,
+    model_id: str | None = None,
 ) -> None:
     """Cancel the run if it is in flight here (waiting briefly), then remove the deployment."""
     deployment = get_deployment(session, principal, instance_id, deployment_id, model_id)

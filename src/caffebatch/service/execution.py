@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy import update
 
-from caffebatch.errors import CaffebatchError, ModelError, ServiceError, StorageError
+from caffebatch.errors import CaffebatchError, ModelError, StorageError
 from caffebatch.service import connections
 from caffebatch.service.context import ServiceContext
 from caffebatch.service.crypto import MASK
@@ -29,11 +29,10 @@ FAILURE_CODES: tuple[tuple[type[BaseException], str], ...] = (
 
 def failure_of(error: BaseException) -> dict[str, str]:
     """The `{code, message}` a deployment shows for an error that stopped its run."""
-    code = getattr(error, "code", None) if isinstance(error, ServiceError) else None
-    for kind, name in FAILURE_CODES:
-        if code is None and isinstance(error, kind):
-            code = name
-    return {"code": code or getattr(error, "code", None) or "run_error", "message": str(error)}
+    code = getattr(error, "code", None)  # service and run errors carry their own
+    if not isinstance(code, str):
+        code = next((name for kind, name in FAILURE_CODES if isinstance(error, kind)), "run_error")
+    return {"code": code, "message": str(error)}
 
 
 class ModelCache:
@@ -55,8 +54,14 @@ class ModelCache:
 class Execution:
     """Runs one claimed (RUNNING) deployment to its end, or requeues it when stopping."""
 
-    def __init__(self, ctx: ServiceContext, deployment_id: str, cancel: threading.Event,
-                 stopping: threading.Event, models: ModelCache) -> None:
+    def __init__(
+        self,
+        ctx: ServiceContext,
+        deployment_id: str,
+        cancel: threading.Event,
+        stopping: threading.Event,
+        models: ModelCache,
+    ) -> None:
         self.ctx, self.id, self.cancel, self.stopping = ctx, deployment_id, cancel, stopping
         self.models = models
         self.quota_hit = False
@@ -79,36 +84,59 @@ class Execution:
             model = session.get(PublishedModel, deployment.model_id)
             model_name = model.name if model else None
             version = session.get(ModelVersion, deployment.version_id)
-            package = (self.ctx.settings.models_dir / deployment.version_id
-                       / (version.meta.get("package_root", "package") if version else "package"))
-            row = (package, deployment.input, deployment.output,
-                   deployment.secrets, dict(deployment.options))
+            package = (
+                self.ctx.settings.models_dir
+                / deployment.version_id
+                / (version.meta.get("package_root", "package") if version else "package")
+            )
+            row = (
+                package,
+                deployment.input,
+                deployment.output,
+                deployment.secrets,
+                dict(deployment.options),
+            )
         package, source_block, target_block, secrets_blob, options = row
         self._started = time.monotonic()
         try:
             secrets = self.ctx.keys.decrypt(secrets_blob)
             self._secrets = [v for side in secrets.values() for v in side.values() if v]
-            source = connections.location(source_block, secrets["source"], self.ctx.settings, "source")
-            target = connections.location(target_block, secrets["target"], self.ctx.settings, "target")
+            source = connections.location(
+                source_block, secrets["source"], self.ctx.settings, "source"
+            )
+            target = connections.location(
+                target_block, secrets["target"], self.ctx.settings, "target"
+            )
             compiled = self.models.get(package)
         except CaffebatchError as error:
-            self._finish(states.FAILURE, {"status": states.FAILURE, "failure": self._redact_failure(error)})
+            self._finish(
+                states.FAILURE, {"status": states.FAILURE, "failure": self._redact_failure(error)}
+            )
             return
         log.info("deployment %s: run starts (attempt over %s)", self.id, source_block.get("type"))
         summary = run_batch(
-            compiled, source, target,
-            RunOptions(run_id=self.id, model_name=model_name,
-                       progress_interval_s=self.ctx.settings.progress_interval_s, **options),
-            progress=self._progress, cancel=self.cancel,
+            compiled,
+            source,
+            target,
+            RunOptions(
+                run_id=self.id,
+                model_name=model_name,
+                progress_interval_s=self.ctx.settings.progress_interval_s,
+                **options,
+            ),
+            progress=self._progress,
+            cancel=self.cancel,
         )
         details = self._redacted(summary.to_json())
         self._save_usage(summary.scored)
         if summary.status != "CANCELLED":
             self._finish(summary.status, details)
         elif self.quota_hit:
-            limit = self.ctx.settings.max_predictions
-            failure = {"code": "plan_limit_exceeded", "message":
-                       f"Current plan '{self.ctx.settings.plan}' only allows {limit} predictions"}
+            plan, limit = self.ctx.settings.plan, self.ctx.settings.max_predictions
+            failure = {
+                "code": "plan_limit_exceeded",
+                "message": f"Current plan '{plan}' only allows {limit} predictions",
+            }
             self._finish(states.FAILURE, {**details, "status": states.FAILURE, "failure": failure})
         elif self.stopping.is_set():
             self._finish(states.INITIALIZING, {**details, "status": states.INITIALIZING})
@@ -119,18 +147,20 @@ class Execution:
         if now - self._last_save < self.ctx.settings.progress_interval_s:
             return
         self._last_save = now
-        details = self._redacted({
-            "status": states.RUNNING,
-            "total": progress.total,
-            "scored": progress.scored,
-            "failed": progress.failed,
-            "skipped": progress.skipped,
-            "started_at": progress.started_at.isoformat(),
-            "finished_at": None,
-            "records_per_second": round(progress.records_per_second, 1),
-            "errors": list(progress.errors),
-            "failure": None,
-        })
+        details = self._redacted(
+            {
+                "status": states.RUNNING,
+                "total": progress.total,
+                "scored": progress.scored,
+                "failed": progress.failed,
+                "skipped": progress.skipped,
+                "started_at": progress.started_at.isoformat(),
+                "finished_at": None,
+                "records_per_second": round(progress.records_per_second, 1),
+                "errors": list(progress.errors),
+                "failure": None,
+            }
+        )
         with self.ctx.db.session() as session:
             still_here = session.execute(
                 update(Deployment)
@@ -148,9 +178,9 @@ class Execution:
         elapsed = time.monotonic() - self._started
         with self.ctx.db.session() as session:
             session.execute(
-                update(Usage).where(Usage.deployment_id == self.id).values(
-                    predictions=self._base[0] + scored, computation_s=self._base[1] + elapsed
-                )
+                update(Usage)
+                .where(Usage.deployment_id == self.id)
+                .values(predictions=self._base[0] + scored, computation_s=self._base[1] + elapsed)
             )
 
     def _finish(self, status: str, details: dict[str, Any]) -> None:
@@ -164,7 +194,9 @@ class Execution:
         return text
 
     def _redacted(self, details: dict[str, Any]) -> dict[str, Any]:
-        errors = [{k: self._redact(str(v)) for k, v in e.items()} for e in details.get("errors") or []]
+        errors = [
+            {k: self._redact(str(v)) for k, v in e.items()} for e in details.get("errors") or []
+        ]
         failure = details.get("failure")
         if failure:
             failure = {k: self._redact(str(v)) for k, v in failure.items()}

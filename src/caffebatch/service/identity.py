@@ -24,9 +24,7 @@ class Principal:
     def require_instance(self, instance_id: str) -> None:
         """PermissionDeniedError unless the caller belongs to `instance_id`."""
         if instance_id != self.instance_id:
-            raise PermissionDeniedError(
-                "this token is not valid for instance " + repr(instance_id)
-            )
+            raise PermissionDeniedError("this token is not valid for instance " + repr(instance_id))
 
 
 @dataclass(frozen=True)

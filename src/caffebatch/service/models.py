@@ -30,8 +30,13 @@ ARCHIVE_MAGIC = {b"\x1f\x8b": "package.tar.gz", b"PK\x03\x04": "package.zip"}
 
 
 def create_model(
-    ctx: ServiceContext, session: Session, principal: Principal, instance_id: str,
-    name: str, description: str, model_type: str,
+    ctx: ServiceContext,
+    session: Session,
+    principal: Principal,
+    instance_id: str,
+    name: str,
+    description: str,
+    model_type: str,
 ) -> PublishedModel:
     """A model with metadata only; its content comes with `publish_content`."""
     principal.require_instance(instance_id)
@@ -49,7 +54,9 @@ def create_model(
     return model
 
 
-def get_model(session: Session, principal: Principal, instance_id: str, model_id: str) -> PublishedModel:
+def get_model(
+    session: Session, principal: Principal, instance_id: str, model_id: str
+) -> PublishedModel:
     """A model of the caller's instance; NotFoundError for any other."""
     principal.require_instance(instance_id)
     return find_model(session, principal, model_id)
@@ -75,16 +82,22 @@ def list_models(
     principal.require_instance(instance_id)
     scope = PublishedModel.instance_id == instance_id
     total = session.scalar(select(func.count()).select_from(PublishedModel).where(scope)) or 0
-    models = list(session.scalars(
-        select(PublishedModel).where(scope)
-        .order_by(PublishedModel.created_at, PublishedModel.id).offset(start).limit(limit)
-    ))
+    models = list(
+        session.scalars(
+            select(PublishedModel)
+            .where(scope)
+            .order_by(PublishedModel.created_at, PublishedModel.id)
+            .offset(start)
+            .limit(limit)
+        )
+    )
     return ModelPage(models, deployment_counts(session, [m.id for m in models]), int(total))
 
 
 def deployment_counts(session: Session, model_ids: list[str]) -> dict[str, int]:
     rows = session.execute(
-        select(Deployment.model_id, func.count()).where(Deployment.model_id.in_(model_ids))
+        select(Deployment.model_id, func.count())
+        .where(Deployment.model_id.in_(model_ids))
         .group_by(Deployment.model_id)
     )
     counts = {model_id: 0 for model_id in model_ids}
@@ -93,8 +106,12 @@ def deployment_counts(session: Session, model_ids: list[str]) -> dict[str, int]:
 
 
 def publish_content(
-    ctx: ServiceContext, session: Session, principal: Principal, instance_id: str,
-    model_id: str, upload: Path,
+    ctx: ServiceContext,
+    session: Session,
+    principal: Principal,
+    instance_id: str,
+    model_id: str,
+    upload: Path,
 ) -> ModelVersion:
     """Validate and compile the uploaded archive; it becomes the model's latest version."""
     model = get_model(session, principal, instance_id, model_id)

@@ -51,7 +51,9 @@ def usage_of(session: Session, settings: Settings, instance_id: str) -> Usage:
     predictions, seconds = consumed(session, instance_id)
     return Usage(
         plan=settings.plan,
-        model_count=Figure(settings.max_models, _count(session, tables.PublishedModel, instance_id)),
+        model_count=Figure(
+            settings.max_models, _count(session, tables.PublishedModel, instance_id)
+        ),
         deployment_count=Figure(
             settings.max_deployments, _count(session, tables.Deployment, instance_id)
         ),

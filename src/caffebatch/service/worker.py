@@ -78,11 +78,15 @@ class WorkerPool:
             candidates = session.execute(
                 select(Deployment.id, Deployment.attempts)
                 .where(Deployment.status == states.INITIALIZING)
-                .order_by(Deployment.created_at).limit(room)
+                .order_by(Deployment.created_at)
+                .limit(room)
             ).all()
             for deployment_id, attempts in candidates:
                 if states.transition(
-                    session, deployment_id, states.INITIALIZING, states.RUNNING,
+                    session,
+                    deployment_id,
+                    states.INITIALIZING,
+                    states.RUNNING,
                     attempts=attempts + 1,
                 ):
                     claimed.append(deployment_id)

@@ -43,8 +43,13 @@ def list_model_deployments(
 
 @router.post(MODEL_DEPLOYMENTS, status_code=202, summary="Create a batch deployment")
 def create_deployment(
-    instance_id: str, model_id: str, body: DeploymentCreate, ctx: ContextDep,
-    session: SessionDep, user: CurrentUser, base: BaseUrl,
+    instance_id: str,
+    model_id: str,
+    body: DeploymentCreate,
+    ctx: ContextDep,
+    session: SessionDep,
+    user: CurrentUser,
+    base: BaseUrl,
 ) -> DeploymentPublic:
     spec = body.model_dump(exclude_none=True)
     deployment = deployments.create_deployment(ctx, session, user, instance_id, model_id, spec)
@@ -53,17 +58,28 @@ def create_deployment(
 
 @router.get(MODEL_DEPLOYMENTS + "/{deployment_id}", summary="A deployment's status and progress")
 def get_deployment(
-    instance_id: str, model_id: str, deployment_id: str, session: SessionDep,
-    user: CurrentUser, base: BaseUrl,
+    instance_id: str,
+    model_id: str,
+    deployment_id: str,
+    session: SessionDep,
+    user: CurrentUser,
+    base: BaseUrl,
 ) -> DeploymentPublic:
     deployment = deployments.get_deployment(session, user, instance_id, deployment_id, model_id)
     return _public(session, deployment, base)
 
 
-@router.delete(MODEL_DEPLOYMENTS + "/{deployment_id}", status_code=204,
-               summary="Cancel a running deployment and remove it")
+@router.delete(
+    MODEL_DEPLOYMENTS + "/{deployment_id}",
+    status_code=204,
+    summary="Cancel a running deployment and remove it",
+)
 def delete_deployment(
-    instance_id: str, model_id: str, deployment_id: str, ctx: ContextDep, session: SessionDep,
+    instance_id: str,
+    model_id: str,
+    deployment_id: str,
+    ctx: ContextDep,
+    session: SessionDep,
     user: CurrentUser,
 ) -> Response:
     deployments.delete_deployment(ctx, session, user, instance_id, deployment_id, model_id)

@@ -12,8 +12,9 @@ router = APIRouter(prefix="/v3/identity", tags=["identity"])
 
 
 def _public(issued: identity.IssuedToken) -> TokenPublic:
-    return TokenPublic(token=issued.token, instance_id=issued.instance_id,
-                       expires_at=issued.expires_at)
+    return TokenPublic(
+        token=issued.token, instance_id=issued.instance_id, expires_at=issued.expires_at
+    )
 
 
 @router.get("/token", summary="Get a token with HTTP Basic credentials")

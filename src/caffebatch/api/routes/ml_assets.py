@@ -24,15 +24,22 @@ def get_version(
 
 
 @router.get(
-    "/{version_id}/content", summary="The version's package, as uploaded",
+    "/{version_id}/content",
+    summary="The version's package, as uploaded",
     response_class=FileResponse,
-    responses={200: {"content": {t: {"schema": {"type": "string", "format": "binary"}}
-                                 for t in MEDIA_TYPES.values()}}},
+    responses={
+        200: {
+            "content": {
+                t: {"schema": {"type": "string", "format": "binary"}} for t in MEDIA_TYPES.values()
+            }
+        }
+    },
 )
 def get_version_content(
     model_id: str, version_id: str, ctx: ContextDep, session: SessionDep, user: CurrentUser
 ) -> FileResponse:
     version = models.get_version(session, user, model_id, version_id)
     path = models.version_dir(ctx, version.id) / version.archive_name
-    return FileResponse(path, media_type=MEDIA_TYPES[version.archive_name],
-                        filename=version.archive_name)
+    return FileResponse(
+        path, media_type=MEDIA_TYPES[version.archive_name], filename=version.archive_name
+    )

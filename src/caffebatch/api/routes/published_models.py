@@ -15,8 +15,9 @@ from caffebatch.api.schemas import PublishedModelCreate, PublishedModelList, Pub
 from caffebatch.errors import PayloadTooLargeError
 from caffebatch.service import models
 
-router = APIRouter(prefix="/v3/wml_instances/{instance_id}/published_models",
-                   tags=["published_models"])
+router = APIRouter(
+    prefix="/v3/wml_instances/{instance_id}/published_models", tags=["published_models"]
+)
 
 PACKAGE_BODY = {
     "requestBody": {
@@ -54,7 +55,10 @@ Upload = Annotated[Path, Depends(receive_upload, scope="function")]
 
 @router.get("", summary="List the instance's models")
 def list_models(
-    instance_id: str, session: SessionDep, user: CurrentUser, base: BaseUrl,
+    instance_id: str,
+    session: SessionDep,
+    user: CurrentUser,
+    base: BaseUrl,
     limit: Annotated[int, Query(ge=1, le=1000)] = 1000,
     start: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
 ) -> PublishedModelList:
@@ -62,7 +66,8 @@ def list_models(
     url = f"{views.instance_url(base, instance_id)}/published_models"
     following = start + len(page.models)
     return PublishedModelList(
-        limit=limit, count=page.total,
+        limit=limit,
+        count=page.total,
         resources=[views.model_public(m, page.deployment_counts[m.id], base) for m in page.models],
         first={"url": f"{url}?limit={limit}"},
         next={"url": f"{url}?limit={limit}&start={following}"} if following < page.total else None,
@@ -75,11 +80,16 @@ router.add_api_route("/", list_models, methods=["GET"], include_in_schema=False)
 
 @router.post("", status_code=201, summary="Create a model from metadata")
 def create_model(
-    instance_id: str, body: PublishedModelCreate, ctx: ContextDep, session: SessionDep,
-    user: CurrentUser, base: BaseUrl,
+    instance_id: str,
+    body: PublishedModelCreate,
+    ctx: ContextDep,
+    session: SessionDep,
+    user: CurrentUser,
+    base: BaseUrl,
 ) -> PublishedModelPublic:
-    model = models.create_model(ctx, session, user, instance_id, body.name, body.description,
-                                body.model_type)
+    model = models.create_model(
+        ctx, session, user, instance_id, body.name, body.description, body.model_type
+    )
     return views.model_public(model, 0, base)
 
 
@@ -91,11 +101,19 @@ def get_model(
     return views.model_public(model, models.deployment_counts(session, [model.id])[model.id], base)
 
 
-@router.put("/{model_id}/content", summary="Upload the model package (.tar.gz or .zip)",
-            openapi_extra=PACKAGE_BODY)
+@router.put(
+    "/{model_id}/content",
+    summary="Upload the model package (.tar.gz or .zip)",
+    openapi_extra=PACKAGE_BODY,
+)
 def put_content(
-    instance_id: str, model_id: str, upload: Upload, ctx: ContextDep, session: SessionDep,
-    user: CurrentUser, base: BaseUrl,
+    instance_id: str,
+    model_id: str,
+    upload: Upload,
+    ctx: ContextDep,
+    session: SessionDep,
+    user: CurrentUser,
+    base: BaseUrl,
 ) -> PublishedModelPublic:
     models.publish_content(ctx, session, user, instance_id, model_id, upload)
     model = models.get_model(session, user, instance_id, model_id)
