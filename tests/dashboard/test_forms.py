@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import re
+import shutil
 from pathlib import Path
 
 from fastapi.testclient import TestClient
 from starlette.datastructures import FormData
 
 from caffebatch.dashboard.forms import read_form
+from caffebatch.package import pack
 from tests.api.live import ADMIN_PASSWORD, ADMIN_USER
 from tests.dashboard.client import form_token, sign_in
+from tests.dashboard.conftest import LENET
 
 S3_SIDE = {"kind": "s3", "endpoint": "http://127.0.0.1:9", "bucket": "b", "prefix": "in/",
            "access_key": "AKIAFORMTEST", "secret_key": "form-secret-value"}
@@ -70,3 +73,21 @@ def test_a_refused_deployment_keeps_no_secret_in_the_page(app_client: TestClient
     refused = app_client.post("/dashboard/deployments", data=data)
     assert refused.status_code in (400, 404)
     assert "form-secret-value" not in refused.text and "AKIAFORMTEST" not in refused.text
+
+
+def test_a_broken_package_is_explained_next_to_the_file_field(
+    app_client: TestClient, tmp_path: Path
+) -> None:
+    folder = tmp_path / "lenet"
+    shutil.copytree(LENET, folder)
+    (folder / "deploy.prototxt").write_text('name: "LeNet"\nlayer {\n  name: "data"\n  type: \n')
+    sign_in(app_client, ADMIN_USER, ADMIN_PASSWORD)
+    token = form_token(app_client.get("/dashboard/models/new").text)
+    response = app_client.post(
+        "/dashboard/models", data={"csrf_token": token, "name": "broken"},
+        files={"package": ("broken.tar.gz", pack(folder))},
+    )
+    assert response.status_code == 400
+    error = re.search(r'<p class="field-error" id="package-error">([^<]+)</p>', response.text)
+    assert error and "deploy.prototxt" in error.group(1)
+    assert "No models yet" in app_client.get("/dashboard/models").text

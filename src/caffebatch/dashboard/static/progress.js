@@ -6,6 +6,7 @@
   var url = root.getAttribute("data-progress-url");
   var ACTIVE = { INITIALIZING: true, RUNNING: true };
 
+  function n(x) { return Number(x).toLocaleString("en-US"); }  // as the server writes them
   function runs() { return document.querySelectorAll("[data-id][data-status]"); }
   function anyActive() {
     return Array.prototype.some.call(runs(), function (el) { return ACTIVE[el.dataset.status]; });
@@ -24,15 +25,15 @@
       bar.querySelector(".fill").style.width = p.percent + "%";
     }
     var done = p.scored + p.failed + p.skipped;
-    set(el, "text", p.total === null ? "listing inputs… " + p.scored + " scored"
-                                     : done + " of " + p.total + " (" + p.percent + "%)");
+    set(el, "text", p.total === null ? "listing inputs… " + n(p.scored) + " scored"
+                                     : n(done) + " of " + n(p.total) + " (" + p.percent + "%)");
     var badge = document.querySelectorAll('[data-field="label"]');
     var own = el.querySelector('[data-field="label"]') || (badge.length === 1 ? badge[0] : null);
     if (own) own.textContent = p.label;
-    set(el, "total", p.total === null ? "…" : String(p.total));
-    set(el, "scored", String(p.scored));
-    set(el, "failed", String(p.failed));
-    set(el, "skipped", String(p.skipped));
+    set(el, "total", p.total === null ? "…" : n(p.total));
+    set(el, "scored", n(p.scored));
+    set(el, "failed", n(p.failed));
+    set(el, "skipped", n(p.skipped));
     set(el, "rate", p.rate === null ? "—" : p.rate + " records/s");
     set(el, "time_left", p.time_left || "—");
   }

@@ -1,0 +1,40 @@
+"""A deployment's stored progress as the pages show it."""
+
+from __future__ import annotations
+
+from caffebatch.dashboard.progress import duration, progress_of
+from caffebatch.store import states
+from caffebatch.store.tables import Deployment
+
+
+def _deployment(status: str, **progress: object) -> Deployment:
+    return Deployment(id="d", status=status, progress={"status": status, **progress})
+
+
+def test_a_running_deployment_has_a_share_done_and_time_left() -> None:
+    view = progress_of(_deployment(states.RUNNING, total=1000, scored=180, failed=15, skipped=5,
+                                   records_per_second=40.0, errors=[{"input": "x.json"}]))
+    assert view.active and view.percent == 20.0
+    assert view.seconds_left == 800 / 40.0
+    assert view.to_json()["time_left"] == "20 s"
+    assert view.errors == [{"input": "x.json"}]
+
+
+def test_before_the_listing_ends_the_share_is_unknown() -> None:
+    view = progress_of(_deployment(states.RUNNING, total=None, scored=64,
+                                   records_per_second=10.0))
+    assert view.percent is None and view.seconds_left is None
+
+
+def test_finished_and_queued_runs() -> None:
+    done = progress_of(_deployment(states.PARTIAL_SUCCESS, total=12, scored=10, failed=2))
+    assert (done.percent, done.active, done.tone, done.seconds_left) == (100.0, False, "warn", None)
+    empty = progress_of(_deployment(states.SUCCESS, total=0))
+    assert empty.percent == 100.0
+    queued = progress_of(Deployment(id="q", status=states.INITIALIZING, progress={}))
+    assert queued.active and queued.percent is None and queued.label == "Queued"
+
+
+def test_durations_read_like_a_person_says_them() -> None:
+    assert [duration(s) for s in (None, 4.4, 200, 7500)] == [None, "4 s", "3 min 20 s",
+                                                             "2 h 5 min"]
