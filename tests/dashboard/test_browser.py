@@ -122,7 +122,7 @@ def test_publish_deploy_watch_and_delete(browser, live: LiveServer, s3: S3Server
     # a clean run over 24 digits in a bucket reaches SUCCESS; the page updates by itself
     good_in, good_out = s3.create_bucket(), s3.create_bucket()
     s3.upload(good_in, _digits(24))
-    _deploy(page, root, s3, "digits", good_in, good_out, "0.1")
+    good_id = _deploy(page, root, s3, "digits", good_in, good_out, "0.1")
     _no_secrets(page)
     page.locator(".badge", has_text="Succeeded").wait_for(timeout=90_000)
     counts = page.locator("dl.counts")
@@ -176,11 +176,18 @@ def test_publish_deploy_watch_and_delete(browser, live: LiveServer, s3: S3Server
     model_url = f"{root}/models"
     for name, url in (("overview", root + "/"), ("models", model_url),
                       ("deployments", root + "/deployments"),
-                      ("deployment-new", root + "/deployments/new")):
+                      ("deployment-new", root + "/deployments/new"),
+                      ("deployment", f"{root}/deployments/{good_id}"),
+                      ("errors", f"{root}/deployments/{good_id}/errors")):
         small.goto(url)
         shot(small, name)
     small.goto(model_url)
     small.get_by_role("link", name="lenet").click()
     shot(small, "model")
     phone.close()
+    signed_out = browser.new_context(viewport=PHONE)
+    signed_out_page = signed_out.new_page()
+    signed_out_page.goto(root + "/")
+    shot(signed_out_page, "sign-in")
+    signed_out.close()
     context.close()

@@ -42,6 +42,8 @@ def test_a_second_instance_sees_nothing_of_the_first(
     deployment_id = _deploy(app_client, model_id)
     assert "first-instance-lenet" in app_client.get("/dashboard/models").text
     assert "first-run" in app_client.get("/dashboard/deployments").text
+    queued = app_client.get("/dashboard/deployments/progress.json").json()[deployment_id]
+    assert (queued["status"], queued["label"], queued["active"]) == ("INITIALIZING", "Queued", True)
 
     with context.db.session() as session:
         other = instances.create_instance(session, "other", "standard")

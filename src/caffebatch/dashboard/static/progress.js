@@ -34,7 +34,7 @@
     set(el, "scored", n(p.scored));
     set(el, "failed", n(p.failed));
     set(el, "skipped", n(p.skipped));
-    set(el, "rate", p.rate === null ? "—" : p.rate + " records/s");
+    set(el, "rate", p.rate === null ? "—" : String(p.rate));
     set(el, "time_left", p.time_left || "—");
   }
   function poll() {
