@@ -15,6 +15,7 @@
     │   └── AccessDeniedError       the credentials are refused or lack a permission
     ├── RecordError                 (jobs) one input object cannot be scored (has a stable code)
     ├── RunError                    (jobs) a whole run cannot go on (has a stable code)
+    ├── ExtraMissingError           an optional extra (Ray) is needed but not installed
     └── ServiceError                (service) a request the service refuses; `code` names why
         ├── InvalidRequestError     the request is malformed or names a forbidden place
         ├── AuthenticationError     no credentials, wrong ones, or an expired token
@@ -110,6 +111,10 @@ class RunError(CaffebatchError):
     def __init__(self, code: str, message: str) -> None:
         self.code, self.message = code, message
         super().__init__(f"{code}: {message}")
+
+
+class ExtraMissingError(CaffebatchError):
+    """An optional part of caffebatch is needed but not installed; says how to install it."""
 
 
 class ServiceError(CaffebatchError):
