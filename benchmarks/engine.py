@@ -97,20 +97,22 @@ def disagreement(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.max(np.abs(a - b)) / (np.max(np.abs(b)) or 1.0))
 
 
-def call_seconds(runners: dict[str, Runner], x: np.ndarray, settings: Settings) -> dict[str, list[float]]:
+def call_seconds(runners: dict[str, Runner], x: np.ndarray, settings: Settings,
+                 clock: Callable[[], float] = time.perf_counter) -> dict[str, list[float]]:
     """Alternate the runners on `x` until each ran `min_calls` times and `seconds` long.
 
     Returns each runner's call times, in rounds: the i-th times of all runners ran
-    back to back.
+    back to back. `clock` may be `time.thread_time` for single-threaded runners: CPU
+    time, which other processes on the machine barely disturb.
     """
     times: dict[str, list[float]] = {name: [] for name in runners}
     for run in runners.values():
         run(x)  # warm up: first calls allocate
     while any(len(t) < settings.min_calls or sum(t) < settings.seconds for t in times.values()):
         for name, run in runners.items():
-            started = time.perf_counter()
+            started = clock()
             run(x)
-            times[name].append(time.perf_counter() - started)
+            times[name].append(clock() - started)
     return times
 
 

@@ -16,6 +16,7 @@ import json
 import os
 import statistics
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -76,7 +77,8 @@ def compiled_bytes(folder: Path, optimized: bool) -> tuple[bytes, str, tuple[int
     return compiled.onnx.SerializeToString(), name, shape
 
 
-def tune(model: str, batch: int, settings: Settings, only: list[str] | None) -> dict[str, dict[str, float]]:
+def tune(model: str, batch: int, settings: Settings, only: list[str] | None,
+         clock: Callable[[], float]) -> dict[str, dict[str, float]]:
     """variant -> its median images per second, and the median of its rounds' speed-ups."""
     folder = MODELS[model](settings.work)
     graphs = {optimized: compiled_bytes(folder, optimized) for optimized in (True, False)}
@@ -88,7 +90,7 @@ def tune(model: str, batch: int, settings: Settings, only: list[str] | None) -> 
         session = ort.InferenceSession(model_bytes, options(), providers=["CPUExecutionProvider"])
         runners[name] = (lambda s, i: lambda x: s.run(None, {i: x}))(session, input_name)
     x = np.random.default_rng(0).random((batch, *shape), dtype=np.float32)
-    times = call_seconds(runners, x, settings)
+    times = call_seconds(runners, x, settings, clock)
     reference = times["scorer"]
     return {name: {"images_per_second": batch / statistics.median(t),
                    "speedup": statistics.median(r / v for r, v in zip(reference, t))}
@@ -102,6 +104,8 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=4.0)
     parser.add_argument("--min-calls", type=int, default=8)
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--cpu-time", action="store_true",
+                        help="time CPU seconds of the calling thread (meaningful with --threads 1 only)")
     parser.add_argument("--only", default="", help="comma-separated variant names (the reference always runs)")
     parser.add_argument("--work", type=Path, default=ROOT / "build" / "benchmarks")
     parser.add_argument("--json", type=Path, default=ROOT / "benchmarks" / "results" / "engine_tuning.json")
@@ -110,13 +114,15 @@ def main() -> int:
     only = [v for v in args.only.split(",") if v] or None
     report = {}
     for model in args.models.split(","):
-        rates = tune(model, args.batch, settings, only)
+        clock = time.thread_time if args.cpu_time else time.perf_counter
+        rates = tune(model, args.batch, settings, only, clock)
         report[model] = rates
         print(f"\n{model}, batch {args.batch}, {args.threads} threads")
         for name, rate in rates.items():
             print(f"  {name:<28}{rate['images_per_second']:>10,.1f} img/s{rate['speedup']:>7.2f}x")
     args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps({"command": " ".join(sys.argv), "batch": args.batch, "results": report},
+    args.json.write_text(json.dumps({"command": " ".join(sys.argv), "batch": args.batch, "threads": args.threads,
+                                     "clock": "thread CPU time" if args.cpu_time else "wall", "results": report},
                                     indent=2) + "\n")
     return 0
 

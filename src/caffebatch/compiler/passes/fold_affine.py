@@ -95,6 +95,5 @@ def fold_affine_into_conv(view: GraphView) -> None:
             continue
         folded_w = (weights * scale.reshape((-1,) + (1,) * (rank - 1))).astype(np.float32)
         folded_b = (bias * scale + shift).astype(np.float32)
-        del conv.input[1:]
-        conv.input.extend([view.add_constant(folded_w, f"{conv.name}_W"),
-                           view.add_constant(folded_b, f"{conv.name}_B")])
+        view.set_input(conv, 1, view.add_constant(folded_w, f"{conv.name}_W"))
+        view.set_input(conv, 2, view.add_constant(folded_b, f"{conv.name}_B"))

@@ -1,6 +1,6 @@
 """GraphView: who produces and who reads each value of an ONNX graph, and its constants.
 
-Passes rewrite a graph in place through this view, then call `finish` once, which
+Passes rewrite a graph in place through this view; `finish`, called once after them,
 drops the initializers that no node reads any more.
 """
 
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 import onnx
-from onnx import numpy_helper
+from onnx import helper, numpy_helper
 
 
 class GraphView:
@@ -19,10 +19,15 @@ class GraphView:
         self.outputs = {o.name for o in graph.output}
         self._initializers = {t.name: t for t in graph.initializer}
         self._arrays: dict[str, np.ndarray] = {}
+        self._readers: dict[str, list[onnx.NodeProto]] = {}
+        for node in graph.node:
+            for name in dict.fromkeys(node.input):
+                self._readers.setdefault(name, []).append(node)
+        self._names = set(self._initializers) | {o for n in graph.node for o in n.output}
 
     def consumers(self, value: str) -> list[onnx.NodeProto]:
         """The nodes that read `value`."""
-        return [n for n in self.graph.node if value in n.input]
+        return list(self._readers.get(value, ()))
 
     def sole_consumer(self, value: str) -> onnx.NodeProto | None:
         """The one node that reads `value`, when nothing else (nor a graph output) does."""
@@ -41,27 +46,46 @@ class GraphView:
 
     def add_constant(self, array: np.ndarray, hint: str) -> str:
         """A new initializer holding `array`, under a name no value has yet."""
-        taken = {t.name for t in self.graph.initializer} | {o for n in self.graph.node for o in n.output}
         name, counter = hint, 0
-        while name in taken:
+        while name in self._names:
             counter += 1
             name = f"{hint}_{counter}"
-        tensor = numpy_helper.from_array(np.ascontiguousarray(array), name)
-        self.graph.initializer.append(tensor)
+        self._names.add(name)
+        # Filled in place: appending a finished TensorProto would copy the weights again
+        tensor = self.graph.initializer.add(name=name, data_type=helper.np_dtype_to_tensor_dtype(array.dtype))
+        tensor.dims.extend(array.shape)
+        tensor.raw_data = np.ascontiguousarray(array).tobytes()
         self._initializers[name] = tensor
         self._arrays[name] = array
         return name
 
+    def set_input(self, node: onnx.NodeProto, index: int, value: str) -> None:
+        """Make input `index` of `node` read `value` (or append it, at the end)."""
+        if index < len(node.input):
+            old = node.input[index]
+            node.input[index] = value
+            if old not in node.input:
+                self._readers[old] = [n for n in self._readers.get(old, []) if n is not node]
+        else:
+            node.input.append(value)
+        self._readers.setdefault(value, []).append(node)
+
     def remove(self, node: onnx.NodeProto) -> None:
+        """Remove `node`; what it wrote must no longer be read."""
+        for name in dict.fromkeys(node.input):
+            self._readers[name] = [n for n in self._readers[name] if n is not node]
         self.graph.node.remove(node)
 
     def finish(self) -> None:
         """Drop initializers and value infos that nothing refers to any more."""
         used = {i for n in self.graph.node for i in n.input} | self.outputs
-        kept = [t for t in self.graph.initializer if t.name in used]
-        del self.graph.initializer[:]
-        self.graph.initializer.extend(kept)
+        _delete_where(self.graph.initializer, lambda t: t.name not in used)
         produced = {o for n in self.graph.node for o in n.output}
-        infos = [v for v in self.graph.value_info if v.name in produced]
-        del self.graph.value_info[:]
-        self.graph.value_info.extend(infos)
+        _delete_where(self.graph.value_info, lambda v: v.name not in produced)
+
+
+def _delete_where(items, unwanted) -> None:
+    """Delete in place (rebuilding a repeated field would copy every weight)."""
+    for index in reversed(range(len(items))):
+        if unwanted(items[index]):
+            del items[index]
