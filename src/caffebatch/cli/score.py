@@ -51,14 +51,29 @@ def new_run_id() -> str:
 @click.option("--concurrency", type=click.IntRange(min=1), default=16, show_default=True,
               help="Objects fetched (and batches written) at once.")
 @click.option("--threads", type=click.IntRange(min=1), default=None, help="ONNX Runtime threads [default: every core].")
+@click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+              help="Where to run: this process, or a Ray cluster (pip install 'caffebatch[ray]').")
+@click.option("--ray-address", envvar="RAY_ADDRESS", metavar="ADDR",
+              help="Ray cluster to join: auto, or ray://HOST:10001 [default: start a local Ray].")
+@click.option("--ray-cpus", type=click.IntRange(min=1), help="CPUs of a local Ray [default: every core].")
+@click.option("--ray-object-store-mib", type=click.IntRange(min=75), default=256, show_default=True,
+              help="Object store of a local Ray, in MiB.")
+@click.option("--ray-actors", type=click.IntRange(min=1),
+              help="Scoring actors [default: one per GPU, else one per --ray-cpus-per-actor CPUs].")
+@click.option("--ray-cpus-per-actor", type=click.FloatRange(min=0.1), default=1.0, show_default=True,
+              help="CPUs each actor reserves (and its ONNX Runtime threads).")
 def score(model_dir: str, source: str, target: str, batch_size: int | None, max_error_ratio: float,
-          s3_endpoint: str | None, run_id: str | None, concurrency: int, threads: int | None) -> None:
+          s3_endpoint: str | None, run_id: str | None, concurrency: int, threads: int | None,
+          executor: str, ray_address: str | None, ray_cpus: int | None, ray_object_store_mib: int,
+          ray_actors: int | None, ray_cpus_per_actor: float) -> None:
     """Score every input object of SRC with the model MODEL_DIR, one result object per input in DST.
 
     MODEL_DIR is a model folder (with deployment-meta.json) or a .tar.gz/.zip archive of one.
     """
-    from caffebatch.errors import CaffebatchError, RunError
+    from caffebatch.errors import CaffebatchError, ExtraMissingError, RunError
     from caffebatch.jobs import Location, RunOptions, check_locations, run_batch
+    from caffebatch.jobs.executors.choice import make_executor
+    from caffebatch.jobs.executors.ray import RaySettings
     from caffebatch.model import load_model
 
     source_location = Location(source, endpoint_url=s3_endpoint if source.startswith("s3://") else None)
@@ -77,10 +92,17 @@ def score(model_dir: str, source: str, target: str, batch_size: int | None, max_
         concurrency=concurrency, scorer_threads=threads, model_name=str(model_dir),
     )
     cancel = threading.Event()
+    ray_settings = RaySettings(address=ray_address, num_cpus=ray_cpus,
+                               object_store_mib=ray_object_store_mib, actors=ray_actors,
+                               cpus_per_actor=ray_cpus_per_actor)
+    try:
+        chosen = make_executor(executor, cancel, ray_settings)
+    except ExtraMissingError as error:
+        raise click.UsageError(str(error)) from error
     with _progress_display() as show:
         try:
             summary = run_batch(model, source_location, target_location, options,
-                                progress=show, cancel=cancel)
+                                progress=show, cancel=cancel, executor=chosen)
         except KeyboardInterrupt:
             cancel.set()
             raise

@@ -13,6 +13,7 @@ from caffebatch.errors import ModelError, RunError, StorageError
 from caffebatch.jobs import pipeline
 from caffebatch.jobs.batches import batches, default_batch_size
 from caffebatch.jobs.executors import Executor
+from caffebatch.jobs.executors.chunked import Job, run_chunked
 from caffebatch.jobs.executors.local import LocalExecutor
 from caffebatch.jobs.report import RunReport
 from caffebatch.jobs.spec import (
@@ -76,9 +77,16 @@ def run_batch(
         source_storage = open_storage(source, options.retry, connections=connections)
         target_storage = open_storage(target, options.retry, connections=connections)
         target_storage.prepare()
-        scorer = scorer or Scorer(model.onnx.SerializeToString(), threads=options.scorer_threads)
-        ticker.start()
-        _pipeline(executor, model, scorer, source_storage, target_storage, options, batch_size, report)
+        if getattr(executor, "places_work", False):  # Ray: its workers fetch, score and write
+            job = Job(source, target, model.onnx.SerializeToString(), model.inputs, options,
+                      batch_size, scorer, options.scorer_threads)
+            ticker.start()
+            run_chunked(executor, job, source_storage, target_storage, report)
+        else:
+            scorer = scorer or Scorer(model.onnx.SerializeToString(), threads=options.scorer_threads)
+            ticker.start()
+            _pipeline(executor, model, scorer, source_storage, target_storage, options, batch_size,
+                      report)
     except Exception as error:
         code = next((code for kind, code in FAILURES if isinstance(error, kind)), None)
         if code is None:

@@ -1,0 +1,208 @@
+"""The Ray executor: the same batch run, with the work spread over a Ray cluster.
+
+The driver streams the listing (the same merge of two sorted listings as locally, so resume
+is the same) and hands out chunks of keys to a pool of actors, each of which loads the model
+once and fetches, decodes, scores and writes its chunks (chunked.py). Only keys and small
+outcomes cross the driver; at most `tasks_per_actor` chunks per actor are in flight, so the
+driver's memory stays flat over millions of inputs. docs/ray.md says why this is Ray core
+actors rather than a Ray Data pipeline.
+
+Ray is an optional extra: it is imported when a run starts, never when this module is.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, replace
+from typing import Any
+
+from caffebatch.errors import CaffebatchError, ExtraMissingError, RunError
+from caffebatch.jobs.executors.chunked import ChunkWorker, Job, Outcome
+from caffebatch.jobs.storage import Entry
+
+INSTALL = "pip install 'caffebatch[ray]'"
+EXECUTOR_FAILED = "executor_error"
+POLL_S = 0.1  # how often the driver looks at the cancel flag while it waits
+MIB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class RaySettings:
+    """Where and how big: the cluster to join, or the local Ray to start, and the actor pool.
+
+    `address` None starts a local Ray of `num_cpus` CPUs (None: every core) and
+    `object_store_mib` of object store (Ray's default is 30% of the memory; its minimum is
+    75 MiB; a run puts little in it: the model once, and small outcomes). "auto" joins the cluster this machine is part of; ``ray://host:10001`` a
+    remote one. `actors` None: one per GPU when the cluster has GPUs, else one per
+    `cpus_per_actor` CPUs. `gpus_per_actor` None: 1 when the cluster has GPUs, else 0.
+    """
+
+    address: str | None = None
+    num_cpus: int | None = None
+    object_store_mib: int = 256
+    actors: int | None = None
+    cpus_per_actor: float = 1.0
+    gpus_per_actor: float | None = None
+    batches_per_task: int = 1          # forward passes per actor call
+    tasks_per_actor: int = 3           # calls in flight per actor (two run, one waits)
+    start_timeout_s: float = 120.0     # for actors to load the model (or say why not)
+
+
+def require_ray():
+    """The `ray` module, or an ExtraMissingError that says how to install it."""
+    try:
+        import ray
+    except ImportError as error:
+        raise ExtraMissingError(
+            f"the ray executor needs Ray, which is not installed ({error}); "
+            f"install it with: {INSTALL}"
+        ) from error
+    return ray
+
+
+def connect(settings: RaySettings) -> Any:
+    """Join the cluster, or start a local Ray sized by `settings`; once per process."""
+    ray = require_ray()
+    if not ray.is_initialized():
+        if settings.address:
+            ray.init(address=settings.address, log_to_driver=False)
+        else:
+            ray.init(address="local", num_cpus=settings.num_cpus, object_store_memory=settings.object_store_mib * MIB,
+                     include_dashboard=False, log_to_driver=False)
+    return ray
+
+
+class RayExecutor:
+    """Runs a batch run's chunks on Ray actors. `cancel`, when set, stops the run."""
+
+    places_work = True  # run_batch hands it whole chunks (chunked.py), not stage functions
+
+    def __init__(self, settings: RaySettings | None = None,
+                 cancel: threading.Event | None = None) -> None:
+        self.settings = settings or RaySettings()
+        self._cancel = cancel
+        self._stop = threading.Event()
+        require_ray()  # fail now, with the install hint, not halfway into a run
+
+    def stopped(self) -> bool:
+        return self._stop.is_set() or (self._cancel is not None and self._cancel.is_set())
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def chunk_size(self, job: Job) -> int:
+        return job.batch_size * self.settings.batches_per_task
+
+    def run_chunks(self, job: Job, chunks: Iterable[list[Entry]]) -> Iterator[Outcome]:
+        ray = connect(self.settings)
+        workers = self._start(ray, job)
+        depth = self.settings.tasks_per_actor
+        load = [0] * len(workers)
+        in_flight: dict[Any, int] = {}  # object ref -> the worker doing it
+        chunks = iter(chunks)
+        exhausted = False
+        try:
+            while True:
+                while not exhausted and len(in_flight) < depth * len(workers) and not self.stopped():
+                    chunk = next(chunks, None)
+                    if chunk is None:
+                        exhausted = True
+                        break
+                    index = load.index(min(load))
+                    in_flight[workers[index].process.remote(chunk)] = index
+                    load[index] += 1
+                if not in_flight or self.stopped():
+                    return
+                done, _ = ray.wait(list(in_flight), num_returns=1, timeout=POLL_S)
+                for ref in done:
+                    load[in_flight.pop(ref)] -= 1
+                    yield _get(ray, ref)
+        finally:
+            for worker in workers:  # a result is written atomically, so killing loses none
+                ray.kill(worker)
+
+    def map(self, fn: Callable, items: Iterable, *, workers: int) -> Iterator:
+        """Any stage function as Ray tasks, unordered, at most `workers` in flight."""
+        ray = connect(self.settings)
+        task = ray.remote(num_cpus=self.settings.cpus_per_actor)(_apply)
+        shared = ray.put(fn)
+        in_flight: list = []
+        for item in items:
+            if self.stopped():
+                return
+            in_flight.append(task.remote(shared, item))
+            if len(in_flight) >= workers:
+                done, in_flight = ray.wait(in_flight, num_returns=1)
+                yield _get(ray, done[0])
+        while in_flight and not self.stopped():
+            done, in_flight = ray.wait(in_flight, num_returns=1)
+            yield _get(ray, done[0])
+
+    def _start(self, ray: Any, job: Job) -> list:
+        """The actor pool, each with the model loaded; a clear error rather than a hang."""
+        count, cpus, gpus = pool_shape(self.settings, ray.cluster_resources())
+        threads = job.threads or max(1, int(cpus))
+        shared = ray.put(replace(job, threads=threads))
+        # No restarts: a worker that dies fails the run, and a rerun resumes where it stopped.
+        actor = ray.remote(ChunkWorker).options(num_cpus=cpus, num_gpus=gpus, max_concurrency=2)
+        workers = [actor.remote(shared) for _ in range(count)]
+        try:
+            ready = [worker.ready.remote() for worker in workers]
+            done, waiting = ray.wait(ready, num_returns=len(ready), timeout=self.settings.start_timeout_s)
+            if waiting:
+                raise RunError(
+                    EXECUTOR_FAILED,
+                    f"{len(waiting)} of {count} Ray actors ({cpus:g} CPU, {gpus:g} GPU each) did not "
+                    f"start within {self.settings.start_timeout_s:g} s; the cluster has "
+                    f"{_resources(ray.cluster_resources())}",
+                )
+            for ref in done:
+                _get(ray, ref)
+        except BaseException:
+            for worker in workers:
+                ray.kill(worker)
+            raise
+        return workers
+
+
+def pool_shape(settings: RaySettings, resources: dict[str, float]) -> tuple[int, float, float]:
+    """(actors, CPUs per actor, GPUs per actor) for a cluster with `resources`."""
+    cluster_cpus, cluster_gpus = resources.get("CPU", 0.0), resources.get("GPU", 0.0)
+    gpus = settings.gpus_per_actor if settings.gpus_per_actor is not None else min(1.0, cluster_gpus)
+    cpus = settings.cpus_per_actor
+    if settings.actors is not None:
+        count = settings.actors
+    elif gpus:
+        count = int(cluster_gpus // gpus)
+    else:
+        count = int(cluster_cpus // cpus)
+    if count < 1 or count * cpus > cluster_cpus or count * gpus > cluster_gpus:
+        raise RunError(
+            EXECUTOR_FAILED,
+            f"{max(count, 1)} Ray actor(s) of {cpus:g} CPU and {gpus:g} GPU do not fit in a cluster "
+            f"of {cluster_cpus:g} CPU and {cluster_gpus:g} GPU; lower --ray-actors or "
+            "--ray-cpus-per-actor",
+        )
+    return count, cpus, gpus
+
+
+def _apply(fn: Callable, item: Any) -> Any:
+    return fn(item)
+
+
+def _get(ray: Any, ref: Any) -> Any:
+    """A finished call's value, with Ray's wrappers taken off our own errors."""
+    try:
+        return ray.get(ref)
+    except ray.exceptions.RayTaskError as error:
+        cause = getattr(error, "cause", None)
+        if isinstance(cause, CaffebatchError):
+            raise cause from error
+        raise RunError(EXECUTOR_FAILED, f"a Ray task failed: {error}") from error
+    except ray.exceptions.RayError as error:  # an actor or node died, past its restarts
+        raise RunError(EXECUTOR_FAILED, f"Ray lost a worker: {error}") from error
+
+
+def _resources(resources: dict[str, float]) -> str:
+    return ", ".join(f"{resources.get(name, 0):g} {name}" for name in ("CPU", "GPU"))
