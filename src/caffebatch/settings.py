@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import secrets
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -43,6 +43,16 @@ class Settings(BaseSettings):
     poll_interval_s: float = 0.5
     progress_interval_s: float = 1.0
     cancel_wait_s: float = 5.0
+
+    # where runs execute: "local" (threads in this process) or "ray" (pip install 'caffebatch[ray]')
+    executor: Literal["local", "ray"] = "local"
+    ray_address: str | None = Field(
+        default=None, description="Ray cluster to join (auto, ray://host:10001); default: a local Ray."
+    )
+    ray_num_cpus: int | None = None  # CPUs of a local Ray; default: every core
+    ray_object_store_mib: int = 256
+    ray_actors: int | None = None  # scoring actors; default: one per GPU, else one per actor's CPUs
+    ray_cpus_per_actor: float = 1.0
 
     # the plan every instance gets; its limits are enforced
     plan: str = "standard"

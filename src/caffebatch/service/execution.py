@@ -108,6 +108,7 @@ class Execution:
                 target_block, secrets["target"], self.ctx.settings, "target"
             )
             compiled = self.models.get(package)
+            executor = self._executor()
         except CaffebatchError as error:
             self._finish(
                 states.FAILURE, {"status": states.FAILURE, "failure": self._redact_failure(error)}
@@ -126,6 +127,7 @@ class Execution:
             ),
             progress=self._progress,
             cancel=self.cancel,
+            executor=executor,
         )
         details = self._redacted(summary.to_json())
         self._save_usage(summary.scored)
@@ -141,6 +143,21 @@ class Execution:
         elif self.stopping.is_set():
             self._finish(states.INITIALIZING, {**details, "status": states.INITIALIZING})
         log.info("deployment %s: run ended %s", self.id, summary.status)
+
+    def _executor(self) -> Any:
+        """The settings' executor; Ray is imported only when chosen (and says how to install it)."""
+        from caffebatch.jobs.executors.choice import make_executor
+        from caffebatch.jobs.executors.ray import RaySettings
+
+        settings = self.ctx.settings
+        ray_settings = RaySettings(
+            address=settings.ray_address,
+            num_cpus=settings.ray_num_cpus,
+            object_store_mib=settings.ray_object_store_mib,
+            actors=settings.ray_actors,
+            cpus_per_actor=settings.ray_cpus_per_actor,
+        )
+        return make_executor(settings.executor, self.cancel, ray_settings)
 
     def _progress(self, progress: Any) -> None:
         now = time.monotonic()

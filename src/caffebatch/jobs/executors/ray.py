@@ -141,7 +141,8 @@ class RayExecutor:
 
     def _start(self, ray: Any, job: Job) -> list:
         """The actor pool, each with the model loaded; a clear error rather than a hang."""
-        count, cpus, gpus = pool_shape(self.settings, ray.cluster_resources())
+        # What is free now, so that two runs at once share the cluster rather than wait.
+        count, cpus, gpus = pool_shape(self.settings, ray.available_resources())
         threads = job.threads or max(1, int(cpus))
         shared = ray.put(replace(job, threads=threads))
         # No restarts: a worker that dies fails the run, and a rerun resumes where it stopped.
@@ -167,7 +168,7 @@ class RayExecutor:
 
 
 def pool_shape(settings: RaySettings, resources: dict[str, float]) -> tuple[int, float, float]:
-    """(actors, CPUs per actor, GPUs per actor) for a cluster with `resources`."""
+    """(actors, CPUs per actor, GPUs per actor) for a cluster with `resources` free."""
     cluster_cpus, cluster_gpus = resources.get("CPU", 0.0), resources.get("GPU", 0.0)
     gpus = settings.gpus_per_actor if settings.gpus_per_actor is not None else min(1.0, cluster_gpus)
     cpus = settings.cpus_per_actor
