@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import httpx
 
@@ -24,3 +25,13 @@ def sign_in(client: httpx.Client, username: str, password: str) -> httpx.Respons
         "csrf_token": form_token(page.text), "username": username, "password": password,
         "next": "/dashboard/",
     }, follow_redirects=False)
+
+
+def publish(client: httpx.Client, package: Path, name: str) -> str:
+    """Upload a model package through the upload form; the new model's id."""
+    token = form_token(client.get("/dashboard/models/new").text)
+    response = client.post("/dashboard/models", data={"csrf_token": token, "name": name},
+                           files={"package": (package.name, package.read_bytes())},
+                           follow_redirects=False)
+    assert response.status_code == 303, response.text
+    return response.headers["location"].rsplit("/", 1)[1]

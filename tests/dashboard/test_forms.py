@@ -12,7 +12,7 @@ from starlette.datastructures import FormData
 from caffebatch.dashboard.forms import read_form
 from caffebatch.package import pack
 from tests.api.live import ADMIN_PASSWORD, ADMIN_USER
-from tests.dashboard.client import form_token, sign_in
+from tests.dashboard.client import form_token, publish, sign_in
 from tests.dashboard.conftest import LENET
 
 S3_SIDE = {"kind": "s3", "endpoint": "http://127.0.0.1:9", "bucket": "b", "prefix": "in/",
@@ -66,13 +66,21 @@ def test_upload_errors_are_shown_next_to_the_form(app_client: TestClient, tmp_pa
     assert "No models yet" in app_client.get("/dashboard/models").text  # nothing half-made
 
 
-def test_a_refused_deployment_keeps_no_secret_in_the_page(app_client: TestClient) -> None:
+def test_a_refused_deployment_says_why_and_keeps_no_secret(
+    app_client: TestClient, lenet_package: Path
+) -> None:
     sign_in(app_client, ADMIN_USER, ADMIN_PASSWORD)
+    model_id = publish(app_client, lenet_package, "lenet")
     token = form_token(app_client.get("/dashboard/deployments/new").text)
-    data = dict(_form(csrf_token=token, model="no-such-model").multi_items())
+    data = dict(_form(csrf_token=token, model=model_id, input_kind="local",
+                      input_path="/etc").multi_items())
     refused = app_client.post("/dashboard/deployments", data=data)
-    assert refused.status_code in (400, 404)
+    assert refused.status_code == 400
+    error = re.search(r'<p class="field-error" id="input-error">([^<]+)</p>', refused.text)
+    assert error and "outside the allowed folders" in error.group(1)
     assert "form-secret-value" not in refused.text and "AKIAFORMTEST" not in refused.text
+    assert "enter them again" in refused.text
+    assert "No deployments yet" in app_client.get("/dashboard/deployments").text
 
 
 def test_a_broken_package_is_explained_next_to_the_file_field(

@@ -11,16 +11,7 @@ from caffebatch.api import create_app
 from caffebatch.service import instances
 from caffebatch.service.context import ServiceContext
 from tests.api.live import ADMIN_PASSWORD, ADMIN_USER
-from tests.dashboard.client import form_token, sign_in
-
-
-def _publish(client: TestClient, package: Path, name: str) -> str:
-    token = form_token(client.get("/dashboard/models/new").text)
-    response = client.post("/dashboard/models", data={"csrf_token": token, "name": name},
-                           files={"package": ("lenet.tar.gz", package.read_bytes())},
-                           follow_redirects=False)
-    assert response.status_code == 303, response.text
-    return response.headers["location"].rsplit("/", 1)[1]
+from tests.dashboard.client import form_token, publish, sign_in
 
 
 def _deploy(client: TestClient, model_id: str) -> str:
@@ -38,7 +29,7 @@ def test_a_second_instance_sees_nothing_of_the_first(
     context: ServiceContext, app_client: TestClient, lenet_package: Path
 ) -> None:
     sign_in(app_client, ADMIN_USER, ADMIN_PASSWORD)
-    model_id = _publish(app_client, lenet_package, "first-instance-lenet")
+    model_id = publish(app_client, lenet_package, "first-instance-lenet")
     deployment_id = _deploy(app_client, model_id)
     assert "first-instance-lenet" in app_client.get("/dashboard/models").text
     assert "first-run" in app_client.get("/dashboard/deployments").text

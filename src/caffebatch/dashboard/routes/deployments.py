@@ -78,24 +78,22 @@ def create(request: Request, dashboard: DashboardDep, viewer: ViewerDep,
     model_id = shown.values.get("model", "")
     if not model_id:
         shown.errors["model"] = "Choose the model to run."
+    if spec is None or shown.errors:
+        return _form_page(request, dashboard, viewer, shown, 400)
     principal = viewer.principal
-    if spec is not None and not shown.errors:
-        try:
-            with dashboard.session() as session:
-                deployment = deployments.create_deployment(
-                    dashboard.ctx, session, principal, principal.instance_id, model_id, spec
-                )
-                deployment_id = deployment.id
-            return redirect(request, f"/deployments/{deployment_id}")
-        except CaffebatchError as error:
-            shown.errors[side_of(str(error))] = str(error)
-            status = status_of(error)
-    else:
-        status = 400
-    return _form_page(request, dashboard, viewer, shown, status)
+    try:
+        with dashboard.session() as session:
+            deployment = deployments.create_deployment(
+                dashboard.ctx, session, principal, principal.instance_id, model_id, spec
+            )
+            deployment_id = deployment.id
+    except CaffebatchError as error:
+        shown.errors[side_of(str(error))] = str(error)
+        return _form_page(request, dashboard, viewer, shown, status_of(error))
+    return redirect(request, f"/deployments/{deployment_id}")
 
 
-def _details(dashboard: DashboardDep, principal: Principal,
+def _details(dashboard: Dashboard, principal: Principal,
              deployment_id: str) -> tuple[Deployment, PublishedModel]:
     with dashboard.session() as session:
         deployment = deployments.get_deployment(session, principal, principal.instance_id,
