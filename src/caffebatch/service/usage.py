@@ -64,12 +64,12 @@ def usage_of(session: Session, settings: Settings, instance_id: str) -> Usage:
     )
 
 
-# what a new resource needs room in: figure name -> how the refusal reads
+# what a new resource needs room in: figure name -> its unit, singular and plural
 LIMITED = {
-    "model_count": "models",
-    "deployment_count": "deployments",
-    "prediction_count": "predictions",
-    "computation_time": "seconds of computation",
+    "model_count": ("model", "models"),
+    "deployment_count": ("deployment", "deployments"),
+    "prediction_count": ("prediction", "predictions"),
+    "computation_time": ("second of computation", "seconds of computation"),
 }
 
 
@@ -79,6 +79,8 @@ def require_room(session: Session, settings: Settings, instance_id: str, *figure
     for name in figures:
         figure: Figure = getattr(usage, name)
         if figure.current >= figure.limit:
+            singular, plural = LIMITED[name]
+            unit = singular if figure.limit == 1 else plural
             raise LimitExceededError(
-                f"Current plan '{settings.plan}' only allows {figure.limit} {LIMITED[name]}"
+                f"Current plan '{settings.plan}' only allows {figure.limit} {unit}"
             )
