@@ -53,7 +53,7 @@ def test_plan_limits_are_enforced_with_a_clear_message(
     model_id = api.publish(lenet_archive)
     second = api.request("POST", f"{api.base}/published_models", json={"name": "another"})
     assert second.status_code == 429
-    assert second.json()["errors"][0]["message"] == "Current plan 'lite' only allows 1 models"
+    assert second.json()["errors"][0]["message"] == "Current plan 'lite' only allows 1 model"
     data = tmp_path / "data"
     write_inputs(data / "in", 2)
     url = f"{api.base}/published_models/{model_id}/deployments"
