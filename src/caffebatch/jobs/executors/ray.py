@@ -141,8 +141,7 @@ class RayExecutor:
 
     def _start(self, ray: Any, job: Job) -> list:
         """The actor pool, each with the model loaded; a clear error rather than a hang."""
-        # What is free now, so that two runs at once share the cluster rather than wait.
-        count, cpus, gpus = pool_shape(self.settings, ray.available_resources())
+        count, cpus, gpus = pool_shape(self.settings, ray.cluster_resources(), ray.available_resources())
         threads = job.threads or max(1, int(cpus))
         shared = ray.put(replace(job, threads=threads))
         # No restarts: a worker that dies fails the run, and a rerun resumes where it stopped.
@@ -167,21 +166,26 @@ class RayExecutor:
         return workers
 
 
-def pool_shape(settings: RaySettings, resources: dict[str, float]) -> tuple[int, float, float]:
-    """(actors, CPUs per actor, GPUs per actor) for a cluster with `resources` free."""
-    cluster_cpus, cluster_gpus = resources.get("CPU", 0.0), resources.get("GPU", 0.0)
+def pool_shape(settings: RaySettings, total: dict[str, float],
+               free: dict[str, float]) -> tuple[int, float, float]:
+    """(actors, CPUs per actor, GPUs per actor) for a cluster with `total` resources.
+
+    By default the pool takes what is `free` now (at least one actor), so that two runs at
+    once share the cluster; an actor that must wait for room waits for the start timeout.
+    """
+    cluster_cpus, cluster_gpus = total.get("CPU", 0.0), total.get("GPU", 0.0)
     gpus = settings.gpus_per_actor if settings.gpus_per_actor is not None else min(1.0, cluster_gpus)
     cpus = settings.cpus_per_actor
     if settings.actors is not None:
         count = settings.actors
     elif gpus:
-        count = int(cluster_gpus // gpus)
+        count = max(1, int(free.get("GPU", 0.0) // gpus))
     else:
-        count = int(cluster_cpus // cpus)
-    if count < 1 or count * cpus > cluster_cpus or count * gpus > cluster_gpus:
+        count = max(1, int(free.get("CPU", 0.0) // cpus))
+    if count * cpus > cluster_cpus or count * gpus > cluster_gpus:
         raise RunError(
             EXECUTOR_FAILED,
-            f"{max(count, 1)} Ray actor(s) of {cpus:g} CPU and {gpus:g} GPU do not fit in a cluster "
+            f"{count} Ray actor(s) of {cpus:g} CPU and {gpus:g} GPU do not fit in a cluster "
             f"of {cluster_cpus:g} CPU and {cluster_gpus:g} GPU; lower --ray-actors or "
             "--ray-cpus-per-actor",
         )
