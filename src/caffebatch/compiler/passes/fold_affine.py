@@ -31,8 +31,12 @@ def _per_channel(view: GraphView, name: str, channels: int, rank: int) -> np.nda
     return np.broadcast_to(array.reshape(-1), (channels,)).astype(np.float64)
 
 
-def _binary(make: Callable[[np.ndarray], Affine], reversed_make: Callable[[np.ndarray], Affine] | None):
-    """The affine map of a binary node with one constant operand (either side)."""
+def _binary(make: Callable[[np.ndarray], Affine | None], reversed_make: Callable[[np.ndarray], Affine] | None):
+    """The affine map of a binary node with one constant operand (either side).
+
+    `make` gives the map for ``value op constant``, `reversed_make` for ``constant op
+    value`` (None: not affine); either may return None to leave the node alone.
+    """
 
     def affine(view: GraphView, node: onnx.NodeProto, value: str, channels: int, rank: int) -> Affine | None:
         if len(node.input) != 2:
@@ -66,7 +70,7 @@ AFFINE: dict[str, Callable[[GraphView, onnx.NodeProto, str, int, int], Affine | 
     "Mul": _binary(lambda c: (c, np.zeros_like(c)), lambda c: (c, np.zeros_like(c))),
     "Add": _binary(lambda c: (np.ones_like(c), c), lambda c: (np.ones_like(c), c)),
     "Sub": _binary(lambda c: (np.ones_like(c), -c), lambda c: (-np.ones_like(c), c)),
-    "Div": _binary(lambda c: (1.0 / c, np.zeros_like(c)), None),
+    "Div": _binary(lambda c: (1.0 / c, np.zeros_like(c)) if c.all() else None, None),
     "BatchNormalization": _batch_norm,
 }
 
