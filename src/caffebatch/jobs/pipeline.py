@@ -17,6 +17,21 @@ from caffebatch.jobs.report import RunReport
 from caffebatch.jobs.storage import Entry, Storage
 
 
+# Threads per stage over local files. Reading a cached file takes microseconds and decoding
+# holds the GIL, so more threads only take turns at the GIL (and the kernel's futexes).
+LOCAL_WORKERS = 2
+
+
+def workers(storage: Storage, concurrency: int) -> int:
+    """How many tasks of a stage over `storage` run at once: many for remote requests."""
+    return concurrency if storage.remote else min(concurrency, LOCAL_WORKERS)
+
+
+def chunk_size(storage: Storage, batch_size: int) -> int:
+    """Inputs per load task: one per remote request, a batch's worth of local files."""
+    return 1 if storage.remote else max(batch_size, 1)
+
+
 @dataclass(frozen=True)
 class Failure:
     """An input object that cannot be scored: it goes to errors.jsonl, the run goes on."""

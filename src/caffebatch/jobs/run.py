@@ -29,7 +29,6 @@ from caffebatch.jobs.storage import Storage, open_storage, overlaps
 from caffebatch.runtime.scorer import Scorer
 
 RUN_FOLDER = "_caffebatch"
-LOCAL_CHUNK = 32  # local files fetched per task: a thread hop per file would cost more than the read
 
 # exception type -> failure code of the run (first match wins)
 FAILURES: tuple[tuple[type[Exception], str], ...] = (
@@ -107,12 +106,13 @@ def run_batch(
 def _pipeline(executor: Executor, model: CompiledModel, scorer, source: Storage, target: Storage,
               options: RunOptions, batch_size: int, report: RunReport) -> None:
     entries = pipeline.pending(source.list(), target.list(), report)
-    chunk = 1 if source.remote else LOCAL_CHUNK
     load = partial(pipeline.load_all, source, model.inputs, options.max_record_bytes)
-    loaded = executor.map(load, pipeline.chunks(entries, chunk), workers=options.concurrency)
+    loaded = executor.map(load, pipeline.chunks(entries, pipeline.chunk_size(source, batch_size)),
+                          workers=pipeline.workers(source, options.concurrency))
     scored = executor.map(partial(pipeline.score, scorer),
                           batches(pipeline.accept(loaded, report), batch_size), workers=1)
-    written = executor.map(partial(pipeline.write, target), scored, workers=options.concurrency)
+    written = executor.map(partial(pipeline.write, target), scored,
+                           workers=pipeline.workers(target, options.concurrency))
     for count in written:
         report.scored_some(count)
     if not executor.stopped():

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import os
 import uuid
 from collections.abc import Iterator
@@ -17,6 +19,8 @@ from caffebatch.jobs.storage import Entry
 
 # Temporary files live inside the target, on the same file system, so os.replace is atomic.
 TEMPORARY = "_caffebatch/.tmp"
+
+READ_PIECE = 1 << 20  # bytes per read once a file turns out longer than it was when opened
 
 # OS error -> our error; anything else is a plain StorageError.
 _ERRORS: dict[type[OSError], type[StorageError]] = {
@@ -36,6 +40,9 @@ class LocalStorage:
 
     def __init__(self, root: str | os.PathLike) -> None:
         self.root = Path(root)
+        # temporary names: unique to this object, and O_EXCL refuses a clash anyway
+        self._prefix = uuid.uuid4().hex[:12]
+        self._serial = itertools.count()
 
     def __repr__(self) -> str:
         return f"LocalStorage({str(self.root)!r})"
@@ -54,8 +61,11 @@ class LocalStorage:
 
     def get(self, key: str, limit: int) -> bytes:
         try:
-            with open(self.root / key, "rb") as file:
-                return file.read(limit + 1)
+            descriptor = os.open(self.root / key, os.O_RDONLY)
+            try:
+                return _read_at_most(descriptor, limit + 1)
+            finally:
+                os.close(descriptor)
         except OSError as error:
             raise _translate(error, f"cannot read {key!r} in {str(self.root)!r}") from error
 
@@ -72,12 +82,17 @@ class LocalStorage:
             raise _translate(error, f"cannot write {key!r} in {str(self.root)!r}") from error
 
     def _replace(self, destination: Path, data: bytes) -> None:
-        temporary = self.root / TEMPORARY / uuid.uuid4().hex
+        temporary = f"{self.root}/{TEMPORARY}/{self._prefix}.{next(self._serial)}"
         try:
-            temporary.write_bytes(data)
+            descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+            try:
+                _write_all(descriptor, data)
+            finally:
+                os.close(descriptor)
             os.replace(temporary, destination)
         except OSError:
-            temporary.unlink(missing_ok=True)
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(temporary)
             raise
 
     def prepare(self) -> None:
@@ -90,6 +105,34 @@ class LocalStorage:
                     leftover.unlink(missing_ok=True)
         except OSError as error:
             raise _translate(error, f"cannot prepare folder {str(self.root)!r}") from error
+
+
+def _read_at_most(descriptor: int, count: int) -> bytes:
+    """Up to `count` bytes of an open file.
+
+    One read of the file's size (plus one byte, to see the end): asking the OS for `count`
+    bytes at once would allocate all of them first, which costs more than the read itself
+    when the limit is 64 MiB and the file 8 KB.
+    """
+    want = min(os.fstat(descriptor).st_size + 1, count)
+    data = os.read(descriptor, want)
+    if len(data) < want or len(data) == count:
+        return data
+    parts = [data]  # the file grew since it was opened
+    total = len(data)
+    while total < count:
+        part = os.read(descriptor, min(READ_PIECE, count - total))
+        if not part:
+            break
+        parts.append(part)
+        total += len(part)
+    return b"".join(parts)
+
+
+def _write_all(descriptor: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(descriptor, view):]
 
 
 def _translate(error: OSError, what: str) -> StorageError:
