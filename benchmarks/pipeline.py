@@ -6,7 +6,9 @@ Measures, in one process and one run (the machine is noisy, so only ratios withi
 - engine alone: the same records, already decoded in memory, scored in batches of 64;
 - end to end, folder to folder, and S3 to S3 against moto on 127.0.0.1;
 - a plain loop a user might write: read a file, `json` parse, one forward pass, write;
-- peak RSS of a folder-to-folder run of 2,000 and of `--count` inputs (each in a fresh process).
+- peak RSS of a folder-to-folder run of 2,000 and of `--count` inputs (each in a fresh process);
+- the Ray column (unless --no-ray): the same runs on a local Ray of --ray-cpus CPUs, its start-up
+  and the per-record overhead it adds over the local executor.
 Results go to BENCHMARKS.md by hand.
 """
 
@@ -58,8 +60,10 @@ def engine_alone(model, scorer: Scorer, paths: list[Path]) -> float:
     return len(data) / (time.perf_counter() - start)
 
 
-def end_to_end(model, source: Location, target: Location, scorer: Scorer | None = None) -> float:
-    summary = run_batch(model, source, target, RunOptions(run_id="bench"), scorer=scorer)
+def end_to_end(model, source: Location, target: Location, scorer: Scorer | None = None,
+               executor=None) -> float:
+    summary = run_batch(model, source, target, RunOptions(run_id="bench"), scorer=scorer,
+                        executor=executor)
     assert summary.status == "SUCCESS", summary
     return summary.scored / (summary.finished_at - summary.started_at).total_seconds()
 
@@ -93,8 +97,64 @@ def rss_child(count: int) -> None:
         print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
 
 
-def s3_to_s3(model, count: int) -> tuple[float, float]:
-    """(end-to-end records/s, moto's own GET rate from one client) for `count` inputs."""
+def start_ray(cpus: int) -> float:
+    """Start a local Ray as the Ray executor would; the seconds it took."""
+    from caffebatch.jobs.executors.ray import RaySettings, connect
+
+    start = time.perf_counter()
+    connect(RaySettings(num_cpus=cpus, object_store_mib=128))
+    return time.perf_counter() - start
+
+
+def ray_executor():
+    from caffebatch.jobs.executors.ray import RayExecutor
+
+    return RayExecutor()  # joins the Ray that start_ray started
+
+
+def ray_data_rate(model, source: Path, out: Path) -> float:
+    """The folder-to-folder run as the obvious Ray Data pipeline (needs ``ray[data]``).
+
+    Kept to measure the choice docs/ray.md explains: it has no per-record errors, no resume
+    and holds every key in the driver (`from_items`), and it is still the slower one.
+    """
+    import ray.data
+
+    from caffebatch.jobs.batches import encode
+    from caffebatch.jobs.records import decode
+
+    inputs, onnx = dict(model.inputs), model.onnx.SerializeToString()
+
+    def load(batch):
+        keys = list(batch["key"])
+        arrays = [decode(k, (source / k).read_bytes(), inputs, 1 << 20).arrays["data"] for k in keys]
+        return {"key": np.array(keys), "data": np.stack(arrays)}
+
+    class Score:
+        def __init__(self):
+            self.scorer = Scorer(onnx, threads=1)
+
+        def __call__(self, batch):
+            return {"key": batch["key"], "prob": self.scorer({"data": batch["data"]})["prob"]}
+
+    def write(batch):
+        for key, prob in zip(batch["key"], batch["prob"], strict=True):
+            (out / key).write_bytes(encode(str(key), {"prob": prob}))
+        return {"n": np.array([len(batch["key"])])}
+
+    out.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    keys = sorted(p.name for p in source.iterdir())
+    dataset = (ray.data.from_items([{"key": k} for k in keys]).map_batches(load, batch_size=64)
+               .map_batches(Score, batch_size=64, concurrency=1, num_cpus=1)
+               .map_batches(write, batch_size=64))
+    done = sum(int(b["n"].sum()) for b in dataset.iter_batches(batch_size=None))
+    assert done == len(keys)
+    return done / (time.perf_counter() - start)
+
+
+def s3_to_s3(model, count: int, ray: bool) -> tuple[float, float, float | None]:
+    """(end-to-end records/s, moto's one-client GET rate, on Ray records/s) for `count` inputs."""
     from concurrent.futures import ThreadPoolExecutor
 
     from tests.s3server import S3Server
@@ -111,7 +171,12 @@ def s3_to_s3(model, count: int) -> tuple[float, float]:
             client.get_object(Bucket=source, Key=f"in_{index:06d}.json")["Body"].read()
         get_rate = 200 / (time.perf_counter() - start)
         rate = end_to_end(model, server.location(f"s3://{source}"), server.location(f"s3://{target}"))
-    return rate, get_rate
+        on_ray = None
+        if ray:
+            on_ray = end_to_end(model, server.location(f"s3://{source}"),
+                                server.location(f"s3://{server.create_bucket()}"),
+                                executor=ray_executor())
+    return rate, get_rate, on_ray
 
 
 def main() -> None:
@@ -119,6 +184,9 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=20_000)
     parser.add_argument("--s3-count", type=int, default=20_000)
     parser.add_argument("--baseline-count", type=int, default=2_000)
+    parser.add_argument("--no-ray", dest="ray", action="store_false", help="skip the Ray column")
+    parser.add_argument("--ray-cpus", type=int, default=os.cpu_count())
+    parser.add_argument("--ray-data", action="store_true", help="also the Ray Data prototype")
     parser.add_argument("--rss-child", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.rss_child:
@@ -134,11 +202,32 @@ def main() -> None:
             model, Location(f"{work}/in"), Location(f"{work}/out"))
         rows["plain loop (json, batch 1)"] = baseline(scorer, paths[: args.baseline_count],
                                                       Path(work) / "baseline")
+        if args.ray:
+            ray_start = start_ray(args.ray_cpus)
+            rows["Ray: first run (actors start, model loads)"] = end_to_end(
+                model, Location(f"{work}/in"), Location(f"{work}/ray-cold"), executor=ray_executor())
+            rows["Ray: end to end, folder to folder"] = end_to_end(
+                model, Location(f"{work}/in"), Location(f"{work}/ray"), executor=ray_executor())
+            if args.ray_data:
+                rows["Ray Data prototype, folder to folder"] = ray_data_rate(
+                    model, Path(work) / "in", Path(work) / "ray-data")
     if args.s3_count:
-        rows["end to end, S3 to S3 (moto)"], rows["moto GETs/s, one client"] = s3_to_s3(
-            model, args.s3_count)
+        (rows["end to end, S3 to S3 (moto)"], rows["moto GETs/s, one client"],
+         on_ray) = s3_to_s3(model, args.s3_count, args.ray)
+        if on_ray is not None:
+            rows["Ray: end to end, S3 to S3 (moto)"] = on_ray
     for name, rate in rows.items():
         print(f"{name:48s} {rate:10,.0f} records/s")
+    if args.ray:
+        print(f"Ray start-up ({args.ray_cpus} CPUs): {ray_start:.1f} s")
+        for kind, local_row, ray_row in (
+            ("folders", "end to end, folder to folder", "Ray: end to end, folder to folder"),
+            ("S3", "end to end, S3 to S3 (moto)", "Ray: end to end, S3 to S3 (moto)"),
+        ):
+            if ray_row in rows:
+                extra = 1e6 * (1 / rows[ray_row] - 1 / rows[local_row])
+                print(f"Ray / local ({kind}): {rows[ray_row] / rows[local_row]:.2f}, "
+                      f"{extra:+.0f} µs per record")
     engine, folders = rows["engine alone (decoded, in memory, batch 64)"], rows["end to end, folder to folder"]
     print(f"end-to-end / engine alone (folders): {folders / engine:.2f}")
     print(f"end-to-end / plain loop (folders):   {folders / rows['plain loop (json, batch 1)']:.1f}x")
