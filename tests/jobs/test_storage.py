@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import stat
+
 import pytest
 
 from caffebatch.errors import AccessDeniedError, LocationNotFoundError, ObjectNotFoundError
 from caffebatch.jobs.spec import Location, RetryPolicy
 from caffebatch.jobs.storage import overlaps
+from caffebatch.jobs.storage import local as local_storage
 from caffebatch.jobs.storage.local import LocalStorage
 from caffebatch.jobs.storage.s3 import S3Storage, parse_url
 
@@ -43,6 +47,32 @@ def test_local_errors_are_ours(tmp_path):
 def test_local_get_reads_one_byte_past_the_limit(tmp_path):
     (tmp_path / "k").write_bytes(b"x" * 100)
     assert len(LocalStorage(tmp_path).get("k", 10)) == 11
+
+
+@pytest.mark.parametrize("size, limit", [(0, 10), (10, 10), (11, 10), (5000, 10), (5000, 1 << 26)])
+def test_local_get_returns_the_file_or_one_byte_past_the_limit(tmp_path, size, limit):
+    data = bytes(range(256)) * (size // 256) + bytes(size % 256)
+    (tmp_path / "k").write_bytes(data)
+    assert LocalStorage(tmp_path).get("k", limit) == data[: limit + 1]
+
+
+def test_local_read_goes_on_when_the_file_is_longer_than_its_size_says():
+    reader, writer = os.pipe()  # a pipe's size reads as 0, like a file that grew since fstat
+    os.write(writer, b"0123456789")
+    os.close(writer)
+    try:
+        assert local_storage._read_at_most(reader, 7) == b"0123456"
+    finally:
+        os.close(reader)
+
+
+def test_local_results_are_written_with_the_usual_permissions(tmp_path):
+    storage = LocalStorage(tmp_path / "out")
+    storage.prepare()
+    storage.put("k.json", b"{}")
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE((tmp_path / "out/k.json").stat().st_mode) == 0o666 & ~umask
 
 
 def test_s3_lists_page_by_page_in_order(s3_server):
