@@ -1,6 +1,12 @@
 """Batch-run throughput on the LeNet example: end to end vs the engine alone vs a naive loop.
 
     .venv/bin/python benchmarks/pipeline.py [--count 20000] [--s3-count 20000] [--baseline-count 2000]
+        [--work /dev/shm]
+
+`--work` chooses the file system the folders live on: on this machine's ext4 disk, creating
+one small file costs from 40 to over 600 µs of kernel CPU depending on what else writes to the
+disk, which swamps everything else the run does; tmpfs (/dev/shm) shows the pipeline's own cost.
+benchmarks/pipeline_costs.py breaks a run's CPU per record down by stage.
 
 Measures, in one process and one run (the machine is noisy, so only ratios within a run count):
 - engine alone: the same records, already decoded in memory, scored in batches of 64;
@@ -82,15 +88,16 @@ def baseline(scorer: Scorer, paths: list[Path], out: Path) -> float:
     return len(paths) / (time.perf_counter() - start)
 
 
-def peak_rss_mib(count: int) -> float:
+def peak_rss_mib(count: int, where: str | None) -> float:
     """Peak RSS of a fresh process that runs folder to folder over `count` inputs."""
-    result = subprocess.run([sys.executable, __file__, "--rss-child", str(count)],
+    extra = ["--work", where] if where else []
+    result = subprocess.run([sys.executable, __file__, "--rss-child", str(count), *extra],
                             capture_output=True, text=True, check=True)
     return float(result.stdout.strip().splitlines()[-1])
 
 
-def rss_child(count: int) -> None:
-    with tempfile.TemporaryDirectory() as work:
+def rss_child(count: int, where: str | None) -> None:
+    with tempfile.TemporaryDirectory(dir=where) as work:
         make_inputs(Path(work) / "in", count)
         model = load_model(LENET)
         end_to_end(model, Location(f"{work}/in"), Location(f"{work}/out"))
@@ -187,15 +194,16 @@ def main() -> None:
     parser.add_argument("--no-ray", dest="ray", action="store_false", help="skip the Ray column")
     parser.add_argument("--ray-cpus", type=int, default=os.cpu_count())
     parser.add_argument("--ray-data", action="store_true", help="also the Ray Data prototype")
+    parser.add_argument("--work", default=None, help="where the folders go (default: the temp dir)")
     parser.add_argument("--rss-child", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.rss_child:
-        return rss_child(args.rss_child)
+        return rss_child(args.rss_child, args.work)
 
     model = load_model(LENET)
     scorer = Scorer(model.onnx.SerializeToString())
     rows = {}
-    with tempfile.TemporaryDirectory() as work:
+    with tempfile.TemporaryDirectory(dir=args.work) as work:
         paths = make_inputs(Path(work) / "in", args.count)
         rows["engine alone (decoded, in memory, batch 64)"] = engine_alone(model, scorer, paths)
         rows["end to end, folder to folder"] = end_to_end(
@@ -231,7 +239,7 @@ def main() -> None:
     engine, folders = rows["engine alone (decoded, in memory, batch 64)"], rows["end to end, folder to folder"]
     print(f"end-to-end / engine alone (folders): {folders / engine:.2f}")
     print(f"end-to-end / plain loop (folders):   {folders / rows['plain loop (json, batch 1)']:.1f}x")
-    small, large = peak_rss_mib(2_000), peak_rss_mib(args.count)
+    small, large = peak_rss_mib(2_000, args.work), peak_rss_mib(args.count, args.work)
     print(f"peak RSS: 2,000 inputs {small:.0f} MiB, {args.count:,} inputs {large:.0f} MiB "
           f"({(large / small - 1) * 100:+.1f}%)")
     print(f"cores: {os.cpu_count()}")
