@@ -212,7 +212,7 @@ def main() -> None:
                                                       Path(work) / "baseline")
         if args.ray:
             ray_start = start_ray(args.ray_cpus)
-            rows["Ray: first run (actors start, model loads)"] = end_to_end(
+            rows["Ray: first run on the fresh local Ray"] = end_to_end(
                 model, Location(f"{work}/in"), Location(f"{work}/ray-cold"), executor=ray_executor())
             rows["Ray: end to end, folder to folder"] = end_to_end(
                 model, Location(f"{work}/in"), Location(f"{work}/ray"), executor=ray_executor())

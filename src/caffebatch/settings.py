@@ -47,7 +47,8 @@ class Settings(BaseSettings):
     # where runs execute: "local" (threads in this process) or "ray" (pip install 'caffebatch[ray]')
     executor: Literal["local", "ray"] = "local"
     ray_address: str | None = Field(
-        default=None, description="Ray cluster to join (auto, ray://host:10001); default: a local Ray."
+        default=None,
+        description="Ray cluster to join (auto, HOST:6379, ray://HOST:10001); default: a local Ray.",
     )
     ray_num_cpus: int | None = None  # CPUs of a local Ray; default: every core
     ray_object_store_mib: int = 256

@@ -44,18 +44,22 @@ def folder(path: Path) -> dict[str, bytes]:
 
 
 def test_importing_caffebatch_never_imports_ray():
-    code = ("import sys, caffebatch, caffebatch.jobs, caffebatch.cli, caffebatch.cli.score, "
-            "caffebatch.jobs.executors.ray, caffebatch.jobs.executors.choice, caffebatch.service.execution; "
-            "print('ray' in sys.modules)")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    modules = ["caffebatch", "caffebatch.jobs", "caffebatch.cli", "caffebatch.cli.score",
+               "caffebatch.jobs.executors.ray", "caffebatch.jobs.executors.choice",
+               "caffebatch.service.execution"]
+    code = f"import sys, {', '.join(modules)}; print('ray' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            check=True)
     assert result.stdout.strip() == "False"
 
 
 def test_choosing_ray_without_it_says_how_to_install(tmp_path):
-    hidden = tmp_path / "no-ray/ray"  # a `ray` first on the path that fails to import, as a missing one does
+    # A `ray` first on the path that fails to import, as a missing one does.
+    hidden = tmp_path / "no-ray/ray"
     hidden.mkdir(parents=True)
     (hidden / "__init__.py").write_text("raise ImportError(\"No module named 'ray'\")\n")
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(hidden.parent), os.environ.get("PYTHONPATH", "")])}
+    path = os.pathsep.join([str(hidden.parent), os.environ.get("PYTHONPATH", "")])
+    env = {**os.environ, "PYTHONPATH": path}
     result = subprocess.run([*CLI, "score", str(LENET), "--input", str(DIGITS), "--output",
                              str(tmp_path / "out"), "--executor", "ray"],
                             capture_output=True, text=True, env=env, timeout=120)

@@ -55,12 +55,14 @@ def new_run_id() -> str:
               help="Where to run: this process, or a Ray cluster (pip install 'caffebatch[ray]').")
 @click.option("--ray-address", envvar="RAY_ADDRESS", metavar="ADDR",
               help="Ray cluster to join: auto, or ray://HOST:10001 [default: start a local Ray].")
-@click.option("--ray-cpus", type=click.IntRange(min=1), help="CPUs of a local Ray [default: every core].")
+@click.option("--ray-cpus", type=click.IntRange(min=1),
+              help="CPUs of a local Ray [default: every core].")
 @click.option("--ray-object-store-mib", type=click.IntRange(min=75), default=256, show_default=True,
               help="Object store of a local Ray, in MiB.")
 @click.option("--ray-actors", type=click.IntRange(min=1),
               help="Scoring actors [default: one per GPU, else one per --ray-cpus-per-actor CPUs].")
-@click.option("--ray-cpus-per-actor", type=click.FloatRange(min=0.1), default=1.0, show_default=True,
+@click.option("--ray-cpus-per-actor", type=click.FloatRange(min=0.1), default=1.0,
+              show_default=True,
               help="CPUs each actor reserves (and its ONNX Runtime threads).")
 def score(model_dir: str, source: str, target: str, batch_size: int | None, max_error_ratio: float,
           s3_endpoint: str | None, run_id: str | None, concurrency: int, threads: int | None,

@@ -82,7 +82,8 @@ def run_batch(
             ticker.start()
             run_chunked(executor, job, source_storage, target_storage, report)
         else:
-            scorer = scorer or Scorer(model.onnx.SerializeToString(), threads=options.scorer_threads)
+            scorer = scorer or Scorer(model.onnx.SerializeToString(),
+                                      threads=options.scorer_threads)
             ticker.start()
             _pipeline(executor, model, scorer, source_storage, target_storage, options, batch_size,
                       report)

@@ -68,10 +68,10 @@ class ChunkWorker:
 
     def ready(self) -> bool:
         """Open the storages and load the model; raises what stands in the way."""
-        options = self.job.options
+        retry, connections = self.job.options.retry, self.job.options.concurrency
         if self._source is None:
-            self._source = open_storage(self.job.source, options.retry, connections=options.concurrency)
-            self._target = open_storage(self.job.target, options.retry, connections=options.concurrency)
+            self._source = open_storage(self.job.source, retry, connections=connections)
+            self._target = open_storage(self.job.target, retry, connections=connections)
         if self._scorer is None:
             self._scorer = Scorer(self.job.model, threads=self.job.threads)
         return True

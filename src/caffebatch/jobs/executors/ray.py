@@ -33,7 +33,8 @@ class RaySettings:
 
     `address` None starts a local Ray of `num_cpus` CPUs (None: every core) and
     `object_store_mib` of object store (Ray's default is 30% of the memory; its minimum is
-    75 MiB; a run puts little in it: the model once, and small outcomes). "auto" joins the cluster this machine is part of; ``ray://host:10001`` a
+    75 MiB; a run puts little in it: the model once, and small outcomes). "auto" joins the
+    cluster this machine is part of; ``HOST:6379`` a cluster's head; ``ray://host:10001`` a
     remote one. `actors` None: one per GPU when the cluster has GPUs, else one per
     `cpus_per_actor` CPUs. `gpus_per_actor` None: 1 when the cluster has GPUs, else 0.
     """
@@ -68,7 +69,8 @@ def connect(settings: RaySettings) -> Any:
         if settings.address:
             ray.init(address=settings.address, log_to_driver=False)
         else:
-            ray.init(address="local", num_cpus=settings.num_cpus, object_store_memory=settings.object_store_mib * MIB,
+            ray.init(address="local", num_cpus=settings.num_cpus,
+                     object_store_memory=settings.object_store_mib * MIB,
                      include_dashboard=False, log_to_driver=False)
     return ray
 
@@ -101,10 +103,10 @@ class RayExecutor:
         load = [0] * len(workers)
         in_flight: dict[Any, int] = {}  # object ref -> the worker doing it
         chunks = iter(chunks)
-        exhausted = False
+        exhausted, most = False, depth * len(workers)
         try:
             while True:
-                while not exhausted and len(in_flight) < depth * len(workers) and not self.stopped():
+                while not exhausted and len(in_flight) < most and not self.stopped():
                     chunk = next(chunks, None)
                     if chunk is None:
                         exhausted = True
@@ -141,7 +143,8 @@ class RayExecutor:
 
     def _start(self, ray: Any, job: Job) -> list:
         """The actor pool, each with the model loaded; a clear error rather than a hang."""
-        count, cpus, gpus = pool_shape(self.settings, ray.cluster_resources(), ray.available_resources())
+        count, cpus, gpus = pool_shape(self.settings, ray.cluster_resources(),
+                                       ray.available_resources())
         threads = job.threads or max(1, int(cpus))
         shared = ray.put(replace(job, threads=threads))
         # No restarts: a worker that dies fails the run, and a rerun resumes where it stopped.
@@ -149,12 +152,13 @@ class RayExecutor:
         workers = [actor.remote(shared) for _ in range(count)]
         try:
             ready = [worker.ready.remote() for worker in workers]
-            done, waiting = ray.wait(ready, num_returns=len(ready), timeout=self.settings.start_timeout_s)
+            timeout = self.settings.start_timeout_s
+            done, waiting = ray.wait(ready, num_returns=len(ready), timeout=timeout)
             if waiting:
                 raise RunError(
                     EXECUTOR_FAILED,
-                    f"{len(waiting)} of {count} Ray actors ({cpus:g} CPU, {gpus:g} GPU each) did not "
-                    f"start within {self.settings.start_timeout_s:g} s; the cluster has "
+                    f"{len(waiting)} of {count} Ray actors ({cpus:g} CPU, {gpus:g} GPU each) "
+                    f"did not start within {self.settings.start_timeout_s:g} s; the cluster has "
                     f"{_resources(ray.cluster_resources())}",
                 )
             for ref in done:
@@ -174,7 +178,9 @@ def pool_shape(settings: RaySettings, total: dict[str, float],
     once share the cluster; an actor that must wait for room waits for the start timeout.
     """
     cluster_cpus, cluster_gpus = total.get("CPU", 0.0), total.get("GPU", 0.0)
-    gpus = settings.gpus_per_actor if settings.gpus_per_actor is not None else min(1.0, cluster_gpus)
+    gpus = settings.gpus_per_actor
+    if gpus is None:
+        gpus = min(1.0, cluster_gpus)
     cpus = settings.cpus_per_actor
     if settings.actors is not None:
         count = settings.actors
