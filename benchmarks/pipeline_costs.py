@@ -94,7 +94,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=5_000)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--threads", type=int, default=None, help="ONNX Runtime threads (all cores)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="ONNX Runtime threads (default: every core)")
     parser.add_argument("--work", default=None, help="where the folders go (default: the temp dir)")
     args = parser.parse_args()
 

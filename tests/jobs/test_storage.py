@@ -21,7 +21,8 @@ def test_local_lists_files_sorted_without_hidden_or_folders(tmp_path):
     for name in ["b.json", "a.json", "Z.json", ".hidden", "é.json"]:
         (tmp_path / name).write_bytes(b"{}")
     (tmp_path / "sub").mkdir()
-    assert [e.key for e in LocalStorage(tmp_path).list()] == ["Z.json", "a.json", "b.json", "é.json"]
+    keys = [e.key for e in LocalStorage(tmp_path).list()]
+    assert keys == ["Z.json", "a.json", "b.json", "é.json"]
 
 
 def test_local_put_is_atomic_and_leaves_no_temporary_file(tmp_path):

@@ -95,7 +95,9 @@ def load_all(
     return [load(storage, inputs, limit, entry) for entry in chunk]
 
 
-def accept(loaded: Iterable[list[records.Record | Failure]], report: RunReport) -> Iterator[records.Record]:
+def accept(
+    loaded: Iterable[list[records.Record | Failure]], report: RunReport
+) -> Iterator[records.Record]:
     """Good records pass on; failures go to the report (which may end the run)."""
     for chunk in loaded:
         for item in chunk:

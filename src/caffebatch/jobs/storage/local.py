@@ -136,5 +136,6 @@ def _write_all(descriptor: int, data: bytes) -> None:
 
 
 def _translate(error: OSError, what: str) -> StorageError:
-    kind = next((ours for theirs, ours in _ERRORS.items() if isinstance(error, theirs)), StorageError)
+    kind = next((ours for theirs, ours in _ERRORS.items() if isinstance(error, theirs)),
+                StorageError)
     return kind(f"{what}: {error.strerror or error}")
