@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import onnx
 import pytest
 
 from caffebatch.caffe.net import build_net
@@ -59,6 +60,15 @@ def reference(request):
     folder = REFERENCE / request.param
     compiled = compile_package(open_package(folder))
     return folder, compiled, Scorer(compiled.onnx.SerializeToString(), threads=1)
+
+
+def test_compiles_to_a_valid_onnx_model_with_a_symbolic_batch_axis(reference):
+    folder, compiled, scorer = reference
+    onnx.checker.check_model(compiled.onnx, full_check=True)
+    for value in (*compiled.onnx.graph.input, *compiled.onnx.graph.output):
+        assert value.type.tensor_type.shape.dim[0].dim_param == "N", f"{folder.name}: {value.name}"
+    assert [i.name for i in compiled.onnx.graph.input] == list(compiled.inputs)
+    assert [o.name for o in compiled.onnx.graph.output] == list(compiled.outputs)
 
 
 def test_matches_caffe_on_every_set_and_batch_size(reference):
