@@ -63,9 +63,12 @@ def variants(threads: int) -> dict[str, tuple[bool, Callable[[], ort.SessionOpti
         "no memory pattern": (True, _options(threads, enable_mem_pattern=False)),
         "no CPU arena": (True, _options(threads, enable_cpu_mem_arena=False)),
         "deterministic": (True, _options(threads, use_deterministic_compute=True)),
-        "parallel, 2 inter-op": (True, _options(threads, execution_mode=ort.ExecutionMode.ORT_PARALLEL,
+        "parallel executor": (True, _options(threads, execution_mode=ort.ExecutionMode.ORT_PARALLEL,
                                                 inter_op_num_threads=2)),
         "denormals as zero": (True, _options(threads, config={"session.set_denormal_as_zero": "1"})),
+        "no spinning + no memory pattern": (True, _options(threads, enable_mem_pattern=False,
+                                                          config={"session.intra_op.allow_spinning": "0"})),
+        "scorer again (a control: order effects)": (True, _options(threads)),
     }
 
 
