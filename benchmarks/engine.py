@@ -29,10 +29,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run as a script: `benchmarks` is a folder of the repository
 
-from benchmarks.nets import write_googlenet, write_resnet50_1by2  # noqa: E402
-from caffebatch.model import load_model  # noqa: E402
-from caffebatch.package import open_package  # noqa: E402
-from caffebatch.runtime.scorer import Scorer  # noqa: E402
+from benchmarks.nets import write_googlenet, write_resnet50_1by2
+from caffebatch.model import load_model
+from caffebatch.package import open_package
+from caffebatch.runtime.scorer import Scorer
 
 # name -> how to get its model folder (given a folder for generated nets)
 MODELS: dict[str, Callable[[Path], Path]] = {
@@ -80,7 +80,7 @@ def caffebatch_runner(folder: Path, threads: int) -> Caffebatch:
     compiled = load_model(folder)
     scorer = Scorer(compiled.onnx.SerializeToString(), threads=threads)
     loaded = time.perf_counter() - started
-    (name, shape), = compiled.inputs.items()
+    ((name, shape),) = compiled.inputs.items()
     output = compiled.outputs[0]
     return Caffebatch(lambda x: scorer({name: x})[output], shape, loaded, compiled.macs)
 
@@ -108,8 +108,12 @@ def disagreement(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.max(np.abs(a - b)) / (np.max(np.abs(b)) or 1.0))
 
 
-def call_seconds(runners: dict[str, Runner], x: np.ndarray, settings: Settings,
-                 clock: Callable[[], float] = time.perf_counter) -> dict[str, list[float]]:
+def call_seconds(
+    runners: dict[str, Runner],
+    x: np.ndarray,
+    settings: Settings,
+    clock: Callable[[], float] = time.perf_counter,
+) -> dict[str, list[float]]:
     """Alternate the runners on `x` until each ran `min_calls` times and `seconds` long.
 
     Returns each runner's call times, in rounds: the i-th times of all runners ran
@@ -139,9 +143,14 @@ def benchmark_model(model: str, settings: Settings) -> dict:
     rng = np.random.default_rng(0)
     sample = rng.random((4, *shape), dtype=np.float32)
     error = disagreement(caffebatch(sample), opencv(sample))
-    result = {"model": model, "macs_per_image": loaded.macs,
-              "load_seconds": {"caffebatch": loaded.load_seconds, "opencv": cv_load},
-              "disagreement": error, "agree": error <= AGREEMENT, "batches": []}
+    result = {
+        "model": model,
+        "macs_per_image": loaded.macs,
+        "load_seconds": {"caffebatch": loaded.load_seconds, "opencv": cv_load},
+        "disagreement": error,
+        "agree": error <= AGREEMENT,
+        "batches": [],
+    }
     for batch in settings.batches:
         x = rng.random((batch, *shape), dtype=np.float32)
         clock = time.thread_time if settings.cpu_time else time.perf_counter
@@ -149,9 +158,15 @@ def benchmark_model(model: str, settings: Settings) -> dict:
         rates = {name: batch / statistics.median(t) for name, t in times.items()}
         # The median of the rounds' ratios: the load a round saw falls on both engines
         ratio = statistics.median(cv / cb for cb, cv in zip(times["caffebatch"], times["opencv"]))
-        result["batches"].append({"batch": batch, "images_per_second": rates, "ratio_vs_opencv": ratio,
-                                  "caffebatch_gflops": 2 * loaded.macs * rates["caffebatch"] / 1e9,
-                                  "calls": len(times["caffebatch"])})
+        result["batches"].append(
+            {
+                "batch": batch,
+                "images_per_second": rates,
+                "ratio_vs_opencv": ratio,
+                "caffebatch_gflops": 2 * loaded.macs * rates["caffebatch"] / 1e9,
+                "calls": len(times["caffebatch"]),
+            }
+        )
     return result
 
 
@@ -160,8 +175,10 @@ def machine(threads: int) -> dict:
     import cv2
     import onnxruntime
 
-    cpu = next((line.split(":", 1)[1].strip() for line in _cpuinfo() if line.startswith("model name")),
-               platform.processor())
+    cpu = next(
+        (line.split(":", 1)[1].strip() for line in _cpuinfo() if line.startswith("model name")),
+        platform.processor(),
+    )
     info = {
         "cpu": cpu,
         "cores": os.cpu_count(),
@@ -171,10 +188,13 @@ def machine(threads: int) -> dict:
         "onnxruntime": onnxruntime.__version__,
         "opencv": cv2.__version__,
         "numpy": np.__version__,
-        "environment": {k: v for k, v in os.environ.items() if k.startswith(("OPENBLAS_", "OMP_", "MKL_"))},
+        "environment": {
+            k: v for k, v in os.environ.items() if k.startswith(("OPENBLAS_", "OMP_", "MKL_"))
+        },
     }
     try:
         from threadpoolctl import threadpool_info
+
         info["threadpools"] = threadpool_info()
     except ImportError:
         info["threadpools"] = "threadpoolctl not installed"
@@ -189,31 +209,52 @@ def _cpuinfo() -> list[str]:
 
 
 def table(results: list[dict]) -> str:
-    lines = [f"{'model':<15}{'batch':>6}{'caffebatch img/s':>18}{'OpenCV img/s':>14}{'ratio':>7}{'GFLOP/s':>9}"]
+    lines = [
+        f"{'model':<15}{'batch':>6}{'caffebatch img/s':>18}{'OpenCV img/s':>14}{'ratio':>7}{'GFLOP/s':>9}"
+    ]
     for result in results:
         for row in result["batches"]:
             rates = row["images_per_second"]
-            lines.append(f"{result['model']:<15}{row['batch']:>6}{rates['caffebatch']:>18,.1f}"
-                         f"{rates['opencv']:>14,.1f}{row['ratio_vs_opencv']:>7.2f}{row['caffebatch_gflops']:>9.1f}")
+            lines.append(
+                f"{result['model']:<15}{row['batch']:>6}{rates['caffebatch']:>18,.1f}"
+                f"{rates['opencv']:>14,.1f}{row['ratio_vs_opencv']:>7.2f}{row['caffebatch_gflops']:>9.1f}"
+            )
         verdict = "agree" if result["agree"] else "DISAGREE"
-        lines.append(f"{'':<15}outputs {verdict}: max difference {result['disagreement']:.1e} of the scale")
+        lines.append(
+            f"{'':<15}outputs {verdict}: max difference {result['disagreement']:.1e} of the scale"
+        )
     return "\n".join(lines)
 
 
 def parse(argv: list[str] | None) -> Settings:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--models", default=",".join(MODELS), help="comma-separated, of: " + ", ".join(MODELS))
+    parser.add_argument(
+        "--models", default=",".join(MODELS), help="comma-separated, of: " + ", ".join(MODELS)
+    )
     parser.add_argument("--batches", default="1,16,64")
-    parser.add_argument("--seconds", type=float, default=3.0, help="least time per engine and batch size")
+    parser.add_argument(
+        "--seconds", type=float, default=3.0, help="least time per engine and batch size"
+    )
     parser.add_argument("--min-calls", type=int, default=5)
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
-    parser.add_argument("--cpu-time", action="store_true",
-                        help="time the calling thread's CPU seconds, which other processes barely "
-                             "disturb (needs --threads 1: both engines then run on that thread)")
-    parser.add_argument("--quick", action="store_true", help="smoke run: short timings, batches 1 and 16")
-    parser.add_argument("--work", type=Path, default=ROOT / "build" / "benchmarks",
-                        help="where the generated nets are written (and reused)")
-    parser.add_argument("--json", type=Path, default=ROOT / "benchmarks" / "results" / "engine.json")
+    parser.add_argument(
+        "--cpu-time",
+        action="store_true",
+        help="time the calling thread's CPU seconds, which other processes barely "
+        "disturb (needs --threads 1: both engines then run on that thread)",
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="smoke run: short timings, batches 1 and 16"
+    )
+    parser.add_argument(
+        "--work",
+        type=Path,
+        default=ROOT / "build" / "benchmarks",
+        help="where the generated nets are written (and reused)",
+    )
+    parser.add_argument(
+        "--json", type=Path, default=ROOT / "benchmarks" / "results" / "engine.json"
+    )
     args = parser.parse_args(argv)
     models = tuple(m for m in args.models.split(",") if m)
     unknown = [m for m in models if m not in MODELS]
@@ -224,8 +265,16 @@ def parse(argv: list[str] | None) -> Settings:
     if args.quick:
         args.batches, args.seconds, args.min_calls = "1,16", 0.2, 2
     batches = tuple(int(b) for b in args.batches.split(","))
-    return Settings(models, batches, args.seconds, args.min_calls, args.threads, args.work, args.json,
-                    args.cpu_time)
+    return Settings(
+        models,
+        batches,
+        args.seconds,
+        args.min_calls,
+        args.threads,
+        args.work,
+        args.json,
+        args.cpu_time,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -234,11 +283,17 @@ def main(argv: list[str] | None = None) -> int:
     for model in settings.models:
         results.append(benchmark_model(model, settings))
         print(table(results[-1:]), flush=True)
-    report = {"command": " ".join([Path(sys.executable).name, *sys.argv]), "machine": machine(settings.threads),
-              "settings": {"batches": settings.batches, "seconds": settings.seconds,
-                           "min_calls": settings.min_calls,
-                           "clock": "thread CPU time" if settings.cpu_time else "wall"},
-              "results": results}
+    report = {
+        "command": " ".join([Path(sys.executable).name, *sys.argv]),
+        "machine": machine(settings.threads),
+        "settings": {
+            "batches": settings.batches,
+            "seconds": settings.seconds,
+            "min_calls": settings.min_calls,
+            "clock": "thread CPU time" if settings.cpu_time else "wall",
+        },
+        "results": results,
+    }
     settings.json.parent.mkdir(parents=True, exist_ok=True)
     settings.json.write_text(json.dumps(report, indent=2) + "\n")
     print(f"\n{table(results)}\n\nresults written to {settings.json}")

@@ -29,7 +29,10 @@ class NetWriter:
         self.rng = np.random.default_rng(seed)
         self.channels: dict[str, int] = {"data": input_shape[1]}
         self.deploy.layer.add(
-            name="data", type="Input", top=["data"], input_param={"shape": [{"dim": list(input_shape)}]}
+            name="data",
+            type="Input",
+            top=["data"],
+            input_param={"shape": [{"dim": list(input_shape)}]},
         )
 
     def _add(self, name: str, kind: str, bottoms: list[str], top: str, blobs=(), **params):
@@ -42,13 +45,27 @@ class NetWriter:
                 blob.data.extend(np.asarray(array, dtype=np.float32).ravel())
         return layer
 
-    def conv(self, name: str, bottom: str, out: int, kernel: int, stride: int = 1, pad: int = 0,
-             bias: bool = True) -> str:
+    def conv(
+        self,
+        name: str,
+        bottom: str,
+        out: int,
+        kernel: int,
+        stride: int = 1,
+        pad: int = 0,
+        bias: bool = True,
+    ) -> str:
         c = self.channels[bottom]
         fan_in = c * kernel * kernel
         w = self.rng.normal(0.0, np.sqrt(2.0 / fan_in), (out, c, kernel, kernel))
         blobs = [w, self.rng.normal(0.0, 0.01, out)] if bias else [w]
-        param = dict(num_output=out, kernel_size=[kernel], stride=[stride], pad=[pad], bias_term=bias)
+        param = {
+            "num_output": out,
+            "kernel_size": [kernel],
+            "stride": [stride],
+            "pad": [pad],
+            "bias_term": bias,
+        }
         self._add(name, "Convolution", [bottom], name, blobs, convolution_param=param)
         self.channels[name] = out
         return name
@@ -72,16 +89,25 @@ class NetWriter:
         self._add(name, "ReLU", [bottom], bottom)
         return bottom
 
-    def pool(self, name: str, bottom: str, method: str, kernel: int, stride: int, pad: int = 0) -> str:
-        param = dict(pool=caffe_pb2.PoolingParameter.PoolMethod.Value(method),
-                     kernel_size=kernel, stride=stride, pad=pad)
-        self._add(name, "Pooling", [bottom], name, pooling_param=param)  # round_mode CEIL: Caffe's default
+    def pool(
+        self, name: str, bottom: str, method: str, kernel: int, stride: int, pad: int = 0
+    ) -> str:
+        # round_mode is left at Caffe's default, CEIL
+        param = {
+            "pool": caffe_pb2.PoolingParameter.PoolMethod.Value(method),
+            "kernel_size": kernel,
+            "stride": stride,
+            "pad": pad,
+        }
+        self._add(name, "Pooling", [bottom], name, pooling_param=param)
         self.channels[name] = self.channels[bottom]
         return name
 
     def lrn(self, name: str, bottom: str) -> str:
         # AlexNet's parameters, as BVLC GoogLeNet uses them (k = 1, so OpenCV's LRN agrees)
-        self._add(name, "LRN", [bottom], name, lrn_param=dict(local_size=5, alpha=1e-4, beta=0.75))
+        self._add(
+            name, "LRN", [bottom], name, lrn_param={"local_size": 5, "alpha": 1e-4, "beta": 0.75}
+        )
         self.channels[name] = self.channels[bottom]
         return name
 
@@ -98,7 +124,9 @@ class NetWriter:
     def inner_product(self, name: str, bottom: str, out: int, fan_in: int) -> str:
         w = self.rng.normal(0.0, np.sqrt(1.0 / fan_in), (out, fan_in))
         blobs = [w, self.rng.normal(0.0, 0.01, out)]
-        self._add(name, "InnerProduct", [bottom], name, blobs, inner_product_param={"num_output": out})
+        self._add(
+            name, "InnerProduct", [bottom], name, blobs, inner_product_param={"num_output": out}
+        )
         self.channels[name] = out
         return name
 

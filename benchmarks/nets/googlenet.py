@@ -26,8 +26,9 @@ INCEPTIONS = {
 POOL_AFTER = {"3b": "pool3/3x3_s2", "4e": "pool4/3x3_s2"}
 
 
-def _conv_relu(net: NetWriter, name: str, bottom: str, out: int, kernel: int, stride: int = 1,
-               pad: int = 0) -> str:
+def _conv_relu(
+    net: NetWriter, name: str, bottom: str, out: int, kernel: int, stride: int = 1, pad: int = 0
+) -> str:
     top = net.conv(name, bottom, out, kernel, stride, pad)
     return net.relu(f"{name}_relu", top)
 
@@ -36,8 +37,12 @@ def _inception(net: NetWriter, name: str, bottom: str, widths: tuple[int, ...]) 
     one, reduce3, three, reduce5, five, projection = widths
     p = f"inception_{name}"
     b1 = _conv_relu(net, f"{p}/1x1", bottom, one, 1)
-    b2 = _conv_relu(net, f"{p}/3x3", _conv_relu(net, f"{p}/3x3_reduce", bottom, reduce3, 1), three, 3, pad=1)
-    b3 = _conv_relu(net, f"{p}/5x5", _conv_relu(net, f"{p}/5x5_reduce", bottom, reduce5, 1), five, 5, pad=2)
+    b2 = _conv_relu(
+        net, f"{p}/3x3", _conv_relu(net, f"{p}/3x3_reduce", bottom, reduce3, 1), three, 3, pad=1
+    )
+    b3 = _conv_relu(
+        net, f"{p}/5x5", _conv_relu(net, f"{p}/5x5_reduce", bottom, reduce5, 1), five, 5, pad=2
+    )
     pooled = net.pool(f"{p}/pool", bottom, "MAX", 3, 1, 1)
     b4 = _conv_relu(net, f"{p}/pool_proj", pooled, projection, 1)
     return net.concat(f"{p}/output", [b1, b2, b3, b4])

@@ -16,8 +16,17 @@ from .builder import NetWriter
 STAGES = ((3, 32, 128, 1), (4, 64, 256, 2), (6, 128, 512, 2), (3, 256, 1024, 2))
 
 
-def _conv_bn(net: NetWriter, name: str, bottom: str, out: int, kernel: int, stride: int = 1,
-             pad: int = 0, relu: bool = True, gamma: float = 1.0) -> str:
+def _conv_bn(
+    net: NetWriter,
+    name: str,
+    bottom: str,
+    out: int,
+    kernel: int,
+    stride: int = 1,
+    pad: int = 0,
+    relu: bool = True,
+    gamma: float = 1.0,
+) -> str:
     top = net.conv(name, bottom, out, kernel, stride, pad, bias=False)
     net.batch_norm(f"bn_{name}", top)
     net.scale(f"scale_{name}", top, gamma)
@@ -44,7 +53,9 @@ def write_resnet50_1by2(folder: Path, seed: int = 50) -> Path:
     x = net.pool("pool1", x, "MAX", 3, 2)
     for s, (blocks, width, out, stride) in enumerate(STAGES):
         for b in range(blocks):
-            x = _bottleneck(net, f"res{s + 2}{chr(ord('a') + b)}", x, width, out, stride if b == 0 else 1)
+            x = _bottleneck(
+                net, f"res{s + 2}{chr(ord('a') + b)}", x, width, out, stride if b == 0 else 1
+            )
     x = net.pool("pool5", x, "AVE", 7, 1)
     x = net.inner_product("fc1000", x, 1000, net.channels[x])
     net.softmax("prob", x)

@@ -30,9 +30,15 @@ def model(nodes, initializers, outputs=("y",)) -> onnx.ModelProto:
         nodes,
         "test",
         [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3, 6, 6])],
-        [helper.make_tensor_value_info(o, TensorProto.FLOAT, ["N", "C", "H", "W"]) for o in outputs],
-        initializer=[constant("W", RNG.normal(size=(C, 3, 3, 3))), constant("b", RNG.normal(size=C)),
-                     *initializers],
+        [
+            helper.make_tensor_value_info(o, TensorProto.FLOAT, ["N", "C", "H", "W"])
+            for o in outputs
+        ],
+        initializer=[
+            constant("W", RNG.normal(size=(C, 3, 3, 3))),
+            constant("b", RNG.normal(size=C)),
+            *initializers,
+        ],
     )
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 21)])
 
@@ -40,7 +46,9 @@ def model(nodes, initializers, outputs=("y",)) -> onnx.ModelProto:
 def run(m: onnx.ModelProto, x: np.ndarray) -> list[np.ndarray]:
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
-    session = ort.InferenceSession(m.SerializeToString(), options, providers=["CPUExecutionProvider"])
+    session = ort.InferenceSession(
+        m.SerializeToString(), options, providers=["CPUExecutionProvider"]
+    )
     return session.run(None, {"x": x})
 
 
@@ -71,15 +79,21 @@ def test_a_chain_of_per_channel_affine_nodes_folds_into_the_convolution():
         helper.make_node("Sub", ["c2", "s"], ["c3"]),
         helper.make_node("Div", ["c3", "d"], ["c4"]),
         helper.make_node("Sub", ["s", "c4"], ["c5"]),
-        helper.make_node("BatchNormalization", ["c5", "g", "beta", "mean", "var"], ["c6"], epsilon=1e-3),
+        helper.make_node(
+            "BatchNormalization", ["c5", "g", "beta", "mean", "var"], ["c6"], epsilon=1e-3
+        ),
         helper.make_node("Relu", ["c6"], ["y"]),
     ]
-    per_channel = lambda shape: RNG.uniform(0.5, 1.5, size=shape)  # noqa: E731
+    per_channel = lambda shape: RNG.uniform(0.5, 1.5, size=shape)
     initializers = [
-        constant("m", per_channel((C, 1, 1))), constant("a", per_channel((1, C, 1, 1))),
-        constant("s", per_channel(())), constant("d", per_channel((C, 1, 1))),
-        constant("g", per_channel(C)), constant("beta", per_channel(C)),
-        constant("mean", per_channel(C)), constant("var", per_channel(C)),
+        constant("m", per_channel((C, 1, 1))),
+        constant("a", per_channel((1, C, 1, 1))),
+        constant("s", per_channel(())),
+        constant("d", per_channel((C, 1, 1))),
+        constant("g", per_channel(C)),
+        constant("beta", per_channel(C)),
+        constant("mean", per_channel(C)),
+        constant("var", per_channel(C)),
     ]
     original = model(nodes, initializers)
     optimized = optimize_copy(original)
@@ -89,7 +103,10 @@ def test_a_chain_of_per_channel_affine_nodes_folds_into_the_convolution():
 
 
 def test_a_convolution_without_bias_gets_one():
-    nodes = [helper.make_node("Conv", ["x", "W"], ["c"]), helper.make_node("Add", ["c", "a"], ["y"])]
+    nodes = [
+        helper.make_node("Conv", ["x", "W"], ["c"]),
+        helper.make_node("Add", ["c", "a"], ["y"]),
+    ]
     original = model(nodes, [constant("a", RNG.normal(size=(C, 1, 1)))])
     optimized = optimize_copy(original)
     assert op_types(optimized) == ["Conv"]
@@ -100,27 +117,62 @@ def test_a_convolution_without_bias_gets_one():
 @pytest.mark.parametrize(
     "case, nodes, initializers, outputs",
     [
-        ("the output has a second reader",
-         [helper.make_node("Conv", ["x", "W", "b"], ["c"]), helper.make_node("Mul", ["c", "m"], ["y"]),
-          helper.make_node("Relu", ["c"], ["z"])],
-         [constant("m", np.full((C, 1, 1), 2.0))], ("y", "z")),
-        ("the convolution's output is a graph output",
-         [helper.make_node("Conv", ["x", "W", "b"], ["c"]), helper.make_node("Mul", ["c", "m"], ["y"])],
-         [constant("m", np.full((C, 1, 1), 2.0))], ("c", "y")),
-        ("the constant varies along the width",
-         [helper.make_node("Conv", ["x", "W", "b"], ["c"]), helper.make_node("Mul", ["c", "m"], ["y"])],
-         [constant("m", RNG.normal(size=(1, 1, 1, 4)))], ("y",)),
-        ("the other operand is computed",
-         [helper.make_node("Conv", ["x", "W", "b"], ["c"]), helper.make_node("Relu", ["c"], ["r"]),
-          helper.make_node("Mul", ["c", "r"], ["y"])],
-         [], ("y",)),
-        ("a divisor is zero (x / 0 is inf or nan, not x * inf)",
-         [helper.make_node("Conv", ["x", "W", "b"], ["c"]), helper.make_node("Div", ["c", "m"], ["y"])],
-         [constant("m", np.array([0.0, 1, 2, 3]).reshape(C, 1, 1))],
-         ("y",)),
-        ("the divisor is the convolution",
-         [helper.make_node("Conv", ["x", "W", "b"], ["c"]), helper.make_node("Div", ["m", "c"], ["y"])],
-         [constant("m", np.full((C, 1, 1), 2.0))], ("y",)),
+        (
+            "the output has a second reader",
+            [
+                helper.make_node("Conv", ["x", "W", "b"], ["c"]),
+                helper.make_node("Mul", ["c", "m"], ["y"]),
+                helper.make_node("Relu", ["c"], ["z"]),
+            ],
+            [constant("m", np.full((C, 1, 1), 2.0))],
+            ("y", "z"),
+        ),
+        (
+            "the convolution's output is a graph output",
+            [
+                helper.make_node("Conv", ["x", "W", "b"], ["c"]),
+                helper.make_node("Mul", ["c", "m"], ["y"]),
+            ],
+            [constant("m", np.full((C, 1, 1), 2.0))],
+            ("c", "y"),
+        ),
+        (
+            "the constant varies along the width",
+            [
+                helper.make_node("Conv", ["x", "W", "b"], ["c"]),
+                helper.make_node("Mul", ["c", "m"], ["y"]),
+            ],
+            [constant("m", RNG.normal(size=(1, 1, 1, 4)))],
+            ("y",),
+        ),
+        (
+            "the other operand is computed",
+            [
+                helper.make_node("Conv", ["x", "W", "b"], ["c"]),
+                helper.make_node("Relu", ["c"], ["r"]),
+                helper.make_node("Mul", ["c", "r"], ["y"]),
+            ],
+            [],
+            ("y",),
+        ),
+        (
+            "a divisor is zero (x / 0 is inf or nan, not x * inf)",
+            [
+                helper.make_node("Conv", ["x", "W", "b"], ["c"]),
+                helper.make_node("Div", ["c", "m"], ["y"]),
+            ],
+            [constant("m", np.array([0.0, 1, 2, 3]).reshape(C, 1, 1))],
+            ("y",),
+        ),
+        (
+            "the divisor is the convolution",
+            [
+                helper.make_node("Conv", ["x", "W", "b"], ["c"]),
+                helper.make_node("Div", ["m", "c"], ["y"]),
+            ],
+            [constant("m", np.full((C, 1, 1), 2.0))],
+            ("y",),
+        ),
     ],
 )
 def test_nothing_folds_when(case, nodes, initializers, outputs):
@@ -134,12 +186,29 @@ def test_batch_norm_and_scale_after_a_caffe_convolution_fold_and_match():
     """The ResNet pattern, through the real converters: Convolution, BatchNorm, Scale, ReLU."""
     w = RNG.normal(size=(C, 3, 3, 3))
     layers = [
-        layer("conv", "Convolution", ["x"], ["conv"], blobs=[w],
-              convolution_param={"num_output": C, "kernel_size": [3], "bias_term": False}),
-        layer("bn", "BatchNorm", ["conv"], ["conv@bn"],
-              blobs=[RNG.normal(size=C), RNG.uniform(0.5, 2.0, size=C), [0.999]]),
-        layer("scale", "Scale", ["conv@bn"], ["conv@scale"], blobs=[RNG.normal(size=C), RNG.normal(size=C)],
-              scale_param={"bias_term": True}),
+        layer(
+            "conv",
+            "Convolution",
+            ["x"],
+            ["conv"],
+            blobs=[w],
+            convolution_param={"num_output": C, "kernel_size": [3], "bias_term": False},
+        ),
+        layer(
+            "bn",
+            "BatchNorm",
+            ["conv"],
+            ["conv@bn"],
+            blobs=[RNG.normal(size=C), RNG.uniform(0.5, 2.0, size=C), [0.999]],
+        ),
+        layer(
+            "scale",
+            "Scale",
+            ["conv@bn"],
+            ["conv@scale"],
+            blobs=[RNG.normal(size=C), RNG.normal(size=C)],
+            scale_param={"bias_term": True},
+        ),
         layer("relu", "ReLU", ["conv@scale"], ["conv@relu"]),
     ]
     caffe_net = net(layers, {"x": (1, 3, 6, 6)})

@@ -53,7 +53,9 @@ class Scorer:
         self._threads = threads
         self._providers = list(providers) if providers is not None else default_providers()
         try:
-            self._session = ort.InferenceSession(model, session_options(threads), providers=self._providers)
+            self._session = ort.InferenceSession(
+                model, session_options(threads), providers=self._providers
+            )
         except Exception as error:  # onnxruntime raises its own untyped exceptions
             raise ModelError(f"ONNX Runtime cannot load the compiled model: {error}") from error
         self.inputs: dict[str, tuple[int, ...]] = {

@@ -14,6 +14,7 @@ from collections.abc import Callable
 
 import numpy as np
 import onnx
+
 from caffebatch.compiler.passes.graph_view import GraphView
 
 # A per-channel affine map: (scale, shift) as arrays of one value per output channel.
@@ -31,14 +32,19 @@ def _per_channel(view: GraphView, name: str, channels: int, rank: int) -> np.nda
     return np.broadcast_to(array.reshape(-1), (channels,)).astype(np.float64)
 
 
-def _binary(make: Callable[[np.ndarray], Affine | None], reversed_make: Callable[[np.ndarray], Affine] | None):
+def _binary(
+    make: Callable[[np.ndarray], Affine | None],
+    reversed_make: Callable[[np.ndarray], Affine] | None,
+):
     """The affine map of a binary node with one constant operand (either side).
 
     `make` gives the map for ``value op constant``, `reversed_make` for ``constant op
     value`` (None: not affine); either may return None to leave the node alone.
     """
 
-    def affine(view: GraphView, node: onnx.NodeProto, value: str, channels: int, rank: int) -> Affine | None:
+    def affine(
+        view: GraphView, node: onnx.NodeProto, value: str, channels: int, rank: int
+    ) -> Affine | None:
         if len(node.input) != 2:
             return None
         first, second = node.input
@@ -53,7 +59,9 @@ def _binary(make: Callable[[np.ndarray], Affine | None], reversed_make: Callable
     return affine
 
 
-def _batch_norm(view: GraphView, node: onnx.NodeProto, value: str, channels: int, rank: int) -> Affine | None:
+def _batch_norm(
+    view: GraphView, node: onnx.NodeProto, value: str, channels: int, rank: int
+) -> Affine | None:
     training = next((a.i for a in node.attribute if a.name == "training_mode"), 0)
     if len(node.output) != 1 or node.input[0] != value or training:
         return None
@@ -82,7 +90,11 @@ def fold_affine_into_conv(view: GraphView) -> None:
         if weights is None or weights.dtype != np.float32:
             continue
         channels, rank = weights.shape[0], weights.ndim
-        bias = view.constant(conv.input[2]) if len(conv.input) > 2 and conv.input[2] else np.zeros(channels)
+        bias = (
+            view.constant(conv.input[2])
+            if len(conv.input) > 2 and conv.input[2]
+            else np.zeros(channels)
+        )
         if bias is None:
             continue
         scale, shift, folded = np.ones(channels), np.zeros(channels), 0

@@ -34,7 +34,9 @@ class GraphView:
         if value in self.outputs:
             return None
         readers = self.consumers(value)
-        return readers[0] if len(readers) == 1 and list(readers[0].input).count(value) == 1 else None
+        return (
+            readers[0] if len(readers) == 1 and list(readers[0].input).count(value) == 1 else None
+        )
 
     def constant(self, value: str) -> np.ndarray | None:
         """The array of an initializer, or None when `value` is computed."""
@@ -52,7 +54,9 @@ class GraphView:
             name = f"{hint}_{counter}"
         self._names.add(name)
         # Filled in place: appending a finished TensorProto would copy the weights again
-        tensor = self.graph.initializer.add(name=name, data_type=helper.np_dtype_to_tensor_dtype(array.dtype))
+        tensor = self.graph.initializer.add(
+            name=name, data_type=helper.np_dtype_to_tensor_dtype(array.dtype)
+        )
         tensor.dims.extend(array.shape)
         tensor.raw_data = np.ascontiguousarray(array).tobytes()
         self._initializers[name] = tensor
