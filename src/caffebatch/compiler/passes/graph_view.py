@@ -23,7 +23,11 @@ class GraphView:
         for node in graph.node:
             for name in dict.fromkeys(node.input):
                 self._readers.setdefault(name, []).append(node)
-        self._names = set(self._initializers) | {o for n in graph.node for o in n.output}
+        self._names = (
+            set(self._initializers)
+            | {i.name for i in graph.input}
+            | {o for n in graph.node for o in n.output}
+        )
 
     def consumers(self, value: str) -> list[onnx.NodeProto]:
         """The nodes that read `value`."""
