@@ -31,6 +31,10 @@ test: $(STAMP) chromium
 test-fast: $(STAMP)
 	$(PY) -m pytest -m "not slow"
 
+# Regenerate the supported-layers table from the converter registry.
+docs: $(STAMP)
+	$(PY) -m caffebatch.compiler.support > docs/layers.md
+
 # Regenerate the Python code for our Caffe schema with the pinned compiler.
 proto: $(STAMP)
 	$(PY) -m pip install --quiet -e '.[dev]'
