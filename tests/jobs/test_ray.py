@@ -22,7 +22,7 @@ from caffebatch.jobs.executors.ray import RayExecutor, RaySettings
 from tests.jobs.bad_inputs import CORPUS, LIMIT
 from tests.jobs.conftest import DIGITS, LENET, digit_bytes
 from tests.jobs.formats import check_result
-from tests.jobs.ray_fixtures import local_ray  # noqa: F401 (a fixture)
+from tests.ray_fixtures import local_ray  # noqa: F401 (a fixture)
 
 CLI = [sys.executable, "-c", "from caffebatch.cli import main; main()"]
 COUNT = 120
