@@ -10,7 +10,6 @@ from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
 
-from caffebatch.dashboard.layers import LayerCache
 from caffebatch.dashboard.routes import auth, deployments, models, overview, reports
 from caffebatch.dashboard.session import CsrfError, Sessions
 from caffebatch.dashboard.web import HERE, Dashboard, render, root, status_of, templates
@@ -33,8 +32,7 @@ PAGE_STATUS: dict[type[Exception], int] = {ObjectNotFoundError: 404, StorageErro
 def create_dashboard(ctx: ServiceContext) -> FastAPI:
     """The dashboard's pages over the same service functions as the REST API."""
     app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
-    app.state.dashboard = Dashboard(ctx=ctx, sessions=Sessions(ctx), templates=templates(),
-                                    layers=LayerCache())
+    app.state.dashboard = Dashboard(ctx=ctx, sessions=Sessions(ctx), templates=templates())
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     for module in ROUTERS:
         app.include_router(module.router)

@@ -14,7 +14,6 @@ from fastapi.templating import Jinja2Templates
 from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
-from caffebatch.dashboard.layers import LayerCache
 from caffebatch.dashboard.progress import duration
 from caffebatch.dashboard.session import CSRF_FIELD, Sessions, Viewer
 from caffebatch.errors import PayloadTooLargeError
@@ -31,7 +30,6 @@ class Dashboard:
     ctx: ServiceContext
     sessions: Sessions
     templates: Jinja2Templates
-    layers: LayerCache
 
     @contextmanager
     def session(self) -> Iterator[Session]:

@@ -16,7 +16,7 @@ from caffebatch.service import connections
 from caffebatch.service.context import ServiceContext
 from caffebatch.service.crypto import MASK
 from caffebatch.store import states
-from caffebatch.store.tables import Deployment, ModelVersion, PublishedModel, Usage, utcnow
+from caffebatch.store.tables import Deployment, PublishedModel, Usage, utcnow
 
 log = logging.getLogger("caffebatch.worker")
 
@@ -36,18 +36,18 @@ def failure_of(error: BaseException) -> dict[str, str]:
 
 
 class ModelCache:
-    """Compiled models by version folder, compiled once per process."""
+    """Compiled models by version folder, each loaded once per process from what publishing saved."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._models: dict[Path, Any] = {}
 
     def get(self, folder: Path) -> Any:
-        from caffebatch.model import load_model
+        from caffebatch.compiler.artifact import load_compiled
 
         with self._lock:
             if folder not in self._models:
-                self._models[folder] = load_model(folder)
+                self._models[folder] = load_compiled(folder)
             return self._models[folder]
 
 
@@ -83,20 +83,14 @@ class Execution:
             self._base = (usage.predictions or 0, usage.computation_s or 0.0)
             model = session.get(PublishedModel, deployment.model_id)
             model_name = model.name if model else None
-            version = session.get(ModelVersion, deployment.version_id)
-            package = (
-                self.ctx.settings.models_dir
-                / deployment.version_id
-                / (version.meta.get("package_root", "package") if version else "package")
-            )
             row = (
-                package,
+                self.ctx.settings.models_dir / deployment.version_id,
                 deployment.input,
                 deployment.output,
                 deployment.secrets,
                 dict(deployment.options),
             )
-        package, source_block, target_block, secrets_blob, options = row
+        version_folder, source_block, target_block, secrets_blob, options = row
         self._started = time.monotonic()
         try:
             secrets = self.ctx.keys.decrypt(secrets_blob)
@@ -107,7 +101,7 @@ class Execution:
             target = connections.location(
                 target_block, secrets["target"], self.ctx.settings, "target"
             )
-            compiled = self.models.get(package)
+            compiled = self.models.get(version_folder)
             executor = self._executor()
         except CaffebatchError as error:
             self._finish(

@@ -1,8 +1,9 @@
 """Published models and their versions: create, publish content, list, get, delete.
 
 Publishing opens the uploaded archive into the version's own folder
-(`<home>/models/<version id>/package`), compiles it with the engine, and keeps the compiled
-ONNX beside it (`model.onnx`) and the upload itself (`package.tar.gz` or `package.zip`).
+(`<home>/models/<version id>/package`), compiles it with the engine once, and keeps the compiled
+model beside it (`model.onnx`, `compiled.json`; runs and pages load it from there) and the
+upload itself (`package.tar.gz` or `package.zip`).
 When anything fails, the folder is removed and the database change rolled back.
 """
 
@@ -12,7 +13,6 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-import onnx
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -141,6 +141,7 @@ def publish_content(
 
 def _compile_into(ctx: ServiceContext, archive: Path, folder: Path) -> dict:
     """Open and compile the package in `folder`; what the version shows of it."""
+    from caffebatch.compiler.artifact import save_compiled
     from caffebatch.model import compile_package
     from caffebatch.package import PackageLimits, open_package
 
@@ -153,7 +154,7 @@ def _compile_into(ctx: ServiceContext, archive: Path, folder: Path) -> dict:
     (folder / "package").mkdir()
     package = open_package(archive, folder / "package", limits=limits)
     compiled = compile_package(package)
-    onnx.save_model(compiled.onnx, str(folder / "model.onnx"))
+    save_compiled(compiled, folder)
     return {
         "package_root": package.root.relative_to(folder).as_posix(),
         "input_layers": list(package.meta.input_layers),

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from starlette.datastructures import UploadFile
 
+from caffebatch.compiler.artifact import load_layers
 from caffebatch.dashboard.progress import progress_of
 from caffebatch.dashboard.web import (
     DashboardDep,
@@ -89,11 +90,9 @@ def model_details(request: Request, model_id: str, dashboard: DashboardDep,
     latest = next((v for v in versions if v.id == model.latest_version_id), None)
     layers, layer_error = (), None
     if latest is not None:
-        folder = models.version_dir(dashboard.ctx, latest.id) / latest.meta.get(
-            "package_root", "package")
         try:
-            layers = dashboard.layers.get(folder)
-        except ModelError as error:  # published by an older engine that compiled it then
+            layers = load_layers(models.version_dir(dashboard.ctx, latest.id))
+        except ModelError as error:  # the saved compiled form is missing or unreadable
             layer_error = str(error)
     return render(request, "model.html", viewer=viewer, model=model, versions=versions,
                   latest=latest, layers=layers, layer_error=layer_error,

@@ -1,0 +1,74 @@
+"""A compiled model on disk: ``model.onnx`` and ``compiled.json`` side by side in one folder.
+
+The service compiles a model package once, when it is published, and keeps this form with
+the version; runs and pages load it instead of compiling again.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import onnx
+import orjson
+
+from caffebatch.compiler.compile import CompiledModel, LayerInfo
+from caffebatch.compiler.registry import Tensor
+from caffebatch.errors import ModelError
+
+ONNX_FILE = "model.onnx"
+META_FILE = "compiled.json"
+
+
+def save_compiled(compiled: CompiledModel, folder: Path) -> None:
+    """Write `compiled` into `folder` (which must exist)."""
+    onnx.save_model(compiled.onnx, str(folder / ONNX_FILE))
+    meta = {
+        "inputs": {name: list(shape) for name, shape in compiled.inputs.items()},
+        "outputs": list(compiled.outputs),
+        "declared_batch": compiled.declared_batch,
+        "layers": [
+            {"name": l.name, "type": l.type, "macs": l.macs,
+             "tops": [{"name": t.name, "shape": list(t.shape)} for t in l.tops]}
+            for l in compiled.layers
+        ],
+    }
+    (folder / META_FILE).write_bytes(orjson.dumps(meta, option=orjson.OPT_INDENT_2))
+
+
+def load_layers(folder: Path) -> tuple[LayerInfo, ...]:
+    """The layers of the model compiled into `folder`, without loading its weights."""
+    return _layers(_meta(folder))
+
+
+def load_compiled(folder: Path) -> CompiledModel:
+    """The model compiled into `folder` by `save_compiled`."""
+    meta = _meta(folder)
+    try:
+        model = onnx.load_model(str(folder / ONNX_FILE))
+    except Exception as error:  # onnx raises protobuf and OS errors alike
+        raise ModelError(f"cannot read the compiled model in {folder}: {error}") from error
+    return CompiledModel(
+        onnx=model,
+        inputs={name: tuple(shape) for name, shape in meta["inputs"].items()},
+        outputs=tuple(meta["outputs"]),
+        layers=_layers(meta),
+        declared_batch=meta["declared_batch"],
+    )
+
+
+def _meta(folder: Path) -> dict:
+    try:
+        return orjson.loads((folder / META_FILE).read_bytes())
+    except (OSError, orjson.JSONDecodeError) as error:
+        raise ModelError(f"no readable compiled model in {folder}: {error}") from error
+
+
+def _layers(meta: dict) -> tuple[LayerInfo, ...]:
+    return tuple(
+        LayerInfo(
+            layer["name"], layer["type"],
+            tuple(Tensor(t["name"], tuple(t["shape"])) for t in layer["tops"]),
+            layer["macs"],
+        )
+        for layer in meta["layers"]
+    )

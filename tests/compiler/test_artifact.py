@@ -1,0 +1,34 @@
+"""A compiled model saved with its version loads back as the same model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from caffebatch.compiler.artifact import load_compiled, load_layers, save_compiled
+from caffebatch.errors import ModelError
+from caffebatch.model import load_model
+from caffebatch.runtime.scorer import Scorer
+
+LENET = Path(__file__).parents[2] / "examples" / "lenet"
+
+
+def test_saved_model_loads_back_and_scores_the_same(tmp_path):
+    compiled = load_model(LENET)
+    save_compiled(compiled, tmp_path)
+    loaded = load_compiled(tmp_path)
+    assert loaded.inputs == compiled.inputs
+    assert loaded.outputs == compiled.outputs
+    assert loaded.declared_batch == compiled.declared_batch
+    assert loaded.layers == compiled.layers == load_layers(tmp_path)
+    records = np.random.default_rng(0).random((3, 1, 28, 28), dtype=np.float32)
+    before = Scorer(compiled.onnx.SerializeToString(), threads=1)({"data": records})
+    after = Scorer(loaded.onnx.SerializeToString(), threads=1)({"data": records})
+    np.testing.assert_array_equal(after["prob"], before["prob"])
+
+
+def test_a_folder_without_a_compiled_model_is_a_model_error(tmp_path):
+    with pytest.raises(ModelError, match="no readable compiled model"):
+        load_compiled(tmp_path)
