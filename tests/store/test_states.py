@@ -1,4 +1,4 @@
-"""The transition table, and claiming through it on a real SQLite file."""
+"""The transition table, and claiming through it (on SQLite and PostgreSQL: tests/store/conftest.py)."""
 
 from __future__ import annotations
 
@@ -9,13 +9,6 @@ import pytest
 from caffebatch.errors import ConflictError
 from caffebatch.store import Database, states
 from caffebatch.store.tables import Deployment, Instance, PublishedModel
-
-
-@pytest.fixture
-def db(tmp_path: Path) -> Database:
-    database = Database(f"sqlite:///{tmp_path / 'store.db'}")
-    database.create_all()
-    return database
 
 
 def make_deployment(db: Database, status: str = states.INITIALIZING) -> str:
