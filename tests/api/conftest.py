@@ -16,11 +16,28 @@ from caffebatch.service.context import ServiceContext, open_context
 from caffebatch.service.instances import bootstrap
 from caffebatch.settings import Settings
 from tests.api.live import ADMIN_PASSWORD, ADMIN_USER
+from tests.postgres import BACKENDS
 from tests.s3server import S3Server
 
 ROOT = Path(__file__).resolve().parents[2]
 LENET = ROOT / "examples" / "lenet"
 LENET_REFERENCE = ROOT / "tests" / "reference" / "lenet"
+# in-process modules that run on PostgreSQL too (cheap); the others stay on SQLite
+ON_EVERY_BACKEND = frozenset(
+    {"test_deployments", "test_tenancy", "test_archives", "test_postgres_store"}
+)
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    module = metafunc.module.__name__.rpartition(".")[2]
+    if module in ON_EVERY_BACKEND and "backend" in metafunc.fixturenames:
+        metafunc.parametrize("backend", BACKENDS)
+
+
+@pytest.fixture
+def backend() -> str:
+    """The store under `settings`: SQLite, or both for the modules in ON_EVERY_BACKEND."""
+    return "sqlite"
 
 
 @pytest.fixture(scope="session")
@@ -77,9 +94,11 @@ class Api:
 
 
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
+def settings(request: pytest.FixtureRequest, backend: str, tmp_path: Path) -> Settings:
+    postgres = request.getfixturevalue("postgres_url") if backend == "postgresql" else None
     return Settings(
         home=tmp_path / "home",
+        database_url=postgres,  # None: SQLite in the home folder
         admin_user=ADMIN_USER,
         admin_password=ADMIN_PASSWORD,
         local_roots=[str(tmp_path / "data")],
@@ -90,8 +109,10 @@ def settings(tmp_path: Path) -> Settings:
 
 
 @pytest.fixture
-def context(settings: Settings) -> ServiceContext:
-    return open_context(settings)
+def context(settings: Settings) -> Iterator[ServiceContext]:
+    ctx = open_context(settings)
+    yield ctx
+    ctx.db.dispose()
 
 
 @pytest.fixture
