@@ -24,7 +24,7 @@ LENET = ROOT / "examples" / "lenet"
 LENET_REFERENCE = ROOT / "tests" / "reference" / "lenet"
 # in-process modules that run on PostgreSQL too (cheap); the others stay on SQLite
 ON_EVERY_BACKEND = frozenset(
-    {"test_deployments", "test_tenancy", "test_archives", "test_postgres_store"}
+    {"test_deployments", "test_tenancy", "test_archives", "test_store_backends"}
 )
 
 
