@@ -129,3 +129,22 @@ def test_a_killed_server_on_postgresql_resumes_its_run(
     results = {p.name for p in (data / "out").iterdir() if p.suffix == ".json"}
     assert results == {p.name for p in (data / "in").iterdir()}
     assert "requeued 1 interrupted run" in server.log.read_text()
+
+
+def test_text_with_a_nul_character_is_a_bad_request_on_every_backend(
+    api: Api, tmp_path: Path, lenet_archive: bytes
+) -> None:
+    # PostgreSQL cannot store NUL in text (SQLite can): both refuse it the same way
+    model = api.request("POST", f"{api.base}/published_models", json={"name": "le\x00net"})
+    assert model.status_code == 400, model.text
+    assert model.json()["errors"][0] == {
+        "code": "invalid_text",
+        "message": "name must not contain NUL characters (\\x00)",
+    }
+    model_id = api.publish(lenet_archive)
+    body = local_body(tmp_path / "data/in", tmp_path / "data/out", description="run \x00 1")
+    created = api.request("POST", f"{api.base}/published_models/{model_id}/deployments", json=body)
+    assert created.status_code == 400, created.text
+    assert created.json()["errors"][0]["code"] == "invalid_text"
+    listed = api.request("GET", f"{api.base}/published_models").json()
+    assert [m["entity"]["name"] for m in listed["resources"]] == ["lenet"]

@@ -3,7 +3,8 @@
 Every resource belongs to an instance. Connection secrets are stored encrypted in
 `Deployment.secrets` (see `caffebatch.service.crypto`); `input` and `output` hold the
 connection specs with their secrets removed. Usage is kept per deployment in its own
-table, so figures survive a deployment's deletion.
+table, so figures survive a deployment's deletion. Text that people type is refused when it
+holds a NUL character, on every backend: PostgreSQL cannot store one, SQLite could.
 """
 
 from __future__ import annotations
@@ -13,8 +14,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import JSON, DateTime, Float, ForeignKey, Integer, LargeBinary, String, Text
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, validates
 from sqlalchemy.types import TypeDecorator
+
+from caffebatch.errors import InvalidRequestError
 
 
 def new_id() -> str:
@@ -41,6 +44,20 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value
 
 
+def refuse_nul(*fields: str) -> Any:
+    """A validator for these text fields: a NUL character is a bad request, not a crash."""
+
+    @validates(*fields)
+    def check(self: Any, field: str, value: str | None) -> str | None:
+        if value is not None and "\x00" in value:
+            raise InvalidRequestError(
+                f"{field} must not contain NUL characters (\\x00)", code="invalid_text"
+            )
+        return value
+
+    return check
+
+
 class Base(DeclarativeBase):
     type_annotation_map = {dict[str, Any]: JSON, datetime: UTCDateTime}
 
@@ -53,6 +70,7 @@ class Instance(Base):
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     name: Mapped[str] = mapped_column(String(200))
     plan: Mapped[str] = mapped_column(String(50))
+    _text = refuse_nul("name", "plan")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     modified_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -66,6 +84,7 @@ class User(Base):
     instance_id: Mapped[str] = mapped_column(ForeignKey("instances.id", ondelete="CASCADE"))
     username: Mapped[str] = mapped_column(String(200), unique=True)
     password_hash: Mapped[str] = mapped_column(String(400))
+    _text = refuse_nul("username")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -81,6 +100,7 @@ class PublishedModel(Base):
     name: Mapped[str] = mapped_column(String(400))
     description: Mapped[str] = mapped_column(Text, default="")
     model_type: Mapped[str] = mapped_column(String(50))
+    _text = refuse_nul("name", "description", "model_type")
     latest_version_id: Mapped[str | None] = mapped_column(String(36), default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     modified_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
@@ -122,6 +142,7 @@ class Deployment(Base):
     name: Mapped[str] = mapped_column(String(400))
     description: Mapped[str] = mapped_column(Text, default="")
     status: Mapped[str] = mapped_column(String(20), index=True)
+    _text = refuse_nul("name", "description")
     input: Mapped[dict[str, Any]] = mapped_column()
     output: Mapped[dict[str, Any]] = mapped_column()
     secrets: Mapped[bytes] = mapped_column(LargeBinary)
