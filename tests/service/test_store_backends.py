@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from caffebatch.errors import ConflictError
 from caffebatch.service.context import ServiceContext, open_context
@@ -57,6 +58,8 @@ def test_servers_sharing_a_store_claim_each_queued_deployment_once(
     context: ServiceContext, settings: Settings
 ) -> None:
     queued = add_deployments(context, [states.INITIALIZING] * QUEUED)
+    with context.db.session() as session:  # queued at the same instant: ties in the order
+        session.execute(update(Deployment).values(created_at=datetime(2024, 1, 1, tzinfo=UTC)))
     others = [open_context(settings) for _ in range(SERVERS - 1)]
     pools = [WorkerPool(ctx) for ctx in [context, *others]]
     barrier = threading.Barrier(SERVERS)

@@ -78,7 +78,9 @@ class WorkerPool:
             candidates = session.execute(
                 select(Deployment.id, Deployment.attempts)
                 .where(Deployment.status == states.INITIALIZING)
-                .order_by(Deployment.created_at)
+                # a total order: servers racing for the queue lock its rows in the same
+                # order, so PostgreSQL never sees them deadlock
+                .order_by(Deployment.created_at, Deployment.id)
                 .limit(room)
             ).all()
             for deployment_id, attempts in candidates:
