@@ -5,7 +5,7 @@
 For LeNet (examples/lenet, the digits repeated) and the generated GoogLeNet (random
 224x224 images), this runs `run_batch` folder to folder with three Scorers, in turn,
 `--rounds` times: ONNX Runtime on every core (the default, its idle threads spin-wait),
-on every core without spinning (`session.intra_op.allow_spinning = 0`), and on one
+on every core without spinning (`Scorer(spin=False)`), and on one
 thread. It reports records per second and the process's CPU time per record (user +
 system) of each run, and the engine alone (scoring decoded batches, nothing else).
 """
@@ -13,7 +13,6 @@ system) of each run, and the engine alone (scoring decoded batches, nothing else
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import shutil
 import sys
@@ -30,35 +29,15 @@ sys.path.insert(0, str(ROOT))  # run as a script: `benchmarks` is a folder of th
 from benchmarks.engine import MODELS
 from caffebatch.jobs import Location, RunOptions, run_batch
 from caffebatch.model import load_model
-from caffebatch.runtime import scorer as scorer_module
 from caffebatch.runtime.scorer import Scorer
 
 DIGITS = ROOT / "examples" / "digits" / "inputs"
 
 
-@contextlib.contextmanager
-def no_spinning():
-    """Scorers built inside get ONNX Runtime's no-spinning setting (benchmark only)."""
-    own = scorer_module.session_options
-
-    def options(threads=None):
-        settings = own(threads)
-        settings.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        return settings
-
-    scorer_module.session_options = options
-    try:
-        yield
-    finally:
-        scorer_module.session_options = own
-
-
 def scorers(model_bytes: bytes) -> dict[str, Scorer]:
-    with no_spinning():
-        quiet = Scorer(model_bytes)
     return {
         f"{os.cpu_count()} threads, spinning (default)": Scorer(model_bytes),
-        f"{os.cpu_count()} threads, no spinning": quiet,
+        f"{os.cpu_count()} threads, no spinning": Scorer(model_bytes, spin=False),
         "1 thread": Scorer(model_bytes, threads=1),
     }
 
