@@ -13,6 +13,7 @@ import time
 import uuid
 from pathlib import Path
 
+import httpx
 import numpy as np
 import pytest
 
@@ -20,6 +21,7 @@ from caffebatch.jobs import RunOptions, run_batch
 from caffebatch.model import load_model
 from caffebatch.service.context import ServiceContext
 from tests.api.conftest import LENET, LENET_REFERENCE, Api
+from tests.api.live import ADMIN_PASSWORD, ADMIN_USER, LiveServer
 from tests.jobs.formats import check_result
 from tests.ray_fixtures import CPUS, local_ray  # noqa: F401 (a fixture)
 from tests.s3server import S3Server
@@ -161,3 +163,45 @@ def test_delete_cancels_a_deployment_running_on_ray(
     settled = len([p for p in out.iterdir() if p.suffix == ".json"])
     time.sleep(0.3)
     assert len([p for p in out.iterdir() if p.suffix == ".json"]) == settled < count
+
+
+def test_a_ray_cluster_that_cannot_be_joined_fails_the_deployment(
+    tmp_path: Path, lenet_archive: bytes
+) -> None:
+    """A live server told to join a Ray cluster at a mistyped address: FAILURE, saying why.
+
+    (Before, the run crashed on Ray's error and the deployment stayed RUNNING for good.)"""
+    inputs = tmp_path / "data" / "in"
+    inputs.mkdir(parents=True)
+    for path in sorted(DIGITS.iterdir())[:3]:
+        os.link(path, inputs / path.name)
+    server = LiveServer(tmp_path / "home", env={
+        "CAFFEBATCH_EXECUTOR": "ray", "CAFFEBATCH_RAY_ADDRESS": "127.0.0.1:63790x",
+        "CAFFEBATCH_LOCAL_ROOTS": str(tmp_path / "data"),
+    }).start()
+    try:
+        token = httpx.get(f"{server.url}/v3/identity/token",
+                          auth=(ADMIN_USER, ADMIN_PASSWORD)).json()["token"]
+        http = httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {token}"},
+                            timeout=60)
+        models = f"/v3/wml_instances/{server.instance_id()}/published_models"
+        model_id = http.post(models, json={"name": "lenet"}).json()["metadata"]["guid"]
+        assert http.put(f"{models}/{model_id}/content", content=lenet_archive).status_code == 200
+        created = http.post(f"{models}/{model_id}/deployments", json={
+            "name": "nowhere to run",
+            "input": {"type": "local", "source": {"path": str(inputs)}},
+            "output": {"type": "local", "target": {"path": str(tmp_path / "data" / "out")}},
+        })
+        assert created.status_code == 202, created.text
+        url = created.json()["metadata"]["url"]
+        deadline = time.monotonic() + 60
+        while (entity := http.get(url).json()["entity"])["status"] not in ENDED:
+            assert time.monotonic() < deadline, entity
+            time.sleep(0.1)
+    finally:
+        server.stop()
+    assert entity["status"] == "FAILURE", entity
+    failure = entity["status_details"]["failure"]
+    assert failure["code"] == "executor_error"
+    assert failure["message"].startswith(
+        "could not join the Ray cluster at '127.0.0.1:63790x': ")

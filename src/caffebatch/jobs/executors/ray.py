@@ -26,6 +26,8 @@ EXECUTOR_FAILED = "executor_error"
 POLL_S = 0.1  # how often the driver looks at the cancel flag while it waits
 MIB = 1024 * 1024
 
+_connecting = threading.Lock()
+
 
 @dataclass(frozen=True)
 class RaySettings:
@@ -63,16 +65,32 @@ def require_ray():
 
 
 def connect(settings: RaySettings) -> Any:
-    """Join the cluster, or start a local Ray sized by `settings`; once per process."""
+    """Join the cluster, or start a local Ray sized by `settings`; once per process.
+
+    A Ray already initialised in this process (by a test, or an earlier run) is reused as is.
+    Raises RunError when Ray cannot be joined or started, so that the run fails with a reason.
+    """
     ray = require_ray()
-    if not ray.is_initialized():
+    # The service starts runs in threads: two starting at once must not both start a Ray
+    # (Ray's own init is not thread-safe, and the loser takes the process down with it).
+    with _connecting:
+        if not ray.is_initialized():
+            _init(ray, settings)
+    return ray
+
+
+def _init(ray: Any, settings: RaySettings) -> None:
+    try:
         if settings.address:
             ray.init(address=settings.address, log_to_driver=False)
         else:
             ray.init(address="local", num_cpus=settings.num_cpus,
                      object_store_memory=settings.object_store_mib * MIB,
                      include_dashboard=False, log_to_driver=False)
-    return ray
+    except (ConnectionError, RuntimeError, ValueError) as error:
+        where = f"join the Ray cluster at {settings.address!r}" if settings.address else (
+            "start a local Ray")
+        raise RunError(EXECUTOR_FAILED, f"could not {where}: {error}") from error
 
 
 class RayExecutor:
