@@ -1,7 +1,7 @@
 """A throwaway PostgreSQL cluster for the tests, and one fresh database per test.
 
     with PostgresCluster() as cluster:
-        url = cluster.create_database("t1")   # postgresql+psycopg://caffebatch:...@127.0.0.1:PORT/t1
+        url = cluster.create_database("t1")  # postgresql+psycopg://caffebatch:...@HOST:PORT/t1
 
 The cluster lives in a temp folder, listens on 127.0.0.1 on a free port (its Unix socket in
 the same folder), and runs with fsync off: its data is thrown away. The server refuses to
@@ -46,7 +46,7 @@ INSTALL_HINT = (
 
 
 def server_binaries() -> Path:
-    """The folder with initdb and pg_ctl: on PATH, else Debian's newest /usr/lib/postgresql/*/bin."""
+    """The folder with initdb and pg_ctl: on PATH, else the newest /usr/lib/postgresql/*/bin."""
     on_path = shutil.which("initdb")
     if on_path and shutil.which("pg_ctl"):
         return Path(on_path).parent
@@ -75,7 +75,7 @@ class PostgresCluster:
         command = [str(self.bin / args[0]), *args[1:]]
         if self._as_server_user:
             command = ["runuser", "-u", SERVER_USER, "--", *command]
-        done = subprocess.run(command, capture_output=True, text=True, timeout=60)
+        done = subprocess.run(command, check=False, capture_output=True, text=True, timeout=60)
         if done.returncode != 0:
             log = self.log.read_text()[-2000:] if self.log.exists() else ""
             raise RuntimeError(

@@ -37,9 +37,15 @@ def add_deployments(ctx: ServiceContext, statuses: list[str]) -> list[str]:
         session.flush()
         rows = [
             Deployment(
-                instance_id=instance.id, model_id=model.id, version_id="v", name=f"d{n}",
-                status=status, input={}, output={}, secrets=b"",
-            )  # fmt: skip
+                instance_id=instance.id,
+                model_id=model.id,
+                version_id="v",
+                name=f"d{n}",
+                status=status,
+                input={},
+                output={},
+                secrets=b"",
+            )
             for n, status in enumerate(statuses)
         ]
         session.add_all(rows)

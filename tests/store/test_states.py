@@ -1,8 +1,6 @@
-"""The transition table, and claiming through it (on SQLite and PostgreSQL: tests/store/conftest.py)."""
+"""The transition table, and claiming through it, on SQLite and PostgreSQL (see conftest.py)."""
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import pytest
 
