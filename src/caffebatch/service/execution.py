@@ -15,6 +15,7 @@ from caffebatch.errors import CaffebatchError, ModelError, StorageError
 from caffebatch.service import connections
 from caffebatch.service.context import ServiceContext
 from caffebatch.service.crypto import MASK
+from caffebatch.settings import Settings
 from caffebatch.store import states
 from caffebatch.store.tables import Deployment, PublishedModel, Usage, utcnow
 
@@ -33,6 +34,19 @@ def failure_of(error: BaseException) -> dict[str, str]:
     if not isinstance(code, str):
         code = next((name for kind, name in FAILURE_CODES if isinstance(error, kind)), "run_error")
     return {"code": code, "message": str(error)}
+
+
+def ray_settings(settings: Settings) -> Any:
+    """The Ray executor's settings, from the service's."""
+    from caffebatch.jobs.executors.ray import RaySettings
+
+    return RaySettings(
+        address=settings.ray_address,
+        num_cpus=settings.ray_num_cpus,
+        object_store_mib=settings.ray_object_store_mib,
+        actors=settings.ray_actors,
+        cpus_per_actor=settings.ray_cpus_per_actor,
+    )
 
 
 class ModelCache:
@@ -141,17 +155,9 @@ class Execution:
     def _executor(self) -> Any:
         """The settings' executor; Ray is imported only when chosen (and says how to install it)."""
         from caffebatch.jobs.executors.choice import make_executor
-        from caffebatch.jobs.executors.ray import RaySettings
 
         settings = self.ctx.settings
-        ray_settings = RaySettings(
-            address=settings.ray_address,
-            num_cpus=settings.ray_num_cpus,
-            object_store_mib=settings.ray_object_store_mib,
-            actors=settings.ray_actors,
-            cpus_per_actor=settings.ray_cpus_per_actor,
-        )
-        return make_executor(settings.executor, self.cancel, ray_settings)
+        return make_executor(settings.executor, self.cancel, ray_settings(settings))
 
     def _progress(self, progress: Any) -> None:
         now = time.monotonic()

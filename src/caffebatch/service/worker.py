@@ -16,7 +16,8 @@ from concurrent.futures import ThreadPoolExecutor
 from sqlalchemy import select
 
 from caffebatch.service.context import ServiceContext
-from caffebatch.service.execution import Execution, ModelCache
+from caffebatch.errors import CaffebatchError
+from caffebatch.service.execution import Execution, ModelCache, ray_settings
 from caffebatch.store import states
 from caffebatch.store.tables import Deployment
 
@@ -40,7 +41,19 @@ class WorkerPool:
         requeued = self.recover()
         if requeued:
             log.info("requeued %d interrupted run(s)", requeued)
+        if self.ctx.settings.executor == "ray":
+            self._join_ray()
         self._dispatcher.start()
+
+    def _join_ray(self) -> None:
+        # Join (or start) Ray here, in the thread that starts the server: a Ray started
+        # from a run's thread leaves two of its agent processes behind at shutdown.
+        from caffebatch.jobs.executors.ray import connect
+
+        try:
+            connect(ray_settings(self.ctx.settings))
+        except CaffebatchError as error:  # each run will fail with this reason
+            log.error("the ray executor is not available: %s", error)
 
     def stop(self, wait_s: float = 10.0) -> None:
         """Stop claiming, ask running runs to stop (they are requeued), and wait for them."""
@@ -97,8 +110,25 @@ class WorkerPool:
     def _run(self, deployment_id: str, cancel: threading.Event) -> None:
         try:
             Execution(self.ctx, deployment_id, cancel, self._stopping, self._models).run()
-        except Exception:
+        except Exception as error:
             log.exception("deployment %s: the run crashed", deployment_id)
+            self._fail(deployment_id, error)
         finally:
             self.ctx.runs.finish(deployment_id)
             self.ctx.wake.set()
+
+    def _fail(self, deployment_id: str, error: Exception) -> None:
+        """A run that crashed ends as FAILURE, rather than staying RUNNING until a restart."""
+        failure = {
+            "code": "internal_error",
+            "message": f"the run stopped on an unexpected {type(error).__name__}; "
+            "the server's log has the details",
+        }
+        try:
+            with self.ctx.db.session() as session:
+                states.transition(
+                    session, deployment_id, states.RUNNING, states.FAILURE,
+                    progress={"status": states.FAILURE, "failure": failure},
+                )
+        except Exception:
+            log.exception("deployment %s: could not record the crash", deployment_id)
