@@ -85,6 +85,9 @@ def test_local_folders_outside_the_allowed_roots_are_refused(
     assert sneaky.status_code == 400
     same = api.request("POST", url, json=local_body(tmp_path / "data/in", tmp_path / "data/in"))
     assert same.status_code == 400
+    nul = api.request("POST", url, json=local_body(tmp_path / "data/in\0x", tmp_path / "data/o"))
+    assert nul.status_code == 400
+    assert "NUL" in nul.json()["errors"][0]["message"]
 
 
 def test_delete_cancels_a_running_run_and_a_model_in_use_is_kept(

@@ -65,6 +65,8 @@ def _local(
     path = side.get("path")
     if not path:
         raise InvalidRequestError(f"{where}: a local connection needs a path")
+    if "\0" in str(path) or "\0" in str(side.get("prefix") or ""):
+        raise InvalidRequestError(f"{where}: a local path may not contain a NUL character")
     folder = Path(path).expanduser()
     if side.get("prefix"):
         folder = folder / str(side["prefix"]).strip("/")
