@@ -82,8 +82,9 @@ def run_batch(
             ticker.start()
             run_chunked(executor, job, source_storage, target_storage, report)
         else:
+            # Decoding and writing share the cores with ONNX Runtime: its idle threads sleep.
             scorer = scorer or Scorer(model.onnx.SerializeToString(),
-                                      threads=options.scorer_threads)
+                                      threads=options.scorer_threads, spin=False)
             ticker.start()
             _pipeline(executor, model, scorer, source_storage, target_storage, options, batch_size,
                       report)

@@ -73,7 +73,8 @@ class ChunkWorker:
             self._source = open_storage(self.job.source, retry, connections=connections)
             self._target = open_storage(self.job.target, retry, connections=connections)
         if self._scorer is None:
-            self._scorer = Scorer(self.job.model, threads=self.job.threads)
+            # Decoding and writing share the cores with ONNX Runtime: its idle threads sleep.
+            self._scorer = Scorer(self.job.model, threads=self.job.threads, spin=False)
         return True
 
     def process(self, entries: list[Entry]) -> Outcome:
