@@ -85,6 +85,16 @@ def test_blob_whose_data_does_not_fill_its_shape_is_refused():
         build_net(deploy, weights)
 
 
+@pytest.mark.parametrize(
+    "blob", ["shape { dim: -1 dim: -1 } data: 1", "num: -1 channels: -1 height: 1 width: 1 data: 1"]
+)
+def test_blob_with_a_negative_dim_is_refused(blob):
+    deploy = parse(INPUT + 'layer { name: "s" type: "Scale" bottom: "data" top: "s" }')
+    weights = parse(f'layer {{ name: "s" blobs {{ {blob} }} }}')
+    with pytest.raises(WeightsError, match=r"weight blob 0 has shape \[-1, -1[^]]*\]; expected dims of 0"):
+        build_net(deploy, weights)
+
+
 def test_v1_format_nets_and_legacy_weight_dims():
     net = build_net(
         read_prototxt(REFERENCE / "zoo_v1_format" / "deploy.prototxt"),

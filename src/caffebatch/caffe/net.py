@@ -282,6 +282,11 @@ def _array(param: caffe_pb2.LayerParameter, index: int, blob: caffe_pb2.BlobProt
         shape = tuple(getattr(blob, dim) for dim in _LEGACY_DIMS)
     else:
         shape = tuple(int(d) for d in blob.shape.dim)
+    if any(d < 0 for d in shape):  # Caffe's Blob::Reshape checks every dim >= 0
+        raise WeightsError(
+            f"layer {param.name!r} ({param.type}): weight blob {index} has shape {list(shape)}; "
+            "expected dims of 0 or more"
+        )
     values = blob.double_data if blob.double_data else blob.data
     count = int(np.prod(shape, dtype=np.int64))
     if len(values) != count:
