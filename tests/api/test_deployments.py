@@ -85,6 +85,14 @@ def test_local_folders_outside_the_allowed_roots_are_refused(
     assert sneaky.status_code == 400
     same = api.request("POST", url, json=local_body(tmp_path / "data/in", tmp_path / "data/in"))
     assert same.status_code == 400
+    assert same.json()["errors"][0]["code"] == "same_location"
+    # an output inside the input would fail the run; it is refused when created instead
+    inside = api.request(
+        "POST", url, json=local_body(tmp_path / "data/in", tmp_path / "data/in/out")
+    )
+    assert inside.status_code == 400
+    assert inside.json()["errors"][0]["code"] == "same_location"
+    assert "overlaps" in inside.json()["errors"][0]["message"]
     nul = api.request("POST", url, json=local_body(tmp_path / "data/in\0x", tmp_path / "data/o"))
     assert nul.status_code == 400
     assert "NUL" in nul.json()["errors"][0]["message"]

@@ -12,6 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from caffebatch.errors import InvalidRequestError, NotFoundError
+from caffebatch.jobs.storage import overlaps
 from caffebatch.service import connections
 from caffebatch.service.context import ServiceContext
 from caffebatch.service.identity import Principal
@@ -53,10 +54,10 @@ def create_deployment(
     target_block, target_secrets = connections.split_secrets(spec["output"])
     source = connections.location(source_block, source_secrets, ctx.settings, "source")
     target = connections.location(target_block, target_secrets, ctx.settings, "target")
-    if (source.url, source.endpoint_url) == (target.url, target.endpoint_url):
+    if overlaps(source, target):
         raise InvalidRequestError(
-            f"input and output are the same location ({source.url}); results would be "
-            "read back as inputs",
+            f"the output {target.url!r} is the input {source.url!r} or overlaps it; results "
+            "would be read back as inputs",
             code="same_location",
         )
     options = {k: spec[k] for k in ("batch_size", "max_error_ratio") if spec.get(k) is not None}
