@@ -8,12 +8,16 @@ import time.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import secrets
 from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from caffebatch.errors import CaffebatchError
 
 SECRET_FILE = "secret.key"
 
@@ -91,7 +95,29 @@ class Settings(BaseSettings):
             return self.secret_key.get_secret_value().encode()
         path = self.home / SECRET_FILE
         if not path.exists():
-            self.home.mkdir(parents=True, exist_ok=True)
-            path.touch(mode=0o600)
-            path.write_text(secrets.token_urlsafe(48))
-        return path.read_text().strip().encode()
+            _create_secret(path)
+        secret = path.read_text().strip()
+        if not secret:
+            raise CaffebatchError(
+                f"{path} is empty; expected the service secret (delete the file to make a new one)"
+            )
+        return secret.encode()
+
+
+def _create_secret(path: Path) -> None:
+    """Write a new random secret to `path` whole, unless another process made one first.
+
+    The secret goes to a private temporary file that is then linked into place: a crash
+    never leaves an empty secret.key behind (signing with an empty key), and two servers
+    starting at once agree on the first one's secret.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{SECRET_FILE}.{os.getpid()}.{secrets.token_hex(4)}")
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(descriptor, "w") as file:
+            file.write(secrets.token_urlsafe(48))
+        with contextlib.suppress(FileExistsError):
+            os.link(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
