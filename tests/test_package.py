@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from caffebatch.errors import PackageError
+from caffebatch.errors import NetError, PackageError
+from caffebatch.model import load_model
 from caffebatch.package import DeploymentMeta, PackageLimits, open_package, pack
 
 LENET = Path(__file__).parent / "reference" / "lenet"
@@ -245,3 +246,29 @@ def test_not_an_archive(tmp_path, workdir):
 def test_missing_package(tmp_path):
     with pytest.raises(PackageError, match="does not exist"):
         open_package(tmp_path / "nothing.tar.gz")
+
+
+# --- load_model: the package's deployment-meta.json against its net -----------------
+
+
+def test_load_model_compiles_a_folder_and_its_archive(model, tmp_path):
+    archive = tmp_path / "model.tar.gz"
+    archive.write_bytes(pack(model))
+    for path in (model, archive):
+        compiled = load_model(path)
+        assert compiled.inputs == {"data": (1, 28, 28)} and compiled.outputs == ("prob",)
+
+
+@pytest.mark.parametrize(
+    ("field", "names", "message"),
+    [
+        ("input_layers", ["pixels"], r"input layer 'pixels', but the net's Input layers are \['data'\]"),
+        ("output_layers", ["nope"], r"output 'nope' is neither a layer nor a blob"),
+    ],
+)
+def test_load_model_refuses_layers_the_net_lacks(model, field, names, message):
+    meta = json.loads((model / "deployment-meta.json").read_text())
+    meta[field] = names
+    (model / "deployment-meta.json").write_text(json.dumps(meta))
+    with pytest.raises(NetError, match=message):
+        load_model(model)

@@ -45,10 +45,9 @@ def _input_value(net: Net, name: str) -> str:
     """An `input_layers` entry names an Input layer (or a net-level input); its top is the input."""
     if name in net.inputs:
         return name
-    for layer_name, top in net.input_layers.items():
-        if layer_name == name:
-            return top
+    if name in net.input_layers:
+        return net.input_layers[name]
     raise NetError(
-        f"deployment-meta.json names input layer {name!r}, but the net's inputs are "
-        f"{sorted(net.inputs)}"
+        f"deployment-meta.json names input layer {name!r}, but the net's Input layers are "
+        f"{sorted(net.input_layers)} and its inputs {sorted(net.inputs)}"
     )
