@@ -59,13 +59,17 @@ def _load_builtin_converters() -> None:
     _builtins_loaded = True
 
 
-def converters() -> dict[str, Converter]:
-    """Every registered converter, by layer type (loads the built-in ones on first use)."""
+def _registered() -> dict[str, Converter]:
     if not _builtins_loaded:
         _load_builtin_converters()
-    return dict(_CONVERTERS)
+    return _CONVERTERS
+
+
+def converters() -> dict[str, Converter]:
+    """Every registered converter, by layer type (loads the built-in ones on first use)."""
+    return dict(_registered())
 
 
 def converter_for(layer_type: str) -> Converter | None:
     """The converter of `layer_type`, or None when caffebatch does not support it."""
-    return converters().get(layer_type)
+    return _registered().get(layer_type)
