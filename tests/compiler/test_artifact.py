@@ -32,3 +32,19 @@ def test_saved_model_loads_back_and_scores_the_same(tmp_path):
 def test_a_folder_without_a_compiled_model_is_a_model_error(tmp_path):
     with pytest.raises(ModelError, match="no readable compiled model"):
         load_compiled(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("meta", "message"),
+    [
+        (b"[]", r"lacks \['inputs', 'outputs', 'declared_batch', 'layers'\]"),
+        (b'{"inputs": {}, "outputs": []}', r"lacks \['declared_batch', 'layers'\]"),
+        (b'{"inputs": {}, "outputs": [], "declared_batch": 1, "layers": [{"name": "x"}]}',
+         r"a layer in compiled.json is malformed"),
+    ],
+)
+def test_a_malformed_compiled_json_is_a_model_error(tmp_path, meta, message):
+    save_compiled(load_model(LENET), tmp_path)
+    (tmp_path / "compiled.json").write_bytes(meta)
+    with pytest.raises(ModelError, match=message):
+        load_layers(tmp_path)

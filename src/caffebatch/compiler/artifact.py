@@ -56,19 +56,31 @@ def load_compiled(folder: Path) -> CompiledModel:
     )
 
 
+_KEYS = ("inputs", "outputs", "declared_batch", "layers")
+
+
 def _meta(folder: Path) -> dict:
     try:
-        return orjson.loads((folder / META_FILE).read_bytes())
+        meta = orjson.loads((folder / META_FILE).read_bytes())
     except (OSError, orjson.JSONDecodeError) as error:
         raise ModelError(f"no readable compiled model in {folder}: {error}") from error
+    missing = [key for key in _KEYS if key not in meta] if isinstance(meta, dict) else _KEYS
+    if missing:
+        raise ModelError(f"{folder / META_FILE} lacks {list(missing)}; compile the model again")
+    return meta
 
 
 def _layers(meta: dict) -> tuple[LayerInfo, ...]:
-    return tuple(
-        LayerInfo(
-            layer["name"], layer["type"],
-            tuple(Tensor(t["name"], tuple(t["shape"])) for t in layer["tops"]),
-            layer["macs"],
+    try:
+        return tuple(
+            LayerInfo(
+                layer["name"], layer["type"],
+                tuple(Tensor(t["name"], tuple(t["shape"])) for t in layer["tops"]),
+                layer["macs"],
+            )
+            for layer in meta["layers"]
         )
-        for layer in meta["layers"]
-    )
+    except (KeyError, TypeError) as error:
+        raise ModelError(
+            f"a layer in {META_FILE} is malformed ({error!r}); compile the model again"
+        ) from error
