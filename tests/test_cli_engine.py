@@ -69,3 +69,12 @@ def test_an_unsupported_layer_is_named(tmp_path):
     result = caffebatch("inspect", str(model))
     assert result.returncode == 1
     assert "'relu1' (Upsample)" in result.stderr
+
+
+def test_convert_to_a_place_it_cannot_write_says_so(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    result = caffebatch("convert", str(LENET), "-o", str(blocker / "lenet.onnx"))
+    assert result.returncode == 1
+    assert f"Error: cannot write {blocker / 'lenet.onnx'}" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -64,6 +64,9 @@ def convert(model_dir: Path, output: Path) -> None:
 
     model = _load(model_dir)
     onnx.checker.check_model(model.onnx, full_check=True)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_bytes(model.onnx.SerializeToString())
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_bytes(model.onnx.SerializeToString())
+    except OSError as error:
+        raise click.ClickException(f"cannot write {output}: {error.strerror or error}") from error
     click.echo(f"wrote {output} ({output.stat().st_size:,} bytes): inputs {dict(model.inputs)}, outputs {list(model.outputs)}")
