@@ -149,3 +149,29 @@ def test_status_details_show_bad_records(api: Api, tmp_path: Path, lenet_archive
     usage = api.request("GET", api.base).json()["entity"]["usage"]
     assert usage["prediction_count"]["current"] == 20
     assert usage["computation_time"]["current"] >= 0
+
+
+def test_a_run_stops_when_the_instance_reaches_its_prediction_limit(
+    api: Api, context, tmp_path: Path, lenet_archive: bytes  # type: ignore[no-untyped-def]
+) -> None:
+    from caffebatch.store.tables import Usage
+
+    # the limit is the instance's: another (deleted) deployment already used most of it
+    limit = context.settings.max_predictions
+    with context.db.session() as session:
+        session.add(Usage(deployment_id="earlier", instance_id=api.instance_id,
+                          predictions=limit - 10))
+    model_id = api.publish(lenet_archive)
+    data = tmp_path / "data"
+    write_inputs(data / "in", 1500)
+    created = api.request(
+        "POST",
+        f"{api.base}/published_models/{model_id}/deployments",
+        json=local_body(data / "in", data / "out", batch_size=1),
+    )
+    assert created.status_code == 202, created.text
+    url = created.json()["metadata"]["url"].removeprefix("http://testserver")
+    final = wait(api, url, lambda e: e["status"] not in ("INITIALIZING", "RUNNING"))
+    assert final["status"] == "FAILURE", final["status_details"]
+    assert final["status_details"]["failure"]["code"] == "plan_limit_exceeded"
+    assert count_results(data / "out") < 1500

@@ -15,6 +15,7 @@ from caffebatch.errors import CaffebatchError, ModelError, StorageError
 from caffebatch.service import connections
 from caffebatch.service.context import ServiceContext
 from caffebatch.service.crypto import MASK
+from caffebatch.service.usage import consumed
 from caffebatch.settings import Settings
 from caffebatch.store import states
 from caffebatch.store.tables import Deployment, PublishedModel, Usage, utcnow
@@ -95,6 +96,7 @@ class Execution:
             )
             session.add(usage)
             self._base = (usage.predictions or 0, usage.computation_s or 0.0)
+            self._instance_id = deployment.instance_id
             model = session.get(PublishedModel, deployment.model_id)
             model_name = model.name if model else None
             row = (
@@ -187,7 +189,10 @@ class Execution:
         if not still_here:  # deleted (perhaps by another server): stop scoring for nobody
             self.cancel.set()
         self._save_usage(progress.scored)
-        if self._base[0] + progress.scored > self.ctx.settings.max_predictions:
+        # the plan's limit is the instance's: every deployment's predictions count
+        with self.ctx.db.session() as session:
+            predictions, _ = consumed(session, self._instance_id)
+        if predictions > self.ctx.settings.max_predictions:
             self.quota_hit = True
             self.cancel.set()
 
