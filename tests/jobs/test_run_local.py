@@ -116,3 +116,20 @@ def test_progress_is_reported(lenet, lenet_scorer, digits, tmp_path):
               progress=reports.append)
     assert reports and reports[-1].total == 360 and reports[-1].scored == 360
     assert [r.scored for r in reports] == sorted(r.scored for r in reports)
+
+
+def test_a_failing_progress_listener_ends_no_run(lenet, lenet_scorer, digits, tmp_path, caplog):
+    calls = []
+
+    def listener(progress):
+        calls.append(progress)
+        raise RuntimeError("the listener's database is gone")
+
+    out = tmp_path / "out"
+    summary = run_batch(lenet, Location(str(digits)), Location(str(out)),
+                        RunOptions(run_id="r1", progress_interval_s=0.01), scorer=lenet_scorer,
+                        progress=listener)
+    assert (summary.status, summary.scored) == ("SUCCESS", 360)
+    assert calls, "the listener was called"
+    assert json.loads((out / "_caffebatch/r1/summary.json").read_bytes())["scored"] == 360
+    assert "the progress listener failed" in caplog.text

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable
 from functools import partial
@@ -27,6 +28,8 @@ from caffebatch.jobs.spec import (
 )
 from caffebatch.jobs.storage import Storage, open_storage, overlaps
 from caffebatch.runtime.scorer import Scorer
+
+log = logging.getLogger("caffebatch.jobs")
 
 RUN_FOLDER = "_caffebatch"
 
@@ -164,11 +167,17 @@ class _Ticker:
 
     def _loop(self) -> None:
         while not self._done.wait(self.interval):
-            self.progress(self.report.progress())
+            self._tell()
 
     def stop(self) -> None:
         self._done.set()
         if self._thread.is_alive():
             self._thread.join()
         if self.progress is not None:
+            self._tell()
+
+    def _tell(self) -> None:
+        try:
             self.progress(self.report.progress())
+        except Exception:  # a listener that fails (the service's database, say) ends no run
+            log.exception("the progress listener failed; the run goes on")
