@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import OrderedDict
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -51,18 +52,27 @@ def ray_settings(settings: Settings) -> Any:
 
 
 class ModelCache:
-    """Compiled models by version folder, each loaded once per process from what publishing saved."""
+    """Compiled models by version folder, loaded from what publishing saved; the last few kept.
 
-    def __init__(self) -> None:
+    A model's weights can take hundreds of megabytes, so only the `size` most recently used
+    stay in memory; loading one again costs a read of its saved ONNX file.
+    """
+
+    def __init__(self, size: int = 4) -> None:
+        self.size = size
         self._lock = threading.Lock()
-        self._models: dict[Path, Any] = {}
+        self._models: OrderedDict[Path, Any] = OrderedDict()
 
     def get(self, folder: Path) -> Any:
         from caffebatch.compiler.artifact import load_compiled
 
         with self._lock:
-            if folder not in self._models:
+            if folder in self._models:
+                self._models.move_to_end(folder)
+            else:
                 self._models[folder] = load_compiled(folder)
+                while len(self._models) > self.size:
+                    self._models.popitem(last=False)
             return self._models[folder]
 
 
