@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import re
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 from fastapi.testclient import TestClient
 from starlette.datastructures import FormData
 
+from caffebatch.api import create_app
 from caffebatch.dashboard.forms import read_form
 from caffebatch.package import pack
+from caffebatch.service.context import ServiceContext, open_context
 from tests.api.live import ADMIN_PASSWORD, ADMIN_USER
 from tests.dashboard.client import form_token, publish, sign_in
 from tests.dashboard.conftest import LENET
@@ -99,3 +102,30 @@ def test_a_broken_package_is_explained_next_to_the_file_field(
     error = re.search(r'<p class="field-error" id="package-error">([^<]+)</p>', response.text)
     assert error and "deploy.prototxt" in error.group(1)
     assert "No models yet" in app_client.get("/dashboard/models").text
+
+
+def test_an_oversized_upload_is_refused_while_it_streams(context: ServiceContext) -> None:
+    settings = context.settings.model_copy(update={"max_package_bytes": 64 * 1024})
+    app = create_app(settings, context=open_context(settings), run_workers=False)
+    with TestClient(app, base_url="http://127.0.0.1") as client:
+        sign_in(client, ADMIN_USER, ADMIN_PASSWORD)
+        token = form_token(client.get("/dashboard/models/new").text)
+        boundary = "caffebatch-test-boundary"
+
+        def body() -> Iterator[bytes]:  # chunked: no Content-Length to refuse it up front
+            yield (f"--{boundary}\r\nContent-Disposition: form-data; name=\"csrf_token\"\r\n\r\n"
+                   f"{token}\r\n--{boundary}\r\nContent-Disposition: form-data; name=\"name\""
+                   f"\r\n\r\nhuge\r\n--{boundary}\r\nContent-Disposition: form-data; "
+                   f"name=\"package\"; filename=\"huge.tar.gz\"\r\n\r\n").encode()
+            for _ in range(40):  # 40 MiB, far over the 64 KiB + form overhead limit
+                yield b"\x1f\x8b" + bytes(1024 * 1024 - 2)
+            yield f"\r\n--{boundary}--\r\n".encode()
+
+        response = client.post(
+            "/dashboard/models", content=body(),
+            headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
+        )
+        assert response.status_code == 413, response.text
+        assert "limit" in response.text
+        assert "No models yet" in client.get("/dashboard/models").text
+    assert list((settings.home / "uploads").glob("*")) == []

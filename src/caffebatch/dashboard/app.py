@@ -12,7 +12,16 @@ from starlette.exceptions import HTTPException
 
 from caffebatch.dashboard.routes import auth, deployments, models, overview, reports
 from caffebatch.dashboard.session import CsrfError, Sessions
-from caffebatch.dashboard.web import HERE, Dashboard, render, root, status_of, templates
+from caffebatch.dashboard.web import (
+    HERE,
+    BodyLimit,
+    Dashboard,
+    form_limit,
+    render,
+    root,
+    status_of,
+    templates,
+)
 from caffebatch.errors import (
     AuthenticationError,
     CaffebatchError,
@@ -38,6 +47,7 @@ def create_dashboard(ctx: ServiceContext) -> FastAPI:
         app.include_router(module.router)
     app.add_exception_handler(CaffebatchError, _error_page)
     app.add_exception_handler(HTTPException, _http_error_page)
+    app.add_middleware(BodyLimit, limit=form_limit(ctx))
     return app
 
 

@@ -13,6 +13,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from caffebatch.dashboard.progress import duration
 from caffebatch.dashboard.session import CSRF_FIELD, Sessions, Viewer
@@ -67,7 +68,7 @@ ViewerDep = Annotated[Viewer, Depends(get_viewer)]
 
 async def get_posted_form(request: Request, dashboard: DashboardDep, viewer: ViewerDep) -> FormData:
     """The request's form, once its size and CSRF token are checked."""
-    limit = dashboard.ctx.settings.max_package_bytes + FORM_OVERHEAD
+    limit = form_limit(dashboard.ctx)
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
         raise PayloadTooLargeError(f"the form is {declared} bytes; the limit is {limit}")
@@ -77,6 +78,38 @@ async def get_posted_form(request: Request, dashboard: DashboardDep, viewer: Vie
 
 
 PostedForm = Annotated[FormData, Depends(get_posted_form)]
+
+
+class BodyLimit:
+    """Refuses a request body past `limit` bytes while it streams in (413).
+
+    A chunked upload declares no Content-Length, and Starlette's form parser spools file
+    parts to disk without a cap, so the size must be counted as the body arrives.
+    """
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        received = 0
+
+        async def limited() -> Message:
+            nonlocal received
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > self.limit:
+                raise PayloadTooLargeError(f"the form is over the limit of {self.limit} bytes")
+            return message
+
+        await self.app(scope, limited, send)
+
+
+def form_limit(ctx: ServiceContext) -> int:
+    """The most bytes a posted form may have: a package and the form's other fields."""
+    return ctx.settings.max_package_bytes + FORM_OVERHEAD
 
 
 def render(request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
