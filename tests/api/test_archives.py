@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import tarfile
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -130,6 +131,24 @@ def test_an_oversized_package_gets_413(api: Api, context: ServiceContext) -> Non
     assert response.status_code == 413
     assert "limit" in response.json()["errors"][0]["message"]
     assert list(context.settings.models_dir.iterdir()) == []
+
+
+def test_a_chunked_package_is_refused_once_it_streams_past_the_limit(
+    api: Api, context: ServiceContext
+) -> None:
+    model_id = new_model(api)
+
+    def body() -> Iterator[bytes]:  # chunked: no Content-Length to check first
+        yield b"\x1f\x8b"
+        for _ in range(5):
+            yield bytes(1024 * 1024)
+
+    path = f"{api.base}/published_models/{model_id}/content"
+    response = api.request("PUT", path, content=body())
+    assert response.status_code == 413
+    assert "over the limit" in response.json()["errors"][0]["message"]
+    assert list(context.settings.models_dir.iterdir()) == []
+    assert list((context.settings.home / "uploads").iterdir()) == []
 
 
 def test_a_bad_package_says_what_to_fix(api: Api, client: TestClient) -> None:
