@@ -11,7 +11,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
 
 from caffebatch.dashboard.routes import auth, deployments, models, overview, reports
-from caffebatch.dashboard.session import CsrfError, Sessions
+from caffebatch.dashboard.session import Sessions
 from caffebatch.dashboard.web import (
     HERE,
     BodyLimit,
@@ -52,7 +52,7 @@ def create_dashboard(ctx: ServiceContext) -> FastAPI:
 
 
 async def _error_page(request: Request, error: Exception) -> Response:
-    if isinstance(error, AuthenticationError) and not isinstance(error, CsrfError):
+    if isinstance(error, AuthenticationError):  # signed out or expired (a CSRF failure is a 403)
         return _to_sign_in(request)
     status = next((PAGE_STATUS[k] for k in type(error).__mro__ if k in PAGE_STATUS), None)
     status = status or status_of(error)
