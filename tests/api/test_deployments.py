@@ -8,6 +8,7 @@ from pathlib import Path
 import orjson
 import pytest
 
+from caffebatch.service.context import ServiceContext
 from tests.api.conftest import Api, digits, seed_objects
 
 
@@ -175,3 +176,14 @@ def test_a_run_stops_when_the_instance_reaches_its_prediction_limit(
     assert final["status"] == "FAILURE", final["status_details"]
     assert final["status_details"]["failure"]["code"] == "plan_limit_exceeded"
     assert count_results(data / "out") < 1500
+
+
+def test_deleting_a_model_removes_its_files(
+    api: Api, context: ServiceContext, lenet_archive: bytes
+) -> None:
+    model_id = api.publish(lenet_archive)
+    version = api.request("GET", f"{api.base}/published_models/{model_id}").json()
+    folder = context.settings.models_dir / version["entity"]["latest_version"]["guid"]
+    assert (folder / "model.onnx").exists()
+    assert api.request("DELETE", f"{api.base}/published_models/{model_id}").status_code == 204
+    assert not folder.exists()

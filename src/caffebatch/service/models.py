@@ -13,7 +13,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session
 
 from caffebatch.errors import ConflictError, InvalidRequestError, NotFoundError
@@ -196,5 +196,10 @@ def delete_model(
         session.delete(deployment)
     session.delete(model)
     session.flush()
-    for folder in folders:
-        shutil.rmtree(folder, ignore_errors=True)
+
+    # The files go only once the rows are gone for good: a failed commit keeps both.
+    def remove_files(_: Session) -> None:
+        for folder in folders:
+            shutil.rmtree(folder, ignore_errors=True)
+
+    event.listen(session, "after_commit", remove_files, once=True)
