@@ -152,16 +152,21 @@ def test_status_details_show_bad_records(api: Api, tmp_path: Path, lenet_archive
     assert usage["computation_time"]["current"] >= 0
 
 
-def test_a_run_stops_when_the_instance_reaches_its_prediction_limit(
-    api: Api, context, tmp_path: Path, lenet_archive: bytes  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize(
+    ("used", "unit"),
+    [({"predictions": 10}, "predictions"), ({"computation_s": 0.6}, "seconds of computation")],
+)
+def test_a_run_stops_when_the_instance_reaches_a_plan_limit(
+    api: Api, context, tmp_path: Path, lenet_archive: bytes, used, unit  # type: ignore[no-untyped-def]
 ) -> None:
     from caffebatch.store.tables import Usage
 
     # the limit is the instance's: another (deleted) deployment already used most of it
-    limit = context.settings.max_predictions
+    settings = context.settings
+    limits = {"predictions": settings.max_predictions, "computation_s": settings.max_computation_s}
     with context.db.session() as session:
         session.add(Usage(deployment_id="earlier", instance_id=api.instance_id,
-                          predictions=limit - 10))
+                          **{field: limits[field] - room for field, room in used.items()}))
     model_id = api.publish(lenet_archive)
     data = tmp_path / "data"
     write_inputs(data / "in", 1500)
@@ -175,6 +180,7 @@ def test_a_run_stops_when_the_instance_reaches_its_prediction_limit(
     final = wait(api, url, lambda e: e["status"] not in ("INITIALIZING", "RUNNING"))
     assert final["status"] == "FAILURE", final["status_details"]
     assert final["status_details"]["failure"]["code"] == "plan_limit_exceeded"
+    assert final["status_details"]["failure"]["message"].endswith(unit)
     assert count_results(data / "out") < 1500
 
 

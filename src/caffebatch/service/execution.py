@@ -16,7 +16,7 @@ from caffebatch.errors import CaffebatchError, ModelError, StorageError
 from caffebatch.service import connections
 from caffebatch.service.context import ServiceContext
 from caffebatch.service.crypto import MASK
-from caffebatch.service.usage import consumed
+from caffebatch.service.usage import LIMITED, consumed
 from caffebatch.settings import Settings
 from caffebatch.store import states
 from caffebatch.store.tables import Deployment, PublishedModel, Usage, utcnow
@@ -89,7 +89,7 @@ class Execution:
     ) -> None:
         self.ctx, self.id, self.cancel, self.stopping = ctx, deployment_id, cancel, stopping
         self.models = models
-        self.quota_hit = False
+        self.limit_hit: str | None = None  # why the plan stopped the run
         self._secrets: list[str] = []
         self._last_save = 0.0
 
@@ -153,12 +153,8 @@ class Execution:
         self._save_usage(summary.scored)
         if summary.status != "CANCELLED":
             self._finish(summary.status, details)
-        elif self.quota_hit:
-            plan, limit = self.ctx.settings.plan, self.ctx.settings.max_predictions
-            failure = {
-                "code": "plan_limit_exceeded",
-                "message": f"Current plan '{plan}' only allows {limit} predictions",
-            }
+        elif self.limit_hit:
+            failure = {"code": "plan_limit_exceeded", "message": self.limit_hit}
             self._finish(states.FAILURE, {**details, "status": states.FAILURE, "failure": failure})
         elif self.stopping.is_set():
             self._finish(states.INITIALIZING, {**details, "status": states.INITIALIZING})
@@ -199,12 +195,18 @@ class Execution:
         if not still_here:  # deleted (perhaps by another server): stop scoring for nobody
             self.cancel.set()
         self._save_usage(progress.scored)
-        # the plan's limit is the instance's: every deployment's predictions count
+        # the plan's limits are the instance's: every deployment's usage counts
         with self.ctx.db.session() as session:
-            predictions, _ = consumed(session, self._instance_id)
-        if predictions > self.ctx.settings.max_predictions:
-            self.quota_hit = True
-            self.cancel.set()
+            predictions, seconds = consumed(session, self._instance_id)
+        settings = self.ctx.settings
+        for used, limit, figure in (
+            (predictions, settings.max_predictions, "prediction_count"),
+            (seconds, settings.max_computation_s, "computation_time"),
+        ):
+            if used > limit:
+                unit = LIMITED[figure][0 if limit == 1 else 1]
+                self.limit_hit = f"Current plan '{settings.plan}' only allows {limit} {unit}"
+                self.cancel.set()
 
     def _save_usage(self, scored: int) -> None:
         elapsed = time.monotonic() - self._started
