@@ -69,6 +69,15 @@ def test_exit_2_when_output_is_input(digits):
     assert "overlaps" in result.stderr
 
 
+def test_exit_2_when_a_batch_would_not_fit_in_memory(digits, tmp_path):
+    result = score(str(LENET), "--input", str(digits), "--output", str(tmp_path / "o"),
+                   "--batch-size", "1000000")
+    assert result.returncode == 2
+    # LeNet's record is 1x28x28 float32: 3,136 bytes; the limit is 1 GiB
+    assert "use a batch size of at most 342392" in result.stderr
+    assert not (tmp_path / "o").exists()
+
+
 def test_sigkill_then_rerun_scores_every_input_exactly_once(tmp_path, caffe_probs):
     source = tmp_path / "in"
     source.mkdir()

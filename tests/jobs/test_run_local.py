@@ -133,3 +133,11 @@ def test_a_failing_progress_listener_ends_no_run(lenet, lenet_scorer, digits, tm
     assert calls, "the listener was called"
     assert json.loads((out / "_caffebatch/r1/summary.json").read_bytes())["scored"] == 360
     assert "the progress listener failed" in caplog.text
+
+
+def test_a_batch_over_the_memory_limit_fails_the_run_before_reading(lenet, digits, tmp_path):
+    summary = run_batch(lenet, Location(str(digits)), Location(str(tmp_path / "out")),
+                        RunOptions(run_id="r1", batch_size=64, max_batch_bytes=64 * 3136 - 1))
+    assert summary.status == "FAILURE" and summary.scored == 0
+    assert summary.failure["code"] == "invalid_run"
+    assert "at most 63" in summary.failure["message"]

@@ -74,6 +74,8 @@ def score(model_dir: str, source: str, target: str, batch_size: int | None, max_
     """
     from caffebatch.errors import CaffebatchError, ExtraMissingError, RunError
     from caffebatch.jobs import Location, RunOptions, check_locations, run_batch
+    from caffebatch.jobs.batches import default_batch_size
+    from caffebatch.jobs.run import check_batch
     from caffebatch.jobs.executors.choice import make_executor
     from caffebatch.jobs.executors.ray import RaySettings
     from caffebatch.model import load_model
@@ -93,6 +95,11 @@ def score(model_dir: str, source: str, target: str, batch_size: int | None, max_
         run_id=run_id or new_run_id(), batch_size=batch_size, max_error_ratio=max_error_ratio,
         concurrency=concurrency, scorer_threads=threads, model_name=str(model_dir),
     )
+    try:
+        check_batch(model, batch_size or default_batch_size(model.declared_batch),
+                    options.max_batch_bytes)
+    except RunError as error:
+        raise click.UsageError(error.message) from error
     cancel = threading.Event()
     ray_settings = RaySettings(address=ray_address, num_cpus=ray_cpus,
                                object_store_mib=ray_object_store_mib, actors=ray_actors,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import threading
 from collections.abc import Callable
 from functools import partial
@@ -51,6 +52,19 @@ def check_locations(source: Location, target: Location) -> None:
         )
 
 
+def check_batch(model: CompiledModel, batch_size: int, max_batch_bytes: int) -> None:
+    """Refuse a batch size whose decoded inputs alone would pass `max_batch_bytes`."""
+    record_bytes = 4 * sum(math.prod(shape) for shape in model.inputs.values())
+    if batch_size * record_bytes > max_batch_bytes:
+        fits = max(1, max_batch_bytes // record_bytes)
+        raise RunError(
+            INVALID_RUN,
+            f"a batch of {batch_size} records of {record_bytes:,} bytes needs "
+            f"{batch_size * record_bytes:,} bytes of input, over the limit of "
+            f"{max_batch_bytes:,}; use a batch size of at most {fits}",
+        )
+
+
 def run_batch(
     model: CompiledModel,
     source: Location,
@@ -75,6 +89,7 @@ def run_batch(
     ticker = _Ticker(report, progress, options.progress_interval_s, executor)
     try:
         check_locations(source, target)
+        check_batch(model, batch_size, options.max_batch_bytes)
         connections = options.concurrency
         source_storage = open_storage(source, options.retry, connections=connections)
         target_storage = open_storage(target, options.retry, connections=connections)

@@ -58,6 +58,7 @@ class RunOptions:
     max_error_ratio: float = 0.1
     concurrency: int = 16               # fetches (and writes) in flight at once
     max_record_bytes: int = 64 * 1024 * 1024
+    max_batch_bytes: int = 1024 * 1024 * 1024  # the decoded inputs of one batch, float32
     retry: RetryPolicy = RetryPolicy()
     scorer_threads: int | None = None   # ONNX Runtime threads; None: every core
     progress_interval_s: float = 0.5
