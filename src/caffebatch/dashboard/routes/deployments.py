@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from caffebatch.dashboard.forms import DeploymentForm, read_form, side_of
 from caffebatch.dashboard.progress import progress_of
+from caffebatch.dashboard.routes.paging import Pager
 from caffebatch.dashboard.session import Viewer
 from caffebatch.dashboard.web import (
     Dashboard,
@@ -26,19 +28,30 @@ from caffebatch.store.tables import Deployment, PublishedModel
 router = APIRouter(prefix="/deployments")
 
 
-def _model_names(session: Session, principal: Principal) -> dict[str, str]:
-    page = models.list_models(session, principal, principal.instance_id, 1000, 0)
-    return {m.id: m.name for m in page.models}
+def _model_names(session: Session, principal: Principal, shown: list[Deployment]
+                 ) -> dict[str, str]:
+    """The names of the models the shown deployments run, and of no others."""
+    ids = {d.model_id for d in shown}
+    rows = session.execute(
+        select(PublishedModel.id, PublishedModel.name)
+        .where(PublishedModel.instance_id == principal.instance_id, PublishedModel.id.in_(ids))
+    )
+    return {model_id: name for model_id, name in rows}
 
 
 @router.get("")
-def deployment_list(request: Request, dashboard: DashboardDep, viewer: ViewerDep) -> Response:
+def deployment_list(request: Request, dashboard: DashboardDep, viewer: ViewerDep,
+                    start: int = 0) -> Response:
+    """One page of the instance's deployments, newest first; `?start=N` skips the first N."""
     principal = viewer.principal
     with dashboard.session() as session:
         rows = deployments.list_deployments(session, principal, principal.instance_id)
-        names = _model_names(session, principal)
-    runs = [(d, progress_of(d)) for d in reversed(rows)]  # newest first
-    return render(request, "deployments.html", viewer=viewer, runs=runs, names=names)
+        pager = Pager.at(start, len(rows))
+        shown = rows[::-1][pager.start:pager.start + pager.size]
+        names = _model_names(session, principal, shown)
+    runs = [(d, progress_of(d)) for d in shown]
+    return render(request, "deployments.html", viewer=viewer, runs=runs, names=names,
+                  pager=pager)
 
 
 @router.get("/progress.json")
@@ -51,13 +64,22 @@ def list_progress(dashboard: DashboardDep, viewer: ViewerDep) -> JSONResponse:
                         headers={"Cache-Control": "no-store"})
 
 
+def _all_models(session: Session, principal: Principal) -> list[PublishedModel]:
+    """Every model of the instance, read a page at a time: the form offers them all."""
+    found: list[PublishedModel] = []
+    while True:
+        page = models.list_models(session, principal, principal.instance_id, 500, len(found))
+        found += page.models
+        if not page.models or len(found) >= page.total:
+            return found
+
+
 def _form_page(request: Request, dashboard: Dashboard, viewer: Viewer, shown: DeploymentForm,
                status: int = 200) -> Response:
     """The create form, with the instance's models that have content to run."""
     principal = viewer.principal
     with dashboard.session() as session:
-        page = models.list_models(session, principal, principal.instance_id, 1000, 0)
-    ready = [m for m in page.models if m.latest_version_id is not None]
+        ready = [m for m in _all_models(session, principal) if m.latest_version_id is not None]
     roots = [str(root) for root in dashboard.ctx.settings.local_roots]
     return render(request, "deployment_new.html", status, viewer=viewer, form=shown,
                   models=ready, local_roots=roots)

@@ -12,6 +12,7 @@ from starlette.datastructures import UploadFile
 
 from caffebatch.compiler.artifact import load_layers
 from caffebatch.dashboard.progress import progress_of
+from caffebatch.dashboard.routes.paging import PAGE_SIZE, Pager
 from caffebatch.dashboard.web import (
     DashboardDep,
     PostedForm,
@@ -27,11 +28,18 @@ router = APIRouter(prefix="/models")
 
 
 @router.get("")
-def model_list(request: Request, dashboard: DashboardDep, viewer: ViewerDep) -> Response:
+def model_list(request: Request, dashboard: DashboardDep, viewer: ViewerDep,
+               start: int = 0) -> Response:
+    """One page of the instance's models, oldest first; `?start=N` skips the first N."""
     principal = viewer.principal
     with dashboard.session() as session:
-        page = models.list_models(session, principal, principal.instance_id, 1000, 0)
-    return render(request, "models.html", viewer=viewer, page=page)
+        page = models.list_models(session, principal, principal.instance_id, PAGE_SIZE,
+                                  max(0, start))
+        pager = Pager.at(start, page.total)
+        if pager.start != start:  # past the end: show the last page there is
+            page = models.list_models(session, principal, principal.instance_id, PAGE_SIZE,
+                                      pager.start)
+    return render(request, "models.html", viewer=viewer, page=page, pager=pager)
 
 
 @router.get("/new")
