@@ -93,6 +93,10 @@ class ChunkWorker:
     def _put(self, result: tuple[str, bytes]) -> None:
         self._target.put(*result)
 
+    def close(self) -> None:
+        """Let go of the I/O threads; the worker does no more chunks. Safe to call again."""
+        self._pool.shutdown(wait=True)
+
 
 class ChunkExecutor(Protocol):
     """An executor that places whole chunks on its workers (see executors/ray.py)."""

@@ -122,6 +122,7 @@ class RayExecutor:
         in_flight: dict[Any, int] = {}  # object ref -> the worker doing it
         chunks = iter(chunks)
         exhausted, most = False, depth * len(workers)
+        finished = False
         try:
             while True:
                 while not exhausted and len(in_flight) < most and not self.stopped():
@@ -133,12 +134,16 @@ class RayExecutor:
                     in_flight[workers[index].process.remote(chunk)] = index
                     load[index] += 1
                 if not in_flight or self.stopped():
+                    finished = not in_flight and not self.stopped()
                     return
                 done, _ = ray.wait(list(in_flight), num_returns=1, timeout=POLL_S)
                 for ref in done:
                     load[in_flight.pop(ref)] -= 1
                     yield _get(ray, ref)
         finally:
+            if finished:  # idle workers can let go of their threads; a kill runs no Python
+                ray.wait([worker.close.remote() for worker in workers],
+                         num_returns=len(workers), timeout=POLL_S * 10)
             for worker in workers:  # a result is written atomically, so killing loses none
                 ray.kill(worker)
 

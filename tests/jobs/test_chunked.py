@@ -1,0 +1,31 @@
+"""A ChunkWorker does a chunk through the real stages, then lets go of its I/O threads."""
+
+from __future__ import annotations
+
+import threading
+
+from caffebatch.jobs import Location, RunOptions
+from caffebatch.jobs.executors.chunked import ChunkWorker, Job
+from caffebatch.jobs.storage import open_storage
+from tests.jobs.conftest import DIGITS
+
+
+def _io_threads() -> int:
+    return sum(t.name.startswith("chunk-io") for t in threading.enumerate())
+
+
+def test_a_worker_closes_its_io_threads_once_and_again(lenet, lenet_scorer, tmp_path):
+    options = RunOptions(run_id="chunk-close", concurrency=4)
+    job = Job(Location(str(DIGITS)), Location(str(tmp_path)), lenet.onnx.SerializeToString(),
+              lenet.inputs, options, batch_size=8, scorer=lenet_scorer)
+    before = _io_threads()
+    worker = ChunkWorker(job)
+    entries = sorted(open_storage(job.source, options.retry).list(), key=lambda e: e.key)[:10]
+    outcome = worker.process(entries)
+    assert (outcome.written, outcome.failures) == (10, ())
+    assert len(list(tmp_path.glob("*.json"))) == 10
+    assert _io_threads() > before
+
+    worker.close()
+    worker.close()  # a second close (a teardown after a clean finish) is harmless
+    assert _io_threads() == before
