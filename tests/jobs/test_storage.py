@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import stat
+from dataclasses import replace
 
 import pytest
 
@@ -13,6 +14,7 @@ from caffebatch.jobs.storage import overlaps
 from caffebatch.jobs.storage import local as local_storage
 from caffebatch.jobs.storage.local import LocalStorage
 from caffebatch.jobs.storage.s3 import S3Storage, parse_url
+from tests.jobs.faultproxy import FaultProxy
 
 QUICK = RetryPolicy(attempts=2, base_delay_s=0.01)
 
@@ -125,3 +127,32 @@ def test_overlaps(a, b, expected):
 def test_parse_url():
     assert parse_url("s3://bucket") == ("bucket", "")
     assert parse_url("s3://bucket/a/b/") == ("bucket", "a/b/")
+
+
+def _established_to(port: int) -> int:
+    """Open TCP connections to 127.0.0.1:`port` (Linux's table; state 01 is ESTABLISHED)."""
+    rows = [line.split() for line in open("/proc/net/tcp").read().splitlines()[1:]]
+    return sum(row[2] == f"0100007F:{port:04X}" and row[3] == "01" for row in rows)
+
+
+def test_s3_close_lets_go_of_its_connections_and_is_safe_twice(s3_server):
+    bucket = s3_server.create_bucket()
+    s3_server.upload(bucket, {"k.json": b"{}"})
+    # moto answers HTTP/1.0 and hangs up; the proxy keeps connections alive, as S3 does
+    with FaultProxy(upstream=s3_server.url, fault_rate=0.0) as proxy:
+        port = int(proxy.url.rsplit(":", 1)[1])
+        storage = S3Storage(replace(s3_server.location(f"s3://{bucket}"), endpoint_url=proxy.url),
+                            QUICK)
+        assert storage.get("k.json", 10) == b"{}"
+        assert _established_to(port) == 1  # the kept-alive connection, waiting for more
+        storage.close()
+        storage.close()
+        assert _established_to(port) == 0
+
+
+def test_local_close_is_a_no_op(tmp_path):
+    storage = LocalStorage(tmp_path)
+    storage.put("k.json", b"{}")
+    storage.close()
+    storage.close()
+    assert storage.get("k.json", 10) == b"{}"

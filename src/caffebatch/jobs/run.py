@@ -85,6 +85,7 @@ def run_batch(
     executor = executor or LocalExecutor(cancel)
     batch_size = options.batch_size or default_batch_size(model.declared_batch)
     failure: dict | None = None
+    source_storage: Storage | None = None
     target_storage: Storage | None = None
     ticker = _Ticker(report, progress, options.progress_interval_s, executor)
     try:
@@ -115,10 +116,15 @@ def run_batch(
     finally:
         executor.stop()
         ticker.stop()
+        if source_storage is not None:
+            source_storage.close()
     cancelled = cancel is not None and cancel.is_set()
     summary = report.summary(_status(report, failure, cancelled), failure, batch_size)
     if target_storage is not None:
-        _write_artifacts(target_storage, options, model, source, target, summary, report)
+        try:
+            _write_artifacts(target_storage, options, model, source, target, summary, report)
+        finally:  # the target is written to until here, so it closes last
+            target_storage.close()
     report.close()
     return summary
 

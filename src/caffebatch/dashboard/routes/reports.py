@@ -33,7 +33,10 @@ def read_report(dashboard: Dashboard, deployment: Deployment) -> bytes:
     secrets = ctx.keys.decrypt(deployment.secrets)
     target = connections.location(deployment.output, secrets["target"], ctx.settings, "target")
     storage = open_storage(target, RetryPolicy(attempts=3), connections=1)
-    data = storage.get(f"{RUN_FOLDER}/{deployment.id}/errors.jsonl", MAX_REPORT_BYTES)
+    try:
+        data = storage.get(f"{RUN_FOLDER}/{deployment.id}/errors.jsonl", MAX_REPORT_BYTES)
+    finally:
+        storage.close()
     if len(data) > MAX_REPORT_BYTES:
         raise StorageError(f"the error report is over {MAX_REPORT_BYTES} bytes; read it from "
                            "the output location directly")

@@ -94,8 +94,11 @@ class ChunkWorker:
         self._target.put(*result)
 
     def close(self) -> None:
-        """Let go of the I/O threads; the worker does no more chunks. Safe to call again."""
+        """Let go of the I/O threads and the storages' connections; safe to call again."""
         self._pool.shutdown(wait=True)
+        for storage in (self._source, self._target):
+            if storage is not None:
+                storage.close()
 
 
 class ChunkExecutor(Protocol):

@@ -43,6 +43,10 @@ class Storage(Protocol):
         """Get ready to be written to (create the folder, clear temporary files of a killed run)."""
         ...
 
+    def close(self) -> None:
+        """Let go of connections; the storage is not used after. Safe to call again."""
+        ...
+
 
 def open_storage(location: Location, retry: RetryPolicy, *, connections: int = 16) -> Storage:
     """The storage of a location: ``s3://bucket[/prefix]`` or a local folder path."""

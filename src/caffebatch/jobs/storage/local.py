@@ -106,6 +106,9 @@ class LocalStorage:
         except OSError as error:
             raise _translate(error, f"cannot prepare folder {str(self.root)!r}") from error
 
+    def close(self) -> None:
+        """Nothing to let go of: every call opens and closes its own files."""
+
 
 def _read_at_most(descriptor: int, count: int) -> bytes:
     """Up to `count` bytes of an open file.

@@ -117,3 +117,7 @@ class S3Storage:
             lambda: self.client.list_objects_v2(Bucket=self.bucket, Prefix=self.prefix, MaxKeys=1),
             f"opening s3://{self.bucket}/{self.prefix}",
         )
+
+    def close(self) -> None:
+        """Close the client's pooled connections (boto3 leaves them to the garbage collector)."""
+        self.client.close()
