@@ -21,6 +21,17 @@ def local_body(source: Path, target: Path, **extra) -> dict:  # type: ignore[no-
     }
 
 
+def create_local_run(api: Api, model_id: str, data: Path, **options) -> str:  # type: ignore[no-untyped-def]
+    """POST a deployment from data/in to data/out; the deployment's path."""
+    created = api.request(
+        "POST",
+        f"{api.base}/published_models/{model_id}/deployments",
+        json=local_body(data / "in", data / "out", **options),
+    )
+    assert created.status_code == 202, created.text
+    return created.json()["metadata"]["url"].removeprefix("http://testserver")
+
+
 def write_inputs(folder: Path, count: int) -> set[str]:
     folder.mkdir(parents=True, exist_ok=True)
     records, _ = digits(count)
@@ -105,12 +116,7 @@ def test_delete_cancels_a_running_run_and_a_model_in_use_is_kept(
     model_id = api.publish(lenet_archive)
     data = tmp_path / "data"
     write_inputs(data / "in", 1500)
-    created = api.request(
-        "POST",
-        f"{api.base}/published_models/{model_id}/deployments",
-        json=local_body(data / "in", data / "out", batch_size=4),
-    )
-    url = created.json()["metadata"]["url"].removeprefix("http://testserver")
+    url = create_local_run(api, model_id, data, batch_size=4)
     wait(api, url, lambda e: e["status"] == "RUNNING" and (e["status_details"].get("scored") or 0))
 
     in_use = api.request("DELETE", f"{api.base}/published_models/{model_id}")
@@ -135,12 +141,7 @@ def test_status_details_show_bad_records(api: Api, tmp_path: Path, lenet_archive
     names = write_inputs(data / "in", 20)
     (data / "in" / "broken.json").write_bytes(b"{not json")
     (data / "in" / "wrong.json").write_bytes(orjson.dumps({"other": [1, 2]}))
-    created = api.request(
-        "POST",
-        f"{api.base}/published_models/{model_id}/deployments",
-        json=local_body(data / "in", data / "out", max_error_ratio=0.5),
-    )
-    url = created.json()["metadata"]["url"].removeprefix("http://testserver")
+    url = create_local_run(api, model_id, data, max_error_ratio=0.5)
     final = wait(api, url, lambda e: e["status"] not in ("INITIALIZING", "RUNNING"))
     details = final["status_details"]
     assert final["status"] == "PARTIAL_SUCCESS", details
@@ -170,13 +171,7 @@ def test_a_run_stops_when_the_instance_reaches_a_plan_limit(
     model_id = api.publish(lenet_archive)
     data = tmp_path / "data"
     write_inputs(data / "in", 1500)
-    created = api.request(
-        "POST",
-        f"{api.base}/published_models/{model_id}/deployments",
-        json=local_body(data / "in", data / "out", batch_size=1),
-    )
-    assert created.status_code == 202, created.text
-    url = created.json()["metadata"]["url"].removeprefix("http://testserver")
+    url = create_local_run(api, model_id, data, batch_size=1)
     final = wait(api, url, lambda e: e["status"] not in ("INITIALIZING", "RUNNING"))
     assert final["status"] == "FAILURE", final["status_details"]
     assert final["status_details"]["failure"]["code"] == "plan_limit_exceeded"
