@@ -40,34 +40,34 @@ class Layer:
     # Indexes of blobs stored with the legacy 4-D dims (num, channels, height, width)
     legacy_blobs: frozenset[int] = frozenset()
 
-    def blob(self, index: int, shape: Sequence[int]) -> np.ndarray:
-        """Weight blob `index`, checked against the `shape` the layer expects, as Caffe does.
+    def blob(self, index: int, shape: Sequence[int], what: str = "") -> np.ndarray:
+        """Weight blob `index` as a float32 array of `shape`, checked as Caffe checks it.
 
-        Old weights files (before 2015) store every blob as 4-D (num, channels, height,
-        width), right-aligned: a bias of C values is (1, 1, 1, C), an InnerProduct weight
-        (1, 1, N, K). Caffe accepts such a blob when the expected shape, padded on the left
-        with 1s to 4 axes, equals those dims; the array returned then has `shape`.
+        This is Caffe's Blob::ShapeEquals, the rule Net::CopyTrainedLayersFrom applies. A
+        blob saved with a shape must have exactly `shape`. Old weights files (before 2015)
+        store every blob with the legacy 4-D dims (num, channels, height, width), aligned on
+        the right: a bias of C values is (1, 1, 1, C), an InnerProduct weight (1, 1, N, K).
+        Such a blob is accepted when `shape`, padded on the left with 1s to 4 axes, equals
+        those dims; a mere equal count is not enough. `what` names the blob in errors.
         """
         shape = tuple(int(d) for d in shape)
+        label = f"{what} (blob {index})" if what else f"weight blob {index}"
         if index >= len(self.blobs):
             raise LayerError(
                 self.name,
                 self.type,
-                f"expected weight blob {index} of shape {shape}, but the layer "
-                f"has {len(self.blobs)} blob(s)",
+                f"expected {label} of shape {shape}, but the layer has {len(self.blobs)} blob(s)",
             )
         array = self.blobs[index]
-        if array.shape == shape:
-            return array
-        if (
-            index in self.legacy_blobs
-            and len(shape) <= 4
-            and (1,) * (4 - len(shape)) + shape == array.shape
-        ):
-            return array.reshape(shape)
-        raise LayerError(
-            self.name, self.type, f"weight blob {index} has shape {array.shape}, expected {shape}"
-        )
+        if index in self.legacy_blobs:
+            matches = len(shape) <= 4 and (1,) * (4 - len(shape)) + shape == array.shape
+        else:
+            matches = array.shape == shape
+        if not matches:
+            raise LayerError(
+                self.name, self.type, f"{label} has shape {array.shape}, expected {shape}"
+            )
+        return np.asarray(array, dtype=np.float32).reshape(shape)
 
 
 @dataclass(frozen=True)

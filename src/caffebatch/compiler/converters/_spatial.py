@@ -1,4 +1,4 @@
-"""Helpers shared by the spatial and weighted converters: axes, weight blobs, window sizes.
+"""Helpers shared by the spatial and weighted converters: blob counts, axes, window sizes.
 
 Each helper checks what Caffe's ``LayerSetUp``/``Reshape`` would check and raises
 `LayerError` naming the field, what was expected and what came (the checks common to
@@ -7,46 +7,17 @@ all converters are in `_checks`).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
-
-import numpy as np
 
 from caffebatch.caffe.net import Layer
 from caffebatch.compiler.converters._checks import refuse
 from caffebatch.compiler.graph import GraphBuilder
 
 
-def blob(layer: Layer, index: int, shape: Sequence[int], what: str) -> np.ndarray:
-    """Weight blob `index` of `layer`, checked against `shape` and returned in that shape.
-
-    Caffe accepts a blob saved in the legacy 4-D form (num, channels, height, width)
-    when its shape, padded with leading ones, matches; so do we.
-    """
-    shape = tuple(int(d) for d in shape)
-    if index >= len(layer.blobs):
-        refuse(
-            layer,
-            f"the weights hold {len(layer.blobs)} blob(s); the {what} (blob {index}, "
-            f"shape {shape}) is missing",
-        )
-    array = layer.blobs[index]
-    if _strip_ones(array.shape) != _strip_ones(shape) or array.size != math.prod(shape):
-        refuse(layer, f"{what} (blob {index}) has shape {tuple(array.shape)}, expected {shape}")
-    return np.asarray(array, dtype=np.float32).reshape(shape)
-
-
 def expect_blobs(layer: Layer, count: int) -> None:
     """Refuse weights with more blobs than the layer's parameters call for."""
     if len(layer.blobs) > count:
         refuse(layer, f"the weights hold {len(layer.blobs)} blobs, expected {count}")
-
-
-def _strip_ones(shape: Sequence[int]) -> tuple[int, ...]:
-    dims = list(shape)
-    while dims and dims[0] == 1:
-        dims.pop(0)
-    return tuple(dims)
 
 
 def per_axis(

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from caffebatch.caffe.net import Layer
 from caffebatch.caffe.proto import caffe_pb2
 from caffebatch.compiler.converters._checks import canonical_axis, refuse, refuse_batch_axis
-from caffebatch.compiler.converters._spatial import blob, expect_blobs, per_axis, scratch
+from caffebatch.compiler.converters._spatial import expect_blobs, per_axis, scratch
 from caffebatch.compiler.graph import GraphBuilder
 from caffebatch.compiler.registry import Tensor, converts
 
@@ -145,11 +145,11 @@ def convolution(layer: Layer, inputs: list[Tensor], g: GraphBuilder) -> list[Ten
     geo = geometry(layer, shape)
     expect_blobs(layer, 1 + geo.bias_term)
     weights = [
-        g.initializer(blob(layer, 0, kind.weight_shape(geo), "weight"), f"{layer.name}_weight")
+        g.initializer(layer.blob(0, kind.weight_shape(geo), "weight"), f"{layer.name}_weight")
     ]
     if geo.bias_term:
         weights.append(
-            g.initializer(blob(layer, 1, (geo.num_output,), "bias"), f"{layer.name}_bias")
+            g.initializer(layer.blob(1, (geo.num_output,), "bias"), f"{layer.name}_bias")
         )
     spatial = shape[geo.axis + 1 :]
     out_spatial = tuple(kind.size(layer, geo, i, size) for i, size in enumerate(spatial))

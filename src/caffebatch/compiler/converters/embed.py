@@ -14,7 +14,7 @@ from onnx import TensorProto
 
 from caffebatch.caffe.net import Layer
 from caffebatch.compiler.converters._checks import refuse
-from caffebatch.compiler.converters._spatial import blob, expect_blobs, scratch
+from caffebatch.compiler.converters._spatial import expect_blobs, scratch
 from caffebatch.compiler.graph import GraphBuilder
 from caffebatch.compiler.registry import Tensor, converts
 
@@ -32,9 +32,9 @@ def embed(layer: Layer, inputs: list[Tensor], g: GraphBuilder) -> list[Tensor]:
             "must be positive",
         )
     expect_blobs(layer, 1 + p.bias_term)
-    table = blob(layer, 0, (p.input_dim, p.num_output), "weight")
+    table = layer.blob(0, (p.input_dim, p.num_output), "weight")
     if p.bias_term:  # folded into the table: every row gets the bias
-        table = table + blob(layer, 1, (p.num_output,), "bias")
+        table = table + layer.blob(1, (p.num_output,), "bias")
     ids = inputs[0]
     top = layer.tops[0]
 

@@ -11,7 +11,7 @@ import math
 
 from caffebatch.caffe.net import Layer
 from caffebatch.compiler.converters._checks import canonical_axis, refuse, refuse_batch_axis
-from caffebatch.compiler.converters._spatial import blob, expect_blobs, scratch
+from caffebatch.compiler.converters._spatial import expect_blobs, scratch
 from caffebatch.compiler.graph import GraphBuilder
 from caffebatch.compiler.registry import Tensor, converts
 
@@ -34,11 +34,11 @@ def inner_product(layer: Layer, inputs: list[Tensor], g: GraphBuilder) -> list[T
     k = math.prod(x.shape[axis:])
     expect_blobs(layer, 1 + p.bias_term)
     weight_shape = (k, p.num_output) if p.transpose else (p.num_output, k)
-    weight = g.initializer(blob(layer, 0, weight_shape, "weight"), f"{layer.name}_weight")
+    weight = g.initializer(layer.blob(0, weight_shape, "weight"), f"{layer.name}_weight")
     operands = [weight]
     if p.bias_term:
         operands.append(
-            g.initializer(blob(layer, 1, (p.num_output,), "bias"), f"{layer.name}_bias")
+            g.initializer(layer.blob(1, (p.num_output,), "bias"), f"{layer.name}_bias")
         )
     out_shape = (*x.shape[:axis], p.num_output)
     top = layer.tops[0]

@@ -15,7 +15,7 @@ import numpy as np
 from caffebatch.caffe.net import Layer
 from caffebatch.caffe.proto import caffe_pb2
 from caffebatch.compiler.converters._checks import refuse
-from caffebatch.compiler.converters._spatial import blob, expect_blobs, scratch
+from caffebatch.compiler.converters._spatial import expect_blobs, scratch
 from caffebatch.compiler.graph import GraphBuilder
 from caffebatch.compiler.registry import Tensor, converts
 
@@ -162,11 +162,11 @@ def batch_norm(layer: Layer, inputs: list[Tensor], g: GraphBuilder) -> list[Tens
         refuse(layer, f"the input needs a channel axis, got shape {x.shape}")
     channels = x.shape[1]
     expect_blobs(layer, 3)
-    factor = blob(layer, 2, (1,), "moving-average factor")[0]
+    factor = layer.blob(2, (1,), "moving-average factor")[0]
     # Caffe scales by 1/f in float, and by 0 when f is 0 (untrained statistics)
     scale = np.float32(0.0) if factor == 0 else np.float32(1.0) / factor
-    mean = blob(layer, 0, (channels,), "mean") * scale
-    variance = blob(layer, 1, (channels,), "variance") * scale
+    mean = layer.blob(0, (channels,), "mean") * scale
+    variance = layer.blob(1, (channels,), "variance") * scale
     g.op(
         "BatchNormalization",
         x.name,

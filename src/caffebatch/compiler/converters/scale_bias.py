@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from caffebatch.caffe.net import Layer
 from caffebatch.compiler.converters._checks import canonical_axis, refuse
-from caffebatch.compiler.converters._spatial import blob, expect_blobs, scratch
+from caffebatch.compiler.converters._spatial import expect_blobs, scratch
 from caffebatch.compiler.graph import GraphBuilder
 from caffebatch.compiler.registry import Tensor, converts
 
@@ -46,7 +46,7 @@ def _learned(
             f"a learned {what} over axis 0 would depend on the batch size; "
             "caffebatch scores any batch size",
         )
-    array = blob(layer, index, shape, what)
+    array = layer.blob(index, shape, what)
     trailing = rank - axis - len(shape)
     return g.initializer(array.reshape(*shape, *([1] * trailing)), f"{layer.name}_{what}")
 
