@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from caffebatch.caffe.proto import caffe_pb2
 from caffebatch.errors import NetError
+from caffebatch.naming import UniqueNames
 
 
 class BlobGraph:
@@ -25,7 +26,7 @@ class BlobGraph:
         self.readers: dict[str, list[str]] = {}  # value -> layers that read it
         self.dropped: dict[str, str] = {}  # value -> training-only layer that produced it
         self.in_place: list[tuple[str, str, str]] = []  # (layer, blob, value overwritten)
-        self.names: set[str] = set()
+        self.names = UniqueNames()
 
     def add(
         self, param: caffe_pb2.LayerParameter, training_only: bool = False
@@ -69,7 +70,7 @@ class BlobGraph:
         # Caffe treats a top as in place only when it is the bottom at the same index.
         if index < len(param.bottom) and param.bottom[index] == blob:
             self.in_place.append((param.name, blob, bottoms[index]))
-            value = self._fresh(f"{blob}@{param.name}")
+            value = self.names.take(f"{blob}@{param.name}")
         elif blob in self.latest:
             raise NetError(
                 f"layer {param.name!r} ({param.type}): top blob {blob!r} is already produced "
@@ -77,17 +78,9 @@ class BlobGraph:
                 "give it a new name"
             )
         else:
-            value = self._fresh(blob)
+            value = self.names.take(blob)
         self.latest[blob] = value
         return value
-
-    def _fresh(self, name: str) -> str:
-        unique, counter = name, 1
-        while unique in self.names:
-            counter += 1
-            unique = f"{name}#{counter}"
-        self.names.add(unique)
-        return unique
 
     def check(self) -> None:
         """Refuse in-place writes on values that several layers read (call after the last add)."""

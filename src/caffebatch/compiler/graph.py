@@ -9,6 +9,7 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from caffebatch.errors import NetError
+from caffebatch.naming import UniqueNames
 
 OPSET = 21
 BATCH = "N"  # the symbolic name of the batch axis in the compiled model
@@ -21,35 +22,20 @@ class GraphBuilder:
         self.nodes: list[onnx.NodeProto] = []
         self.initializers: list[onnx.TensorProto] = []
         self.inputs: list[onnx.ValueInfoProto] = []
-        self._names: set[str] = set()
-        self._node_names: set[str] = set()
-        self._counter = 0
+        self._names = UniqueNames()
+        self._node_names = UniqueNames()  # ONNX Runtime wants unique node names; a separate space
 
     def fresh(self, hint: str) -> str:
         """A name no other value in the graph has, derived from `hint`."""
-        name = hint
-        while name in self._names:
-            self._counter += 1
-            name = f"{hint}_{self._counter}"
-        self._names.add(name)
-        return name
-
-    def _node_name(self, base: str) -> str:
-        """Node names are unique among nodes (ONNX Runtime insists); values are a separate space."""
-        name, suffix = base, 0
-        while name in self._node_names:
-            suffix += 1
-            name = f"{base}#{suffix}"
-        self._node_names.add(name)
-        return name
+        return self._names.take(hint)
 
     def reserve(self, names: Iterable[str]) -> None:
         """Keep `names` (the net's blobs) from being handed out by `fresh`."""
-        self._names.update(names)
+        self._names.reserve(names)
 
     def input(self, name: str, shape: Sequence[int]) -> None:
         """Declare a float32 graph input; its first axis becomes the symbolic batch axis."""
-        self._names.add(name)
+        self._names.reserve([name])
         dims: list[int | str] = [BATCH, *shape[1:]] if shape else []
         self.inputs.append(helper.make_tensor_value_info(name, TensorProto.FLOAT, dims))
 
@@ -79,12 +65,10 @@ class GraphBuilder:
             outputs = [self.fresh(op_type.lower())]
         elif isinstance(outputs, str):
             outputs = [outputs]
-        for name in outputs:
-            self._names.add(name)
+        self._names.reserve(outputs)
+        node_name = self._node_names.take(outputs[0])
         self.nodes.append(
-            helper.make_node(
-                op_type, list(inputs), list(outputs), name=self._node_name(outputs[0]), **attributes
-            )
+            helper.make_node(op_type, list(inputs), list(outputs), name=node_name, **attributes)
         )
         return list(outputs)
 
@@ -113,9 +97,8 @@ class GraphBuilder:
         for out_name, value, shape in outputs:
             value = renames.get(value, value)
             if out_name != value:
-                nodes.append(
-                    helper.make_node("Identity", [value], [out_name], name=self._node_name(out_name))
-                )
+                node_name = self._node_names.take(out_name)
+                nodes.append(helper.make_node("Identity", [value], [out_name], name=node_name))
             dims: list[int | str] = [BATCH, *shape[1:]] if shape else []
             output_infos.append(helper.make_tensor_value_info(out_name, TensorProto.FLOAT, dims))
         nodes = _needed(nodes, [o[0] for o in outputs])

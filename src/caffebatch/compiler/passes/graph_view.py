@@ -10,6 +10,8 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
+from caffebatch.naming import UniqueNames
+
 
 class GraphView:
     """An editable view of `graph`: nodes by the values they read, constants as arrays."""
@@ -23,7 +25,7 @@ class GraphView:
         for node in graph.node:
             for name in dict.fromkeys(node.input):
                 self._readers.setdefault(name, []).append(node)
-        self._names = (
+        self._names = UniqueNames(
             set(self._initializers)
             | {i.name for i in graph.input}
             | {o for n in graph.node for o in n.output}
@@ -52,11 +54,7 @@ class GraphView:
 
     def add_constant(self, array: np.ndarray, hint: str) -> str:
         """A new initializer holding `array`, under a name no value has yet."""
-        name, counter = hint, 0
-        while name in self._names:
-            counter += 1
-            name = f"{hint}_{counter}"
-        self._names.add(name)
+        name = self._names.take(hint)
         # Filled in place: appending a finished TensorProto would copy the weights again
         tensor = self.graph.initializer.add(
             name=name, data_type=helper.np_dtype_to_tensor_dtype(array.dtype)
