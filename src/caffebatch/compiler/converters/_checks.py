@@ -17,9 +17,10 @@ from caffebatch.errors import LayerError
 UNBOUNDED = 1 << 30  # the end of a blob-count range with no upper limit
 
 # Blob-count ranges for expect_blob_counts
-NONE = range(0, 1)
+NONE = range(1)
 ONE = range(1, 2)
 TWO = range(2, 3)
+ONE_OR_TWO = range(1, 3)
 AT_LEAST_ONE = range(1, UNBOUNDED)
 AT_LEAST_TWO = range(2, UNBOUNDED)
 
@@ -39,17 +40,23 @@ def _describe(counts: range, what: str) -> str:
     return f"{counts.start} to {counts.stop - 1} {what}"
 
 
-def expect_blob_counts(layer: Layer, bottoms: range, tops: range) -> None:
-    """Refuse `layer` unless its numbers of bottoms and tops lie in the given ranges."""
+def expect_blob_counts(layer: Layer, bottoms: range, tops: range, hint: str = "") -> None:
+    """Refuse `layer` unless its numbers of bottoms and tops lie in the given ranges.
+
+    `hint` is added to the refusal (e.g. which optional top caffebatch does not support).
+    """
     if len(layer.bottoms) not in bottoms:
-        refuse(layer, f"takes {_describe(bottoms, 'bottom blob(s)')}, got {len(layer.bottoms)}")
-    if len(layer.tops) not in tops:
-        refuse(layer, f"produces {_describe(tops, 'top blob(s)')}, got {len(layer.tops)}")
+        reason = f"takes {_describe(bottoms, 'bottom blob(s)')}, got {len(layer.bottoms)}"
+    elif len(layer.tops) not in tops:
+        reason = f"produces {_describe(tops, 'top blob(s)')}, got {len(layer.tops)}"
+    else:
+        return
+    refuse(layer, f"{reason} ({hint})" if hint else reason)
 
 
-def neuron_bottom(layer: Layer, inputs: list[Tensor]) -> Tensor:
-    """The one bottom of a neuron layer (like Caffe's NeuronLayer: one bottom, one top)."""
-    expect_blob_counts(layer, bottoms=ONE, tops=ONE)
+def neuron_bottom(layer: Layer, inputs: list[Tensor], hint: str = "") -> Tensor:
+    """The one bottom of a layer with one bottom and one top (like Caffe's NeuronLayer)."""
+    expect_blob_counts(layer, bottoms=ONE, tops=ONE, hint=hint)
     return inputs[0]
 
 

@@ -154,13 +154,13 @@ def convolution(layer: Layer, inputs: list[Tensor], g: GraphBuilder) -> list[Ten
     spatial = shape[geo.axis + 1 :]
     out_spatial = tuple(kind.size(layer, geo, i, size) for i, size in enumerate(spatial))
     out_shape = (*shape[: geo.axis], geo.num_output, *out_spatial)
-    attributes = dict(
-        kernel_shape=list(geo.kernel),
-        strides=list(geo.stride),
-        pads=list(geo.pad) * 2,
-        dilations=list(geo.dilation),
-        group=geo.group,
-    )
+    attributes = {
+        "kernel_shape": list(geo.kernel),
+        "strides": list(geo.stride),
+        "pads": list(geo.pad) * 2,
+        "dilations": list(geo.dilation),
+        "group": geo.group,
+    }
     outputs = []
     for bottom, top in zip(inputs, layer.tops, strict=True):
         x = bottom.name

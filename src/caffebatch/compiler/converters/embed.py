@@ -13,7 +13,7 @@ import numpy as np
 from onnx import TensorProto
 
 from caffebatch.caffe.net import Layer
-from caffebatch.compiler.converters._checks import refuse
+from caffebatch.compiler.converters._checks import neuron_bottom, refuse
 from caffebatch.compiler.converters._spatial import expect_blobs, scratch
 from caffebatch.compiler.graph import GraphBuilder
 from caffebatch.compiler.registry import Tensor, converts
@@ -22,8 +22,7 @@ from caffebatch.compiler.registry import Tensor, converts
 @converts("Embed")
 def embed(layer: Layer, inputs: list[Tensor], g: GraphBuilder) -> list[Tensor]:
     """Caffe Embed (bias_term); out-of-range ids give NaN rows (see the module docstring)."""
-    if len(inputs) != 1 or len(layer.tops) != 1:
-        refuse(layer, f"takes one bottom and one top, got {len(inputs)} and {len(layer.tops)}")
+    ids = neuron_bottom(layer, inputs)
     p = layer.param.embed_param
     if p.input_dim <= 0 or p.num_output <= 0:
         refuse(
@@ -35,7 +34,6 @@ def embed(layer: Layer, inputs: list[Tensor], g: GraphBuilder) -> list[Tensor]:
     table = layer.blob(0, (p.input_dim, p.num_output), "weight")
     if p.bias_term:  # folded into the table: every row gets the bias
         table = table + layer.blob(1, (p.num_output,), "bias")
-    ids = inputs[0]
     top = layer.tops[0]
 
     def temp(what: str) -> str:

@@ -10,7 +10,12 @@ from __future__ import annotations
 import math
 
 from caffebatch.caffe.net import Layer
-from caffebatch.compiler.converters._checks import canonical_axis, refuse, refuse_batch_axis
+from caffebatch.compiler.converters._checks import (
+    canonical_axis,
+    neuron_bottom,
+    refuse,
+    refuse_batch_axis,
+)
 from caffebatch.compiler.converters._spatial import expect_blobs, scratch
 from caffebatch.compiler.graph import GraphBuilder
 from caffebatch.compiler.registry import Tensor, converts
@@ -20,9 +25,7 @@ from caffebatch.compiler.registry import Tensor, converts
 def inner_product(layer: Layer, inputs: list[Tensor], g: GraphBuilder) -> list[Tensor]:
     """Caffe InnerProduct (axis, transpose, bias_term)."""
     p = layer.param.inner_product_param
-    if len(inputs) != 1 or len(layer.tops) != 1:
-        refuse(layer, f"takes one bottom and one top, got {len(inputs)} and {len(layer.tops)}")
-    x = inputs[0]
+    x = neuron_bottom(layer, inputs)
     axis = canonical_axis(layer, "inner_product_param.axis", p.axis, len(x.shape))
     if axis == 0:
         refuse_batch_axis(

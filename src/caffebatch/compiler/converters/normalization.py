@@ -14,16 +14,10 @@ import numpy as np
 
 from caffebatch.caffe.net import Layer
 from caffebatch.caffe.proto import caffe_pb2
-from caffebatch.compiler.converters._checks import refuse
+from caffebatch.compiler.converters._checks import neuron_bottom, refuse
 from caffebatch.compiler.converters._spatial import expect_blobs, scratch
 from caffebatch.compiler.graph import GraphBuilder
 from caffebatch.compiler.registry import Tensor, converts
-
-
-def _one_to_one(layer: Layer, inputs: list[Tensor]) -> Tensor:
-    if len(inputs) != 1 or len(layer.tops) != 1:
-        refuse(layer, f"takes one bottom and one top, got {len(inputs)} and {len(layer.tops)}")
-    return inputs[0]
 
 
 def _sqrt_of_sqrt(g: GraphBuilder, layer: Layer, s: str) -> str:
@@ -95,7 +89,7 @@ def local_response_normalization(
     layer: Layer, inputs: list[Tensor], g: GraphBuilder
 ) -> list[Tensor]:
     """Caffe LRN: y = x / scale ** beta, with the scale of the layer's norm_region."""
-    x = _one_to_one(layer, inputs)
+    x = neuron_bottom(layer, inputs)
     p = layer.param.lrn_param
     if p.local_size % 2 == 0:
         refuse(layer, f"lrn_param.local_size must be odd, got {p.local_size}")
@@ -111,7 +105,7 @@ def mean_variance_normalization(
     layer: Layer, inputs: list[Tensor], g: GraphBuilder
 ) -> list[Tensor]:
     """Caffe MVN: y = (x - mean) / (sqrt(var) + eps) per record and channel (or across)."""
-    x = _one_to_one(layer, inputs)
+    x = neuron_bottom(layer, inputs)
     p = layer.param.mvn_param
     if len(x.shape) > 4:
         refuse(layer, f"Caffe's MVN takes at most 4 axes, the input has shape {x.shape}")
@@ -149,7 +143,7 @@ def mean_variance_normalization(
 @converts("BatchNorm")
 def batch_norm(layer: Layer, inputs: list[Tensor], g: GraphBuilder) -> list[Tensor]:
     """Caffe BatchNorm with its stored statistics: blobs (mean * f, variance * f, f)."""
-    x = _one_to_one(layer, inputs)
+    x = neuron_bottom(layer, inputs)
     p = layer.param.batch_norm_param
     if p.HasField("use_global_stats") and not p.use_global_stats:
         refuse(

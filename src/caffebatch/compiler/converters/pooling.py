@@ -23,7 +23,7 @@ import numpy as np
 
 from caffebatch.caffe.net import Layer
 from caffebatch.caffe.proto import caffe_pb2
-from caffebatch.compiler.converters._checks import refuse
+from caffebatch.compiler.converters._checks import neuron_bottom, refuse
 from caffebatch.compiler.converters._spatial import scratch
 from caffebatch.compiler.graph import GraphBuilder
 from caffebatch.compiler.registry import Tensor, converts
@@ -135,11 +135,11 @@ _GLOBAL = {Method.MAX: "GlobalMaxPool", Method.AVE: "GlobalAveragePool"}
 
 
 def _attributes(windows: tuple[Window, ...]) -> dict[str, list[int]]:
-    return dict(
-        kernel_shape=[w.kernel for w in windows],
-        strides=[w.stride for w in windows],
-        pads=[w.pad for w in windows] + [w.pad_end() for w in windows],
-    )
+    return {
+        "kernel_shape": [w.kernel for w in windows],
+        "strides": [w.stride for w in windows],
+        "pads": [w.pad for w in windows] + [w.pad_end() for w in windows],
+    }
 
 
 def _outer(factors: list[np.ndarray]) -> np.ndarray:
@@ -213,18 +213,10 @@ def _pair(
 
 
 def _four_d(layer: Layer, inputs: list[Tensor]) -> Tensor:
-    if len(inputs) != 1 or len(layer.tops) != 1:
-        refuse(
-            layer,
-            f"takes one bottom and one top (the MAX mask top is not supported), got "
-            f"{len(inputs)} and {len(layer.tops)}",
-        )
-    if len(inputs[0].shape) != 4:
-        refuse(
-            layer,
-            f"the input must have 4 axes (num, channels, height, width), got {inputs[0].shape}",
-        )
-    return inputs[0]
+    x = neuron_bottom(layer, inputs, hint="the MAX mask top is not supported")
+    if len(x.shape) != 4:
+        refuse(layer, f"the input must have 4 axes (num, channels, height, width), got {x.shape}")
+    return x
 
 
 @converts("Pooling")

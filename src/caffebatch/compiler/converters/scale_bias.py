@@ -9,7 +9,13 @@ as its scale, and is its last blob.
 from __future__ import annotations
 
 from caffebatch.caffe.net import Layer
-from caffebatch.compiler.converters._checks import canonical_axis, refuse
+from caffebatch.compiler.converters._checks import (
+    ONE,
+    ONE_OR_TWO,
+    canonical_axis,
+    expect_blob_counts,
+    refuse,
+)
 from caffebatch.compiler.converters._spatial import expect_blobs, scratch
 from caffebatch.compiler.graph import GraphBuilder
 from caffebatch.compiler.registry import Tensor, converts
@@ -94,22 +100,15 @@ def _operand(
     return _learned(g, layer, 0, axis, shape, len(x.shape), what), axis, shape
 
 
-def _check_counts(layer: Layer, inputs: list[Tensor]) -> None:
-    if len(inputs) not in (1, 2) or len(layer.tops) != 1:
-        refuse(
-            layer, f"takes one or two bottoms and one top, got {len(inputs)} and {len(layer.tops)}"
-        )
-
-
 @converts("Scale")
 def scale(layer: Layer, inputs: list[Tensor], g: GraphBuilder) -> list[Tensor]:
     """Caffe Scale: y = x * scale (+ bias), scale from blob 0 or the second bottom."""
-    _check_counts(layer, inputs)
+    expect_blob_counts(layer, bottoms=ONE_OR_TWO, tops=ONE)
     p = layer.param.scale_param
     x, top = inputs[0], layer.tops[0]
     learned = len(inputs) == 1
     expect_blobs(layer, int(learned) + p.bias_term)
-    factor, axis, shape = _operand(g, layer, inputs, "scale_param", "scale")
+    factor, _, shape = _operand(g, layer, inputs, "scale_param", "scale")
     scaled = g.op("Mul", x.name, factor, output=scratch(g, layer, "scaled") if p.bias_term else top)
     if p.bias_term:
         # Caffe's inner Bias layer covers as many axes as the scale operand has.
@@ -124,7 +123,7 @@ def scale(layer: Layer, inputs: list[Tensor], g: GraphBuilder) -> list[Tensor]:
 @converts("Bias")
 def bias(layer: Layer, inputs: list[Tensor], g: GraphBuilder) -> list[Tensor]:
     """Caffe Bias: y = x + bias, bias from blob 0 or the second bottom."""
-    _check_counts(layer, inputs)
+    expect_blob_counts(layer, bottoms=ONE_OR_TWO, tops=ONE)
     expect_blobs(layer, int(len(inputs) == 1))
     x, top = inputs[0], layer.tops[0]
     offset, _, _ = _operand(g, layer, inputs, "bias_param", "bias")
