@@ -15,7 +15,6 @@ nodes through `g` whose outputs are named ``layer.tops``, and returns one `Tenso
 from __future__ import annotations
 
 import importlib
-import pkgutil
 from collections.abc import Callable
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -33,17 +32,40 @@ class Tensor(NamedTuple):
 
 Converter = Callable[["Layer", list[Tensor], "GraphBuilder"], list[Tensor]]
 
+# The modules of caffebatch.compiler.converters that register converters, one per layer
+# family. A new family is one module plus its line here (tests check the list is complete).
+BUILTIN_MODULES = (
+    "activations",
+    "concat_slice",
+    "convolution",
+    "crop_tile",
+    "eltwise",
+    "embed",
+    "inner_product",
+    "normalization",
+    "plumbing",
+    "pooling",
+    "power",
+    "reduction",
+    "reshape",
+    "scale_bias",
+)
+
 _CONVERTERS: dict[str, Converter] = {}
 _builtins_loaded = False
 
 
 def converts(*layer_types: str) -> Callable[[Converter], Converter]:
-    """Register the decorated function as the converter of `layer_types`."""
+    """Register the decorated function as the converter of `layer_types`.
+
+    Raises ValueError when one of them already has a converter (nothing is registered then).
+    """
 
     def register(function: Converter) -> Converter:
+        taken = [layer_type for layer_type in layer_types if layer_type in _CONVERTERS]
+        if taken:
+            raise ValueError(f"a converter for {taken[0]!r} is already registered")
         for layer_type in layer_types:
-            if layer_type in _CONVERTERS:
-                raise ValueError(f"a converter for {layer_type!r} is already registered")
             _CONVERTERS[layer_type] = function
         return function
 
@@ -52,10 +74,8 @@ def converts(*layer_types: str) -> Callable[[Converter], Converter]:
 
 def _load_builtin_converters() -> None:
     global _builtins_loaded
-    from caffebatch.compiler import converters as package
-
-    for module in pkgutil.iter_modules(package.__path__):
-        importlib.import_module(f"{package.__name__}.{module.name}")
+    for module in BUILTIN_MODULES:
+        importlib.import_module(f"caffebatch.compiler.converters.{module}")
     _builtins_loaded = True
 
 

@@ -1,1 +1,1 @@
-"""Layer converters, one module per layer family. Every module here is loaded by the registry."""
+"""Layer converters, one module per layer family, each listed in `registry.BUILTIN_MODULES`."""
