@@ -1,0 +1,61 @@
+"""deployment-meta.json: which files of a package hold the model; its input and output layers."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from caffebatch.errors import PackageError
+
+META_FILE = "deployment-meta.json"
+MAX_META_BYTES = 1 << 20
+
+
+@dataclass(frozen=True)
+class DeploymentMeta:
+    """deployment-meta.json: which files hold the model, and its input and output layers."""
+
+    input_layers: tuple[str, ...]
+    output_layers: tuple[str, ...]
+    network_definitions_file_name: str
+    weights_file_name: str
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> DeploymentMeta:
+        """Parse and validate the file's content; PackageError says which field is wrong."""
+        try:
+            data = json.loads(text)
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise PackageError(f"{META_FILE} is not valid JSON: {exc}") from exc
+        if not isinstance(data, dict):
+            raise PackageError(f"{META_FILE} must hold a JSON object, got {type(data).__name__}")
+        return cls(
+            input_layers=_names(data, "input_layers"),
+            output_layers=_names(data, "output_layers"),
+            network_definitions_file_name=_file_name(data, "network_definitions_file_name"),
+            weights_file_name=_file_name(data, "weights_file_name"),
+        )
+
+
+def _names(data: dict, key: str) -> tuple[str, ...]:
+    value = data.get(key)
+    if not isinstance(value, list) or not value:
+        raise PackageError(
+            f"{META_FILE}: {key!r} must be a non-empty list of layer names, got {value!r}"
+        )
+    if not all(isinstance(name, str) and name for name in value):
+        raise PackageError(f"{META_FILE}: {key!r} must hold non-empty strings, got {value!r}")
+    if len(set(value)) != len(value):
+        raise PackageError(f"{META_FILE}: {key!r} names a layer twice: {value!r}")
+    return tuple(value)
+
+
+def _file_name(data: dict, key: str) -> str:
+    value = data.get(key)
+    if not isinstance(value, str) or not value:
+        raise PackageError(f"{META_FILE}: {key!r} must be a file name, got {value!r}")
+    if value in (".", "..") or "/" in value or "\\" in value or "\0" in value:
+        raise PackageError(
+            f"{META_FILE}: {key!r} must be a plain file name in the package, got {value!r}"
+        )
+    return value
