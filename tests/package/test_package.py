@@ -14,7 +14,7 @@ from caffebatch.errors import NetError, PackageError
 from caffebatch.model import load_model
 from caffebatch.package import DeploymentMeta, PackageLimits, open_package, pack
 
-LENET = Path(__file__).parent / "reference" / "lenet"
+LENET = Path(__file__).parents[1] / "reference" / "lenet"
 FILES = ("deploy.prototxt", "lenet_iter_2000.caffemodel", "deployment-meta.json")
 
 

@@ -12,7 +12,7 @@ import onnx
 
 from caffebatch.runtime.scorer import Scorer
 
-ROOT = Path(__file__).parents[1]
+ROOT = Path(__file__).parents[2]
 LENET = ROOT / "examples" / "lenet"
 REFERENCE = ROOT / "tests" / "reference" / "lenet"
 
