@@ -24,6 +24,7 @@ import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Self
 
 import pytest
 
@@ -110,7 +111,7 @@ class PostgresCluster:
         finally:
             shutil.rmtree(self.root, ignore_errors=True)
 
-    def __enter__(self) -> PostgresCluster:
+    def __enter__(self) -> Self:
         try:
             return self.start()
         except BaseException:

@@ -17,6 +17,7 @@ import sys
 import time
 import urllib.request
 import uuid
+from typing import Self
 
 import boto3
 from botocore.config import Config
@@ -40,7 +41,7 @@ class S3Server:
         self.url = f"http://127.0.0.1:{self.port}"
         self._process: subprocess.Popen | None = None
 
-    def __enter__(self) -> S3Server:
+    def __enter__(self) -> Self:
         env = {**os.environ, "AWS_ACCESS_KEY_ID": ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": SECRET_KEY}
         self._process = subprocess.Popen(
             [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],

@@ -63,7 +63,7 @@ def reference(request):
 
 
 def test_compiles_to_a_valid_onnx_model_with_a_symbolic_batch_axis(reference):
-    folder, compiled, scorer = reference
+    folder, compiled, _ = reference
     onnx.checker.check_model(compiled.onnx, full_check=True)
     for value in (*compiled.onnx.graph.input, *compiled.onnx.graph.output):
         assert value.type.tensor_type.shape.dim[0].dim_param == "N", f"{folder.name}: {value.name}"

@@ -6,8 +6,9 @@ end the whole run; these properties search for such inputs.
 
 from __future__ import annotations
 
-import numpy as np
 import json
+
+import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 

@@ -10,8 +10,8 @@ import pytest
 
 from caffebatch.errors import AccessDeniedError, LocationNotFoundError, ObjectNotFoundError
 from caffebatch.jobs.spec import Location, RetryPolicy
-from caffebatch.jobs.storage import overlaps
 from caffebatch.jobs.storage import local as local_storage
+from caffebatch.jobs.storage import overlaps
 from caffebatch.jobs.storage.local import LocalStorage
 from caffebatch.jobs.storage.s3 import S3Storage, parse_url
 from tests.jobs.faultproxy import FaultProxy
@@ -131,7 +131,8 @@ def test_parse_url():
 
 def _established_to(port: int) -> int:
     """Open TCP connections to 127.0.0.1:`port` (Linux's table; state 01 is ESTABLISHED)."""
-    rows = [line.split() for line in open("/proc/net/tcp").read().splitlines()[1:]]
+    with open("/proc/net/tcp") as table:
+        rows = [line.split() for line in table.read().splitlines()[1:]]
     return sum(row[2] == f"0100007F:{port:04X}" and row[3] == "01" for row in rows)
 
 

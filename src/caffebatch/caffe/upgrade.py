@@ -21,6 +21,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import NamedTuple
 
+from google.protobuf.message import Message
+
 from caffebatch.caffe.proto import caffe_pb2
 from caffebatch.errors import NetError
 
@@ -84,7 +86,7 @@ V0_TYPES = {
 # V0 field -> {V1 type: (V1 parameter message, its field)}. V0 kept every layer's
 # parameters in one flat message; V1 moved them into one message per layer type.
 # The data layers' fields (source, batchsize, meanfile, ...) are not carried: training only.
-V0_FIELDS = {
+V0_FIELDS: dict[str, dict[int, tuple[str | None, str]]] = {
     "num_output": {
         V1.CONVOLUTION: ("convolution_param", "num_output"),
         V1.INNER_PRODUCT: ("inner_product_param", "num_output"),
@@ -172,8 +174,8 @@ def _v0_to_v1(wrapper: caffe_pb2.V1LayerParameter) -> caffe_pb2.V1LayerParameter
     v1 = caffe_pb2.V1LayerParameter(name=v0.name, type=V0_TYPES[v0.type])
     v1.bottom.extend(wrapper.bottom)
     v1.top.extend(wrapper.top)
-    for field in V0_COPIED:
-        getattr(v1, field).extend(getattr(v0, field))
+    for name in V0_COPIED:
+        getattr(v1, name).extend(getattr(v0, name))
     for field, value in v0.ListFields():
         targets = V0_FIELDS.get(field.name)
         if targets is None:
@@ -187,7 +189,7 @@ def _v0_to_v1(wrapper: caffe_pb2.V1LayerParameter) -> caffe_pb2.V1LayerParameter
     return v1
 
 
-def _set(message, field: str, value) -> None:
+def _set(message: Message, field: str, value: object) -> None:
     descriptor = message.DESCRIPTOR.fields_by_name[field]
     if descriptor.is_repeated:
         getattr(message, field).append(value)
@@ -270,8 +272,8 @@ def _v1_to_current(v1: caffe_pb2.V1LayerParameter, layer: caffe_pb2.LayerParamet
         layer.name = v1.name
     if v1.HasField("type"):
         layer.type = V1_TYPE_NAMES[v1.type]
-    for field in V1_COPIED:
-        getattr(layer, field).extend(getattr(v1, field))
+    for name in V1_COPIED:
+        getattr(layer, name).extend(getattr(v1, name))
     for v1_field, spec_field in V1_PARAM_SPEC_FIELDS.items():
         for index, value in enumerate(getattr(v1, v1_field)):
             while len(layer.param) <= index:

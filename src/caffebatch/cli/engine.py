@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from caffebatch.errors import ModelError
+
+if TYPE_CHECKING:
+    from caffebatch.compiler.compile import CompiledModel
 
 MODEL_DIR = click.argument(
     "model_dir", type=click.Path(exists=True, path_type=Path), metavar="MODEL_DIR"
 )
 
 
-def _load(model_dir: Path):
+def _load(model_dir: Path) -> CompiledModel:
     from caffebatch.model import load_model
 
     try:
@@ -39,8 +43,10 @@ def inspect(model_dir: Path) -> None:
 
     model = _load(model_dir)
     table = Table(title=f"{model_dir} (declared batch {model.declared_batch})")
-    for column, justify in (("layer", "left"), ("type", "left"), ("output shape", "left"), ("MACs", "right")):
-        table.add_column(column, justify=justify)
+    table.add_column("layer")
+    table.add_column("type")
+    table.add_column("output shape")
+    table.add_column("MACs", justify="right")
     for name, shape in model.inputs.items():
         table.add_row(name, "input", _shape((0, *shape)), "")
     for layer in model.layers:

@@ -7,6 +7,7 @@ the version; runs and pages load it instead of compiling again.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any, cast
 
 import onnx
 import orjson
@@ -59,7 +60,7 @@ def load_compiled(folder: Path) -> CompiledModel:
 _KEYS = ("inputs", "outputs", "declared_batch", "layers")
 
 
-def _meta(folder: Path) -> dict:
+def _meta(folder: Path) -> dict[str, Any]:
     try:
         meta = orjson.loads((folder / META_FILE).read_bytes())
     except (OSError, orjson.JSONDecodeError) as error:
@@ -67,10 +68,10 @@ def _meta(folder: Path) -> dict:
     missing = [key for key in _KEYS if key not in meta] if isinstance(meta, dict) else _KEYS
     if missing:
         raise ModelError(f"{folder / META_FILE} lacks {list(missing)}; compile the model again")
-    return meta
+    return cast(dict[str, Any], meta)
 
 
-def _layers(meta: dict) -> tuple[LayerInfo, ...]:
+def _layers(meta: dict[str, Any]) -> tuple[LayerInfo, ...]:
     try:
         return tuple(
             LayerInfo(

@@ -82,7 +82,10 @@ def compile_net(
         if missing:
             raise NetError(f"layer {layer.name!r} ({layer.type}): unknown bottom blob(s) {missing}")
         bottoms = [values[b] for b in layer.bottoms]
-        tops = converter_for(layer.type)(layer, bottoms, g)
+        convert = converter_for(layer.type)
+        if convert is None:  # refused above; kept for the type checker
+            raise UnsupportedLayerError([(layer.name, layer.type)])
+        tops = convert(layer, bottoms, g)
         if [t.name for t in tops] != list(layer.tops):
             raise LayerError(layer.name, layer.type, "converter produced the wrong tops")
         for top in tops:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 import numpy as np
 import onnx
@@ -58,7 +59,7 @@ class GraphBuilder:
         op_type: str,
         inputs: Sequence[str],
         outputs: Sequence[str] | str | None = None,
-        **attributes: object,
+        **attributes: Any,
     ) -> list[str]:
         """Add one node. `outputs` names its outputs; by default one fresh name."""
         if outputs is None:
@@ -72,7 +73,7 @@ class GraphBuilder:
         )
         return list(outputs)
 
-    def op(self, op_type: str, *inputs: str, output: str | None = None, **attributes: object) -> str:
+    def op(self, op_type: str, *inputs: str, output: str | None = None, **attributes: Any) -> str:
         """Add a single-output node and return its output name."""
         return self.node(op_type, inputs, output, **attributes)[0]
 

@@ -37,7 +37,7 @@ class DeploymentMeta:
         )
 
 
-def _names(data: dict, key: str) -> tuple[str, ...]:
+def _names(data: dict[str, object], key: str) -> tuple[str, ...]:
     value = data.get(key)
     if not isinstance(value, list) or not value:
         raise PackageError(
@@ -50,7 +50,7 @@ def _names(data: dict, key: str) -> tuple[str, ...]:
     return tuple(value)
 
 
-def _file_name(data: dict, key: str) -> str:
+def _file_name(data: dict[str, object], key: str) -> str:
     value = data.get(key)
     if not isinstance(value, str) or not value:
         raise PackageError(f"{META_FILE}: {key!r} must be a file name, got {value!r}")

@@ -118,6 +118,7 @@ def _write_entries(entries: Iterator[Entry], target: Path, limits: PackageLimits
             if is_dir:
                 destination.mkdir(parents=True, exist_ok=True)
             else:
+                assert content is not None  # the entry readers give every file its content
                 written = _write_file(content, destination, written, limits.max_unpacked_bytes)
         except _UNPACK_ERRORS as exc:
             reason = getattr(exc, "strerror", None) or exc

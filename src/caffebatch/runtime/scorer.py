@@ -75,7 +75,8 @@ class Scorer:
     @property
     def providers(self) -> list[str]:
         """The execution providers the session actually uses."""
-        return self._session.get_providers()
+        providers: list[str] = self._session.get_providers()
+        return providers
 
     def __call__(self, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Score one batch: input name -> (batch, *shape) float32, to output name -> array."""
@@ -83,7 +84,7 @@ class Scorer:
         results = self._session.run(list(self.outputs), arrays)
         return dict(zip(self.outputs, results, strict=True))
 
-    def __reduce__(self):  # rebuild the session where the scorer is unpickled
+    def __reduce__(self) -> tuple[object, ...]:  # rebuild the session where the scorer is unpickled
         return (_rebuild, (self._model, self._threads, self._providers, self._spin))
 
 

@@ -94,8 +94,10 @@ def test_flatten_refuses_in_place():
         # tests/reference/invalid/reshape_count_mismatch, in Caffe's words
         (
             {"shape": {"dim": [0, 7, -1]}},
-            r"bottom count \(120\) of \(2, 3, 4, 5\) must be divisible by the product of the "
-            r"specified dimensions \(14\)",
+            (
+                r"bottom count \(120\) of \(2, 3, 4, 5\) must be divisible by the product of "
+                r"the specified dimensions \(14\)"
+            ),
         ),
         ({"shape": {"dim": [0, -1, -1]}}, "more than one -1"),
         ({"shape": {"dim": [0, 7, 3]}}, r"count 42 of \(2, 7, 3\) must match input count 120"),

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from itertools import pairwise
-
-from google.protobuf.message import Message
+from typing import Any
 
 from caffebatch.caffe.net import Layer
 from caffebatch.compiler.converters._checks import (
@@ -21,7 +20,7 @@ from caffebatch.compiler.registry import Tensor, converts
 
 def _axis(layer: Layer, field: str, legacy_field: str, ndim: int) -> int:
     """The axis from `field`.axis, or from the older unsigned `legacy_field` (never both)."""
-    param: Message = getattr(layer.param, field)
+    param: Any = getattr(layer.param, field)  # concat_param or slice_param
     if param.HasField("axis") and param.HasField(legacy_field):
         refuse(layer, f"set {field}.axis or {field}.{legacy_field}, not both")
     if param.HasField(legacy_field):
@@ -32,7 +31,7 @@ def _axis(layer: Layer, field: str, legacy_field: str, ndim: int) -> int:
                 f"{field}.{legacy_field} {legacy} is out of range for a {ndim}-D input: "
                 f"expected 0 <= {legacy_field} < {ndim}",
             )
-        return legacy
+        return int(legacy)
     return canonical_axis(layer, f"{field}.axis", param.axis, ndim)
 
 

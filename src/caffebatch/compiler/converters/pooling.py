@@ -29,7 +29,7 @@ from caffebatch.compiler.graph import GraphBuilder
 from caffebatch.compiler.registry import Tensor, converts
 
 Method = caffe_pb2.PoolingParameter.PoolMethod
-FLT_MIN = np.finfo(np.float32).tiny
+FLT_MIN = float(np.finfo(np.float32).tiny)
 
 
 @dataclass(frozen=True)
@@ -51,11 +51,13 @@ class Window:
 
     def caffe_divisor(self) -> np.ndarray:
         starts = self.starts()
-        return np.minimum(starts + self.kernel, self.size + self.pad) - starts
+        divisor: np.ndarray = np.minimum(starts + self.kernel, self.size + self.pad) - starts
+        return divisor
 
     def real_cells(self) -> np.ndarray:
         starts = self.starts()
-        return np.minimum(starts + self.kernel, self.size) - np.maximum(starts, 0)
+        cells: np.ndarray = np.minimum(starts + self.kernel, self.size) - np.maximum(starts, 0)
+        return cells
 
 
 def window(
@@ -143,7 +145,8 @@ def _attributes(windows: tuple[Window, ...]) -> dict[str, list[int]]:
 
 
 def _outer(factors: list[np.ndarray]) -> np.ndarray:
-    return np.multiply.outer(*factors)
+    outer: np.ndarray = np.multiply.outer(*factors)
+    return outer
 
 
 def pool(
@@ -156,7 +159,7 @@ def pool(
     return Tensor(top, (*x.shape[:2], *(w.out for w in windows)))
 
 
-def _windows(layer: Layer, shape: tuple[int, ...]) -> tuple[Window, Window]:
+def _windows(layer: Layer, shape: tuple[int, ...]) -> tuple[Window, ...]:
     p = layer.param.pooling_param
     given = {
         f

@@ -48,8 +48,8 @@ def power(layer: Layer, inputs: list[Tensor], g: GraphBuilder) -> list[Tensor]:
     base = _affine(g, layer, x.name, param.scale, param.shift)
     if param.power == 1:
         return [Tensor(g.op("Identity", base, output=top), x.shape)]
-    exponent = g.floats(param.power, f"{layer.name}_power")
-    return [Tensor(g.op("Pow", base, exponent, output=top), x.shape)]
+    power_of = g.floats(param.power, f"{layer.name}_power")
+    return [Tensor(g.op("Pow", base, power_of, output=top), x.shape)]
 
 
 @converts("Exp")

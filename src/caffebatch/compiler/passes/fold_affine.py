@@ -35,7 +35,7 @@ def _per_channel(view: GraphView, name: str, channels: int, rank: int) -> np.nda
 def _binary(
     make: Callable[[np.ndarray], Affine | None],
     reversed_make: Callable[[np.ndarray], Affine] | None,
-):
+) -> Callable[[GraphView, onnx.NodeProto, str, int, int], Affine | None]:
     """The affine map of a binary node with one constant operand (either side).
 
     `make` gives the map for ``value op constant``, `reversed_make` for ``constant op
@@ -66,9 +66,9 @@ def _batch_norm(
     if len(node.output) != 1 or node.input[0] != value or training:
         return None
     params = [_per_channel(view, name, channels, 2) for name in node.input[1:5]]
-    if any(p is None for p in params):
-        return None
     scale, bias, mean, variance = params
+    if scale is None or bias is None or mean is None or variance is None:
+        return None
     epsilon = next((a.f for a in node.attribute if a.name == "epsilon"), 1e-5)
     factor = scale / np.sqrt(variance + epsilon)
     return factor, bias - mean * factor

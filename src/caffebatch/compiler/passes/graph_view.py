@@ -6,6 +6,9 @@ drops the initializers that no node reads any more.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
 import onnx
 from onnx import helper, numpy_helper
@@ -90,7 +93,7 @@ class GraphView:
         _delete_where(self.graph.value_info, lambda v: v.name not in produced)
 
 
-def _delete_where(items, unwanted) -> None:
+def _delete_where(items: Any, unwanted: Callable[[Any], bool]) -> None:
     """Delete in place (rebuilding a repeated field would copy every weight)."""
     for index in reversed(range(len(items))):
         if unwanted(items[index]):
