@@ -7,6 +7,7 @@ This is the engine's front door: the CLI, batch runs and the service all call it
 
 from __future__ import annotations
 
+import dataclasses
 import tempfile
 from pathlib import Path
 
@@ -51,3 +52,26 @@ def _input_value(net: Net, name: str) -> str:
         f"deployment-meta.json names input layer {name!r}, but the net's Input layers are "
         f"{sorted(net.input_layers)} and its inputs {sorted(net.inputs)}"
     )
+
+
+def choose_engine(
+    compiled: CompiledModel, setting: str = "auto", *, batch: int, threads: int | None = None
+) -> CompiledModel:
+    """`compiled` with the backend that the `engine` setting says to score it on.
+
+    A backend named outright is used as is (ExtraMissingError when its extra is missing).
+    ``auto`` keeps a choice already recorded with the model; else it measures every installed
+    backend on a probe batch of `batch` records (`caffebatch.runtime.choice`) and records the
+    fastest that matches ONNX Runtime; with only ONNX Runtime installed, nothing is measured.
+    """
+    from caffebatch.runtime import choice
+
+    engine = choice.resolve(setting, compiled.engine)
+    if engine is not None:
+        return dataclasses.replace(compiled, engine=engine)
+    measured = choice.choose(
+        compiled.onnx.SerializeToString(), compiled.inputs, batch=batch, threads=threads
+    )
+    if measured is None:
+        return dataclasses.replace(compiled, engine=None, engine_choice=None)
+    return dataclasses.replace(compiled, engine=measured.engine, engine_choice=measured.to_json())

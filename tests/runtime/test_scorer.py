@@ -29,4 +29,4 @@ def test_a_scorer_without_spinning_scores_the_same_and_keeps_the_setting_when_pi
     np.testing.assert_array_equal(quiet(batch)["prob"], expected)
     rebuilt = pickle.loads(pickle.dumps(quiet))
     np.testing.assert_array_equal(rebuilt(batch)["prob"], expected)
-    assert rebuilt.__reduce__()[1][-1] is False  # spin, as given
+    assert rebuilt.__reduce__()[1][3] is False  # spin, as given

@@ -23,6 +23,11 @@ META_FILE = "compiled.json"
 def save_compiled(compiled: CompiledModel, folder: Path) -> None:
     """Write `compiled` into `folder` (which must exist)."""
     onnx.save_model(compiled.onnx, str(folder / ONNX_FILE))
+    save_meta(compiled, folder)
+
+
+def save_meta(compiled: CompiledModel, folder: Path) -> None:
+    """Write only `compiled.json`: after `engine = auto` chose a backend for a saved model."""
     meta = {
         "inputs": {name: list(shape) for name, shape in compiled.inputs.items()},
         "outputs": list(compiled.outputs),
@@ -32,6 +37,8 @@ def save_compiled(compiled: CompiledModel, folder: Path) -> None:
              "tops": [{"name": t.name, "shape": list(t.shape)} for t in l.tops]}
             for l in compiled.layers
         ],
+        "engine": compiled.engine,
+        "engine_choice": compiled.engine_choice,
     }
     (folder / META_FILE).write_bytes(orjson.dumps(meta, option=orjson.OPT_INDENT_2))
 
@@ -54,6 +61,8 @@ def load_compiled(folder: Path) -> CompiledModel:
         outputs=tuple(meta["outputs"]),
         layers=_layers(meta),
         declared_batch=meta["declared_batch"],
+        engine=meta.get("engine"),  # absent when saved before engines could be chosen
+        engine_choice=meta.get("engine_choice"),
     )
 
 

@@ -30,7 +30,9 @@ class CompiledModel:
     """An ONNX model with what scoring needs to know about it.
 
     `inputs` maps each input name to its shape without the batch axis; `outputs`
-    lists the output names in the order the user asked for them.
+    lists the output names in the order the user asked for them. `engine` is the backend
+    to score it on (None: ONNX Runtime), and `engine_choice` what `engine = auto` measured
+    to choose it (`caffebatch.model.choose_engine`); both are kept in compiled.json.
     """
 
     onnx: onnx.ModelProto
@@ -38,6 +40,8 @@ class CompiledModel:
     outputs: tuple[str, ...]
     layers: tuple[LayerInfo, ...]
     declared_batch: int
+    engine: str | None = None
+    engine_choice: dict | None = None
 
     @property
     def macs(self) -> int:
