@@ -1,8 +1,9 @@
-"""Every reference model, compiled by caffebatch and run by ONNX Runtime, against real Caffe.
+"""Every reference model, compiled by caffebatch and run on every backend, against real Caffe.
 
 tests/reference/ holds models that BVLC Caffe ran, with their inputs and outputs. Each
 model is scored on every input set at three batch sizes: the set as one batch, one
-record at a time, and the batch size the prototxt declares (records repeated to fill it).
+record at a time, and the batch size the prototxt declares (records repeated to fill it),
+on ONNX Runtime and on OpenVINO (skipped where the `openvino` extra is not installed).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from caffebatch.errors import ModelError
 from caffebatch.model import compile_package
 from caffebatch.package import open_package
 from caffebatch.runtime.scorer import Scorer
+from tests.engines import ENGINES
 
 REFERENCE = Path(__file__).parent / "reference"
 MODELS = sorted(p.name for p in REFERENCE.iterdir() if (p / "deployment-meta.json").exists())
@@ -56,14 +58,20 @@ def batches(inputs: dict[str, np.ndarray], declared: int):
 
 
 @pytest.fixture(scope="module", params=MODELS)
-def reference(request):
+def compiled_reference(request):
     folder = REFERENCE / request.param
-    compiled = compile_package(open_package(folder))
-    return folder, compiled, Scorer(compiled.onnx.SerializeToString(), threads=1)
+    return folder, compile_package(open_package(folder))
 
 
-def test_compiles_to_a_valid_onnx_model_with_a_symbolic_batch_axis(reference):
-    folder, compiled, _ = reference
+@pytest.fixture(scope="module", params=ENGINES)
+def reference(request, compiled_reference):
+    folder, compiled = compiled_reference
+    scorer = Scorer(compiled.onnx.SerializeToString(), threads=1, engine=request.param)
+    return folder, compiled, scorer
+
+
+def test_compiles_to_a_valid_onnx_model_with_a_symbolic_batch_axis(compiled_reference):
+    folder, compiled = compiled_reference
     onnx.checker.check_model(compiled.onnx, full_check=True)
     for value in (*compiled.onnx.graph.input, *compiled.onnx.graph.output):
         assert value.type.tensor_type.shape.dim[0].dim_param == "N", f"{folder.name}: {value.name}"
@@ -86,7 +94,8 @@ def test_matches_caffe_on_every_set_and_batch_size(reference):
                     caffe = np.concatenate([caffe] * -(-len(actual) // count))[: len(actual)]
                 else:
                     caffe = caffe[records]
-                assert_matches_caffe(actual, caffe, f"{folder.name} {set_name} {label} {name}")
+                what = f"{folder.name} on {scorer.engine}: {set_name} {label} {name}"
+                assert_matches_caffe(actual, caffe, what)
 
 
 @pytest.mark.parametrize("name", INVALID)

@@ -59,6 +59,10 @@ class Settings(BaseSettings):
     ray_actors: int | None = None  # scoring actors; default: one per GPU, else one per actor's CPUs
     ray_cpus_per_actor: float = 1.0
 
+    # the backend runs score on: "auto" measures the installed ones once per published model
+    # and keeps the fastest that matches ONNX Runtime; or "onnxruntime" / "openvino" outright
+    engine: str = "auto"
+
     # the plan every instance gets; its limits are enforced
     plan: str = "standard"
     max_models: int = 1000
@@ -71,6 +75,15 @@ class Settings(BaseSettings):
     max_package_bytes: int = 512 * 1024 * 1024
     max_unpacked_bytes: int = 2 * 1024**3
     max_package_files: int = 1000
+
+    @field_validator("engine")
+    @classmethod
+    def _known_engine(cls, value: str) -> str:
+        from caffebatch.runtime.backends import engine_names
+
+        if value not in engine_names():
+            raise ValueError(f"expected one of {engine_names()}, got {value!r}")
+        return value
 
     @field_validator("local_roots", mode="before")
     @classmethod

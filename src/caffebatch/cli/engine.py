@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import click
 
 from caffebatch.errors import ModelError
+from caffebatch.runtime.backends import engine_names
 
 if TYPE_CHECKING:
     from caffebatch.compiler.compile import CompiledModel
@@ -32,7 +33,11 @@ def _shape(shape: tuple[int, ...]) -> str:
 
 @click.command()
 @MODEL_DIR
-def inspect(model_dir: Path) -> None:
+@click.option("--engine", type=click.Choice(engine_names()), default=None,
+              help="Also say which backend this setting gives the model (auto: measure them).")
+@click.option("--batch-size", type=click.IntRange(min=1), default=None,
+              help="The batch --engine auto measures [default: as `score` would use].")
+def inspect(model_dir: Path, engine: str | None, batch_size: int | None) -> None:
     """Print the layers of MODEL_DIR's scoring net, their output shapes and MACs per record.
 
     MODEL_DIR is a model folder holding deployment-meta.json (which names the prototxt
@@ -56,6 +61,17 @@ def inspect(model_dir: Path) -> None:
     console.print(table)
     console.print(f"inputs: {', '.join(model.inputs)}   outputs: {', '.join(model.outputs)}")
     console.print(f"multiply-accumulates per record: {model.macs:,}")
+    if engine is not None:
+        from caffebatch.cli.score import engine_line
+        from caffebatch.errors import ExtraMissingError
+        from caffebatch.jobs.batches import default_batch_size
+        from caffebatch.model import choose_engine
+
+        batch = batch_size or default_batch_size(model.declared_batch)
+        try:
+            console.print(engine_line(choose_engine(model, engine, batch=batch)), markup=False)
+        except ExtraMissingError as error:
+            raise click.UsageError(str(error)) from error
 
 
 @click.command()

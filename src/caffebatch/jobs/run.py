@@ -97,13 +97,14 @@ def run_batch(
         target_storage.prepare()
         if getattr(executor, "places_work", False):  # Ray: its workers fetch, score and write
             job = Job(source, target, model.onnx.SerializeToString(), model.inputs, options,
-                      batch_size, scorer, options.scorer_threads)
+                      batch_size, scorer, options.scorer_threads, model.engine)
             ticker.start()
             run_chunked(executor, job, source_storage, target_storage, report)
         else:
             # Decoding and writing share the cores with ONNX Runtime: its idle threads sleep.
             scorer = scorer or Scorer(model.onnx.SerializeToString(),
-                                      threads=options.scorer_threads, spin=False)
+                                      threads=options.scorer_threads, spin=False,
+                                      engine=model.engine)
             ticker.start()
             _pipeline(executor, model, scorer, source_storage, target_storage, options, batch_size,
                       report)

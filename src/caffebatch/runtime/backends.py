@@ -11,9 +11,7 @@ from __future__ import annotations
 import importlib.util
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol
-
-import numpy as np
+from typing import TYPE_CHECKING, Protocol
 
 from caffebatch.errors import ExtraMissingError, ModelError
 
@@ -21,6 +19,9 @@ ONNXRUNTIME = "onnxruntime"
 OPENVINO = "openvino"
 AUTO = "auto"  # not a backend: the Scorer's caller measures and picks one (runtime/choice.py)
 F32, BF16 = "f32", "bf16"
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 @dataclass(frozen=True)
@@ -61,7 +62,10 @@ class Backend:
 
     @property
     def installed(self) -> bool:
-        return importlib.util.find_spec(self.module) is not None
+        try:
+            return importlib.util.find_spec(self.module) is not None
+        except ValueError:  # sys.modules[module] is None: its import is blocked
+            return False
 
 
 BACKENDS: dict[str, Backend] = {}

@@ -55,11 +55,13 @@ class ModelCache:
     """Compiled models by version folder, loaded from what publishing saved; the last few kept.
 
     A model's weights can take hundreds of megabytes, so only the `size` most recently used
-    stay in memory; loading one again costs a read of its saved ONNX file.
+    stay in memory; loading one again costs a read of its saved ONNX file. Each comes with
+    the backend the `engine` setting gives it; with ``auto``, a model published before
+    engines were chosen is measured at its first load and the choice saved with it.
     """
 
-    def __init__(self, size: int = 4) -> None:
-        self.size = size
+    def __init__(self, size: int = 4, engine: str = "auto") -> None:
+        self.size, self.engine = size, engine
         self._lock = threading.Lock()
         self._models: OrderedDict[Path, Any] = OrderedDict()
 
@@ -70,10 +72,22 @@ class ModelCache:
             if folder in self._models:
                 self._models.move_to_end(folder)
             else:
-                self._models[folder] = load_compiled(folder)
+                self._models[folder] = self._with_engine(load_compiled(folder), folder)
                 while len(self._models) > self.size:
                     self._models.popitem(last=False)
             return self._models[folder]
+
+    def _with_engine(self, compiled: Any, folder: Path) -> Any:
+        from caffebatch.compiler.artifact import save_meta
+        from caffebatch.jobs.batches import default_batch_size
+        from caffebatch.model import choose_engine
+
+        chosen = choose_engine(
+            compiled, self.engine, batch=default_batch_size(compiled.declared_batch)
+        )
+        if chosen.engine_choice is not None and chosen.engine_choice != compiled.engine_choice:
+            save_meta(chosen, folder)  # measured now: later loads (and restarts) reuse it
+        return chosen
 
 
 class Execution:

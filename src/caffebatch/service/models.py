@@ -142,8 +142,10 @@ def publish_content(
 def _compile_into(ctx: ServiceContext, archive: Path, folder: Path) -> dict:
     """Open and compile the package in `folder`; what the version shows of it."""
     from caffebatch.compiler.artifact import save_compiled
-    from caffebatch.model import compile_package
+    from caffebatch.jobs.batches import default_batch_size
+    from caffebatch.model import choose_engine, compile_package
     from caffebatch.package import PackageLimits, open_package
+    from caffebatch.runtime.backends import AUTO
 
     settings = ctx.settings
     limits = PackageLimits(
@@ -154,6 +156,10 @@ def _compile_into(ctx: ServiceContext, archive: Path, folder: Path) -> dict:
     (folder / "package").mkdir()
     package = open_package(archive, folder / "package", limits=limits)
     compiled = compile_package(package)
+    if settings.engine == AUTO:  # measured once, here; runs reuse the recorded choice
+        compiled = choose_engine(
+            compiled, AUTO, batch=default_batch_size(compiled.declared_batch)
+        )
     save_compiled(compiled, folder)
     return {
         "package_root": package.root.relative_to(folder).as_posix(),

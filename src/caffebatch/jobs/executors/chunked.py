@@ -46,6 +46,7 @@ class Job:
     batch_size: int
     scorer: Scorer | None = None
     threads: int | None = None
+    engine: str | None = None  # the Scorer's backend (None: ONNX Runtime)
 
 
 @dataclass(frozen=True)
@@ -74,7 +75,8 @@ class ChunkWorker:
             self._target = open_storage(self.job.target, retry, connections=connections)
         if self._scorer is None:
             # Decoding and writing share the cores with ONNX Runtime: its idle threads sleep.
-            self._scorer = Scorer(self.job.model, threads=self.job.threads, spin=False)
+            self._scorer = Scorer(self.job.model, threads=self.job.threads, spin=False,
+                                  engine=self.job.engine)
         return True
 
     def process(self, entries: list[Entry]) -> Outcome:

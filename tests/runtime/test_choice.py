@@ -1,0 +1,108 @@
+"""engine = auto keeps the fastest backend whose outputs match ONNX Runtime's, never another."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+from caffebatch.compiler.artifact import load_compiled, save_compiled
+from caffebatch.model import choose_engine, load_model
+from caffebatch.runtime.backends import BF16, ONNXRUNTIME, OPENVINO, cpu_has_bf16
+from caffebatch.runtime.choice import pick, probe
+from caffebatch.runtime.scorer import Scorer
+from tests.engines import INSTALLED
+
+LENET = Path(__file__).parents[2] / "examples" / "lenet"
+needs_openvino = pytest.mark.skipif(OPENVINO not in INSTALLED, reason="openvino not installed")
+
+
+@pytest.fixture(scope="module")
+def lenet():
+    return load_model(LENET)
+
+
+def cheap_lookalike() -> bytes:
+    """LeNet's input and output, but one 784x10 product: 300x fewer MACs, other outputs."""
+    weights = np.random.default_rng(1).standard_normal((784, 10)).astype(np.float32)
+    graph = helper.make_graph(
+        [
+            helper.make_node("Flatten", ["data"], ["flat"]),
+            helper.make_node("MatMul", ["flat", "w"], ["logits"]),
+            helper.make_node("Softmax", ["logits"], ["prob"], axis=1),
+        ],
+        "lookalike",
+        [helper.make_tensor_value_info("data", TensorProto.FLOAT, ["N", 1, 28, 28])],
+        [helper.make_tensor_value_info("prob", TensorProto.FLOAT, ["N", 10])],
+        [numpy_helper.from_array(weights, "w")],
+    )
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString()
+
+
+@needs_openvino
+def test_a_faster_backend_with_other_outputs_is_never_chosen(lenet):
+    reference = Scorer(lenet.onnx.SerializeToString(), threads=1, spin=False)
+    wrong = Scorer(cheap_lookalike(), threads=1, engine=OPENVINO)
+    # batch 512: LeNet takes about 25 ms, far above the ms OpenVINO can lose waking its
+    # threads on a loaded machine
+    choice = pick(reference, {OPENVINO: wrong}, probe(lenet.inputs, 512))
+    trials = {trial.engine: trial for trial in choice.trials}
+    # The precondition that makes this test mean something: the wrong one is much faster.
+    assert trials[OPENVINO].seconds_per_call < trials[ONNXRUNTIME].seconds_per_call / 2
+    assert not trials[OPENVINO].matches and trials[OPENVINO].deviation > 1e-2
+    assert choice.engine == ONNXRUNTIME
+
+
+@needs_openvino
+@pytest.mark.skipif(not cpu_has_bf16(), reason="this CPU has no AMX or AVX512-BF16")
+def test_openvino_at_bfloat16_differs_from_caffe_and_is_never_chosen(lenet):
+    model = lenet.onnx.SerializeToString()
+    reference = Scorer(model, threads=1, spin=False)
+    bf16 = Scorer(model, threads=1, engine=OPENVINO, precision=BF16)
+    choice = pick(reference, {"openvino-bf16": bf16}, probe(lenet.inputs, 64))
+    (_, trial) = choice.trials
+    assert not trial.matches and trial.deviation > 1e-4  # 6.5e-3 measured on Intel AMX
+    assert choice.engine == ONNXRUNTIME
+
+
+@needs_openvino
+def test_a_matching_backend_is_kept_only_when_faster(lenet):
+    model = lenet.onnx.SerializeToString()
+    slow = Scorer(model, threads=1, spin=False)
+    fast = Scorer(cheap_lookalike(), threads=1, engine=OPENVINO)
+    reference = Scorer(cheap_lookalike(), threads=1, spin=False)
+    # the lookalike on OpenVINO matches itself on ONNX Runtime; LeNet on ORT is the slow one
+    choice = pick(reference, {OPENVINO: fast}, probe(lenet.inputs, 512))
+    assert {t.engine: t.matches for t in choice.trials} == {ONNXRUNTIME: True, OPENVINO: True}
+    best = min(choice.trials, key=lambda t: t.seconds_per_call)
+    expected = best.engine if best.seconds_per_call * 1.05 < choice.trials[0].seconds_per_call else ONNXRUNTIME
+    assert choice.engine == expected
+    assert pick(slow, {}, probe(lenet.inputs, 4)).engine == ONNXRUNTIME
+
+
+@needs_openvino
+def test_the_choice_is_recorded_with_the_compiled_model_and_reused(lenet, tmp_path):
+    chosen = choose_engine(lenet, "auto", batch=16)
+    assert chosen.engine in (ONNXRUNTIME, OPENVINO)
+    assert {t["engine"] for t in chosen.engine_choice["trials"]} == {ONNXRUNTIME, OPENVINO}
+    save_compiled(chosen, tmp_path)
+    loaded = load_compiled(tmp_path)
+    assert (loaded.engine, loaded.engine_choice) == (chosen.engine, chosen.engine_choice)
+    again = choose_engine(loaded, "auto", batch=16)
+    assert again.engine_choice is loaded.engine_choice  # not measured again
+    assert choose_engine(loaded, ONNXRUNTIME, batch=16).engine == ONNXRUNTIME  # named wins
+
+
+def test_a_model_saved_before_engines_were_chosen_loads_with_none(lenet, tmp_path):
+    save_compiled(lenet, tmp_path)
+    meta = (tmp_path / "compiled.json").read_text()
+    (tmp_path / "compiled.json").write_text(
+        meta.replace('"engine": null,', "").replace('"engine_choice": null', '"_": 0')
+    )
+    loaded = load_compiled(tmp_path)
+    assert loaded.engine is None and loaded.engine_choice is None
+    assert Scorer(loaded.onnx.SerializeToString(), engine=loaded.engine).engine == ONNXRUNTIME
+    onnx.checker.check_model(loaded.onnx)
