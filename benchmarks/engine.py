@@ -1,13 +1,18 @@
-"""Engine benchmark: images per second of caffebatch and of OpenCV's DNN module, same run.
+"""Engine benchmark: caffebatch on each backend against its CPU peers, in one run.
 
     .venv/bin/python benchmarks/engine.py            # LeNet, ResNet-50-1by2, GoogLeNet
     .venv/bin/python benchmarks/engine.py --quick    # a smoke run of a few seconds per model
 
-Both engines read the same deploy.prototxt and .caffemodel. For each model the two
-engines first score the same random batch and must agree; then, for each batch size,
-their calls alternate (so the noise of a shared machine falls on both alike) until
-each has run for long enough, and the median call time gives images per second. The
-table goes to stdout; the results, with the machine they ran on, go to a JSON file.
+The runners: caffebatch's Scorer on ONNX Runtime and on OpenVINO (where the extra is
+installed), OpenVINO as a user would run our exported ONNX (dynamic batch, f32 forced),
+ONNX Runtime on our graph without our passes, and OpenCV's DNN module on the same
+deploy.prototxt and .caffemodel. All first score the same random batch and must agree
+with caffebatch; then, for each batch size, their calls alternate (so the noise of a
+shared machine falls on all alike) until each has run for long enough; the median call
+time gives images per second, the median of the rounds' ratios the ratio to caffebatch
+on the backend `engine = auto` chooses at that batch. Before each batch size numpy's
+sgemm rate is measured (a child process), and every rate is also given as its share.
+The table goes to stdout; the results, with the machine they ran on, go to a JSON file.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import json
 import os
 import platform
 import statistics
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -30,8 +36,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run as a script: `benchmarks` is a folder of the repository
 
 from benchmarks.nets import write_googlenet, write_resnet50_1by2
-from caffebatch.model import load_model
+from caffebatch.model import choose_engine, compile_package
 from caffebatch.package import open_package
+from caffebatch.runtime.backends import ONNXRUNTIME, OPENVINO, installed
 from caffebatch.runtime.scorer import Scorer
 
 # name -> how to get its model folder (given a folder for generated nets)
@@ -66,40 +73,84 @@ def _generated(folder: Path, write: Callable[[Path], Path]) -> Path:
     return folder
 
 
-class Caffebatch(NamedTuple):
-    """The compiled model as a runner, with what the report needs of it."""
+class Loaded(NamedTuple):
+    """A model's runners, with what the report needs of it."""
 
-    run: Runner
+    runners: dict[str, Runner]
+    load_seconds: dict[str, float]
     record_shape: tuple[int, ...]
-    load_seconds: float
     macs: int  # multiply-accumulates per record
+    compiled: object  # the CompiledModel, for engine = auto
 
 
-def caffebatch_runner(folder: Path, threads: int) -> Caffebatch:
+def _timed(build: Callable[[], Runner]) -> tuple[Runner, float]:
     started = time.perf_counter()
-    compiled = load_model(folder)
-    scorer = Scorer(compiled.onnx.SerializeToString(), threads=threads)
-    loaded = time.perf_counter() - started
-    ((name, shape),) = compiled.inputs.items()
-    output = compiled.outputs[0]
-    return Caffebatch(lambda x: scorer({name: x})[output], shape, loaded, compiled.macs)
+    runner = build()
+    return runner, time.perf_counter() - started
 
 
-def opencv_runner(folder: Path, threads: int) -> tuple[Runner, float]:
+def scorer_runner(model: bytes, name: str, output: str, threads: int, engine: str) -> Runner:
+    # No spinning: an ONNX Runtime thread that spin-waits after its call takes a core
+    # from the runner timed next (OpenVINO on LeNet b64: 17.6 ms instead of 2.6).
+    scorer = Scorer(model, threads=threads, engine=engine, spin=False)
+    return lambda x: scorer({name: x})[output]
+
+
+def openvino_plain_runner(model: bytes, name: str, output: str, threads: int) -> Runner:
+    """OpenVINO as a user would call it on our ONNX file: dynamic batch, f32 forced."""
+    import openvino as ov
+
+    core = ov.Core()
+    compiled = core.compile_model(core.read_model(model), "CPU", {
+        "INFERENCE_PRECISION_HINT": "f32", "INFERENCE_NUM_THREADS": threads,
+    })
+    request = compiled.create_infer_request()
+
+    def run(x: np.ndarray) -> np.ndarray:
+        request.infer({name: x})
+        return request.get_tensor(output).data.copy()
+
+    return run
+
+
+def opencv_runner(package, threads: int) -> Runner:
     import cv2
 
     cv2.setNumThreads(threads)
-    package = open_package(folder)
-    started = time.perf_counter()
     net = cv2.dnn.readNetFromCaffe(str(package.prototxt), str(package.weights))
-    loaded = time.perf_counter() - started
     output = package.meta.output_layers[0]
 
     def run(x: np.ndarray) -> np.ndarray:
         net.setInput(x)
         return net.forward(output)
 
-    return run, loaded
+    return run
+
+
+def load_runners(folder: Path, threads: int) -> Loaded:
+    """Every peer on one model: caffebatch on each backend, and the straightforward others."""
+    package = open_package(folder)
+    compiled, compile_seconds = _timed(lambda: compile_package(package))
+    ((name, shape),) = compiled.inputs.items()
+    output = compiled.outputs[0]
+    ours = compiled.onnx.SerializeToString()
+    plain = compile_package(package, optimized=False).onnx.SerializeToString()
+    builds: dict[str, Callable[[], Runner]] = {
+        f"caffebatch {ONNXRUNTIME}": lambda: scorer_runner(ours, name, output, threads, ONNXRUNTIME),
+        "onnxruntime, our graph without our passes": lambda: scorer_runner(
+            plain, name, output, threads, ONNXRUNTIME
+        ),
+        "opencv": lambda: opencv_runner(package, threads),
+    }
+    if OPENVINO in installed():
+        builds[f"caffebatch {OPENVINO}"] = lambda: scorer_runner(
+            ours, name, output, threads, OPENVINO
+        )
+        builds["openvino on our onnx"] = lambda: openvino_plain_runner(ours, name, output, threads)
+    runners, seconds = {}, {"compile": compile_seconds}
+    for label, build in builds.items():
+        runners[label], seconds[label] = _timed(build)
+    return Loaded(runners, seconds, shape, compiled.macs, compiled)
 
 
 def disagreement(a: np.ndarray, b: np.ndarray) -> float:
@@ -135,36 +186,76 @@ def call_seconds(
     return times
 
 
+SGEMM = """
+import os, time, numpy as np
+n = 2048
+a, b = np.ones((n, n), np.float32), np.ones((n, n), np.float32)
+a @ b
+best = float("inf")
+for _ in range(8):
+    started = time.perf_counter(); a @ b; best = min(best, time.perf_counter() - started)
+print(2 * n ** 3 / best / 1e9)
+"""
+
+
+def sgemm_gflops(threads: int) -> float:
+    """numpy's float32 matmul rate now, in a child without OPENBLAS_CORETYPE / _L2_SIZE.
+
+    Those variables, where set, halve OpenBLAS's rate on this machine; they are unset for
+    this yardstick only (PERFORMANCE.md). Best of 8 products of 2048x2048 matrices.
+    """
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")}
+    env["OPENBLAS_NUM_THREADS"] = str(threads)
+    done = subprocess.run([sys.executable, "-c", SGEMM], env=env, capture_output=True,
+                          text=True, check=True, timeout=300)
+    return float(done.stdout.strip())
+
+
+REFERENCE_RUNNER = f"caffebatch {ONNXRUNTIME}"
+
+
 def benchmark_model(model: str, settings: Settings) -> dict:
     folder = MODELS[model](settings.work)
-    loaded = caffebatch_runner(folder, settings.threads)
-    caffebatch, shape = loaded.run, loaded.record_shape
-    opencv, cv_load = opencv_runner(folder, settings.threads)
+    loaded = load_runners(folder, settings.threads)
+    runners, shape = loaded.runners, loaded.record_shape
     rng = np.random.default_rng(0)
     sample = rng.random((4, *shape), dtype=np.float32)
-    error = disagreement(caffebatch(sample), opencv(sample))
+    expected = runners[REFERENCE_RUNNER](sample)
+    errors = {name: disagreement(run(sample), expected) for name, run in runners.items()}
     result = {
         "model": model,
         "macs_per_image": loaded.macs,
-        "load_seconds": {"caffebatch": loaded.load_seconds, "opencv": cv_load},
-        "disagreement": error,
-        "agree": error <= AGREEMENT,
+        "load_seconds": loaded.load_seconds,
+        "disagreement": errors,
+        "agree": all(e <= AGREEMENT for e in errors.values()),
         "batches": [],
     }
     for batch in settings.batches:
+        sgemm = sgemm_gflops(settings.threads)  # before each row: the load changes
+        chosen = choose_engine(loaded.compiled, "auto", batch=batch, threads=settings.threads)
+        ours = f"caffebatch {chosen.engine or ONNXRUNTIME}"
         x = rng.random((batch, *shape), dtype=np.float32)
         clock = time.thread_time if settings.cpu_time else time.perf_counter
-        times = call_seconds({"caffebatch": caffebatch, "opencv": opencv}, x, settings, clock)
+        times = call_seconds(runners, x, settings, clock)
         rates = {name: batch / statistics.median(t) for name, t in times.items()}
-        # The median of the rounds' ratios: the load a round saw falls on both engines
-        ratio = statistics.median(cv / cb for cb, cv in zip(times["caffebatch"], times["opencv"]))
+        # The median of the rounds' ratios: the load a round saw falls on every runner
+        ratios = {
+            name: statistics.median(o / p for o, p in zip(times[ours], t, strict=True))
+            for name, t in times.items()
+        }
         result["batches"].append(
             {
                 "batch": batch,
+                "auto_engine": chosen.engine or ONNXRUNTIME,
+                "auto_trials": (chosen.engine_choice or {}).get("trials"),
                 "images_per_second": rates,
-                "ratio_vs_opencv": ratio,
-                "caffebatch_gflops": 2 * loaded.macs * rates["caffebatch"] / 1e9,
-                "calls": len(times["caffebatch"]),
+                "ratio_to_caffebatch": ratios,  # above 1: the peer is faster
+                "sgemm_gflops": sgemm,
+                "share_of_sgemm": {
+                    name: 2 * loaded.macs * rate / 1e9 / sgemm for name, rate in rates.items()
+                },
+                "calls": len(times[ours]),
             }
         )
     return result
@@ -187,6 +278,7 @@ def machine(threads: int) -> dict:
         "python": platform.python_version(),
         "onnxruntime": onnxruntime.__version__,
         "opencv": cv2.__version__,
+        "openvino": _version("openvino"),
         "numpy": np.__version__,
         "environment": {
             k: v for k, v in os.environ.items() if k.startswith(("OPENBLAS_", "OMP_", "MKL_"))
@@ -201,6 +293,15 @@ def machine(threads: int) -> dict:
     return info
 
 
+def _version(package: str) -> str | None:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(package)
+    except PackageNotFoundError:
+        return None
+
+
 def _cpuinfo() -> list[str]:
     try:
         return Path("/proc/cpuinfo").read_text().splitlines()
@@ -209,20 +310,21 @@ def _cpuinfo() -> list[str]:
 
 
 def table(results: list[dict]) -> str:
-    lines = [
-        f"{'model':<15}{'batch':>6}{'caffebatch img/s':>18}{'OpenCV img/s':>14}{'ratio':>7}{'GFLOP/s':>9}"
-    ]
+    """One line per model, batch and runner: img/s, the ratio to caffebatch, share of sgemm."""
+    lines = [f"{'model':<14}{'batch':>6}  {'runner':<44}{'img/s':>10}{'/ ours':>8}{'sgemm':>7}"]
     for result in results:
         for row in result["batches"]:
-            rates = row["images_per_second"]
-            lines.append(
-                f"{result['model']:<15}{row['batch']:>6}{rates['caffebatch']:>18,.1f}"
-                f"{rates['opencv']:>14,.1f}{row['ratio_vs_opencv']:>7.2f}{row['caffebatch_gflops']:>9.1f}"
-            )
+            lines.append(f"{result['model']:<14}{row['batch']:>6}  auto chose "
+                         f"{row['auto_engine']}; sgemm {row['sgemm_gflops']:.0f} GFLOP/s")
+            for name, rate in row["images_per_second"].items():
+                lines.append(
+                    f"{'':<20}  {name:<44}{rate:>10,.1f}{row['ratio_to_caffebatch'][name]:>8.2f}"
+                    f"{row['share_of_sgemm'][name]:>7.0%}"
+                )
+        worst = max(result["disagreement"].items(), key=lambda item: item[1])
         verdict = "agree" if result["agree"] else "DISAGREE"
-        lines.append(
-            f"{'':<15}outputs {verdict}: max difference {result['disagreement']:.1e} of the scale"
-        )
+        lines.append(f"{'':<20}  outputs {verdict}: largest difference {worst[1]:.1e} of the "
+                     f"scale ({worst[0]})")
     return "\n".join(lines)
 
 

@@ -23,11 +23,14 @@ def load_net(package: ModelPackage) -> Net:
     return build_net(read_prototxt(package.prototxt), read_caffemodel(package.weights))
 
 
-def compile_package(package: ModelPackage) -> CompiledModel:
-    """Compile an opened package, with the inputs and outputs its deployment-meta.json names."""
+def compile_package(package: ModelPackage, *, optimized: bool = True) -> CompiledModel:
+    """Compile an opened package, with the inputs and outputs its deployment-meta.json names.
+
+    `optimized=False` skips the graph passes (benchmarks compare against that graph).
+    """
     net = load_net(package)
     inputs = [_input_value(net, name) for name in package.meta.input_layers]
-    return compile_net(net, package.meta.output_layers, inputs=inputs)
+    return compile_net(net, package.meta.output_layers, inputs=inputs, optimized=optimized)
 
 
 def load_model(path: str | Path) -> CompiledModel:

@@ -10,7 +10,7 @@ from pathlib import Path
 SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "engine.py"
 
 
-def test_quick_run_on_lenet_writes_results_where_both_engines_agree(tmp_path):
+def test_quick_run_on_lenet_writes_results_where_every_runner_agrees(tmp_path):
     results_file = tmp_path / "engine.json"
     done = subprocess.run(
         [
@@ -39,5 +39,9 @@ def test_quick_run_on_lenet_writes_results_where_both_engines_agree(tmp_path):
     assert lenet["model"] == "lenet" and lenet["agree"]
     assert [row["batch"] for row in lenet["batches"]] == [1, 16]
     for row in lenet["batches"]:
-        assert set(row["images_per_second"]) == {"caffebatch", "opencv"}
+        runners = set(row["images_per_second"])
+        assert {"caffebatch onnxruntime", "opencv", "onnxruntime, our graph without our passes"} <= runners
+        assert row["auto_engine"] in ("onnxruntime", "openvino")
+        assert f"caffebatch {row['auto_engine']}" in runners
         assert all(rate > 0 for rate in row["images_per_second"].values())
+        assert row["sgemm_gflops"] > 0 and set(row["share_of_sgemm"]) == runners
