@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import onnx
 
@@ -41,7 +42,7 @@ class CompiledModel:
     layers: tuple[LayerInfo, ...]
     declared_batch: int
     engine: str | None = None
-    engine_choice: dict | None = None
+    engine_choice: dict[str, Any] | None = None
 
     @property
     def macs(self) -> int:

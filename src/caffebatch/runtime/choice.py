@@ -14,6 +14,7 @@ import statistics
 import time
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 
@@ -42,7 +43,7 @@ class Choice:
     batch: int
     trials: tuple[Trial, ...]
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return {"engine": self.engine, "batch": self.batch,
                 "trials": [asdict(trial) for trial in self.trials]}
 

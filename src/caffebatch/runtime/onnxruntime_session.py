@@ -56,4 +56,5 @@ class OnnxRuntimeSession:
         self.devices = self._session.get_providers()
 
     def run(self, feeds: Mapping[str, np.ndarray]) -> list[np.ndarray]:
-        return self._session.run(list(self.outputs), dict(feeds))
+        results: list[np.ndarray] = self._session.run(list(self.outputs), dict(feeds))
+        return results
