@@ -1,9 +1,11 @@
-"""The service's one typed settings object.
+"""The service's one typed settings object, and the Ray settings it shares with the CLI.
 
 Every field can be set with a ``CAFFEBATCH_<FIELD>`` environment variable (for example
-``CAFFEBATCH_HOME``, ``CAFFEBATCH_DATABASE_URL``, ``CAFFEBATCH_MAX_CONCURRENT_RUNS``).
-Settings are built by the command line or a test and passed in; nothing reads them at
-import time.
+``CAFFEBATCH_HOME``, ``CAFFEBATCH_DATABASE_URL``, ``CAFFEBATCH_MAX_CONCURRENT_RUNS``); a
+nested group's fields with ``CAFFEBATCH_<GROUP>_<FIELD>`` (``CAFFEBATCH_RAY_ADDRESS``,
+``CAFFEBATCH_PACKAGES_MAX_FILES``). The package limits keep the names they had before they
+were grouped (``CAFFEBATCH_MAX_PACKAGE_BYTES``, see `LEGACY_ENV`). Settings are built by the
+command line or a test and passed in; nothing reads them at import time.
 """
 
 from __future__ import annotations
@@ -12,20 +14,80 @@ import contextlib
 import os
 import secrets
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic.fields import FieldInfo
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
 from caffebatch.errors import CaffebatchError
+from caffebatch.package import PackageLimits
 
 SECRET_FILE = "secret.key"
+
+# environment variables named before their fields were grouped -> (group, field) now
+LEGACY_ENV: dict[str, tuple[str, str]] = {
+    "CAFFEBATCH_MAX_PACKAGE_BYTES": ("packages", "max_archive_bytes"),
+    "CAFFEBATCH_MAX_UNPACKED_BYTES": ("packages", "max_unpacked_bytes"),
+    "CAFFEBATCH_MAX_PACKAGE_FILES": ("packages", "max_files"),
+}
+
+
+class RaySettings(BaseModel):
+    """Where and how big: the cluster to join, or the local Ray to start, and the actor pool.
+
+    The one definition of the Ray executor's settings: the service reads them from
+    ``CAFFEBATCH_RAY_*``, `caffebatch score` builds them from its ``--ray-*`` flags (whose help
+    is these descriptions), and `caffebatch.jobs.executors.ray` runs with them.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    address: str | None = Field(
+        default=None,
+        description="Ray cluster to join: auto, HOST:6379 or ray://HOST:10001 "
+        "[default: start a local Ray].",
+    )
+    num_cpus: int | None = Field(
+        default=None, ge=1, description="CPUs of a local Ray [default: every core]."
+    )
+    # Ray's default is 30% of the memory and its minimum 75 MiB; a run puts little in it:
+    # the model once, and small outcomes
+    object_store_mib: int = Field(
+        default=256, ge=75, description="Object store of a local Ray, in MiB."
+    )
+    actors: int | None = Field(
+        default=None,
+        ge=1,
+        description="Scoring actors [default: one per GPU, else one per actor's CPUs].",
+    )
+    cpus_per_actor: float = Field(
+        default=1.0, ge=0.1, description="CPUs each actor reserves (and its ONNX Runtime threads)."
+    )
+    gpus_per_actor: float | None = Field(
+        default=None, ge=0, description="GPUs each actor reserves [default: 1 with GPUs, else 0]."
+    )
+    batches_per_task: int = Field(default=1, ge=1, description="Forward passes per actor call.")
+    tasks_per_actor: int = Field(
+        default=3, ge=1, description="Calls in flight per actor (two run, one waits)."
+    )
+    start_timeout_s: float = Field(
+        default=120.0, gt=0, description="How long actors may take to load the model."
+    )
 
 
 class Settings(BaseSettings):
     """Where the service keeps its data, who may use it and how much."""
 
-    model_config = SettingsConfigDict(env_prefix="CAFFEBATCH_", extra="ignore")
+    # CAFFEBATCH_RAY_NUM_CPUS -> ray.num_cpus: split once, at the group's name
+    model_config = SettingsConfigDict(
+        env_prefix="CAFFEBATCH_", extra="ignore", env_nested_delimiter="_", env_nested_max_split=1
+    )
 
     home: Path = Field(default_factory=lambda: Path.home() / ".caffebatch")
     database_url: str | None = Field(
@@ -50,14 +112,7 @@ class Settings(BaseSettings):
 
     # where runs execute: "local" (threads in this process) or "ray" (pip install 'caffebatch[ray]')
     executor: Literal["local", "ray"] = "local"
-    ray_address: str | None = Field(
-        default=None,
-        description="Ray cluster to join (auto, HOST:6379, ray://HOST:10001); default: a local Ray.",
-    )
-    ray_num_cpus: int | None = None  # CPUs of a local Ray; default: every core
-    ray_object_store_mib: int = 256
-    ray_actors: int | None = None  # scoring actors; default: one per GPU, else one per actor's CPUs
-    ray_cpus_per_actor: float = 1.0
+    ray: RaySettings = Field(default_factory=RaySettings)
 
     # the backend runs score on: "auto" measures the installed ones once per published model
     # and keeps the fastest that matches ONNX Runtime; or "onnxruntime" / "openvino" outright
@@ -72,9 +127,19 @@ class Settings(BaseSettings):
     max_gpus: int = 0
 
     # uploads of model packages: the archive, what it unpacks to, how many files
-    max_package_bytes: int = 512 * 1024 * 1024
-    max_unpacked_bytes: int = 2 * 1024**3
-    max_package_files: int = 1000
+    packages: PackageLimits = Field(default_factory=PackageLimits)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        legacy = LegacyEnvSource(settings_cls)
+        return init_settings, env_settings, legacy, dotenv_settings, file_secret_settings
 
     @field_validator("engine")
     @classmethod
@@ -115,6 +180,21 @@ class Settings(BaseSettings):
                 f"{path} is empty; expected the service secret (delete the file to make a new one)"
             )
         return secret.encode()
+
+
+class LegacyEnvSource(PydanticBaseSettingsSource):
+    """The `LEGACY_ENV` variables, as the grouped fields they now set."""
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False  # unused: __call__ reads the table
+
+    def __call__(self) -> dict[str, Any]:
+        found: dict[str, Any] = {}
+        for name, (group, field) in LEGACY_ENV.items():
+            value = os.environ.get(name)
+            if value is not None:
+                found.setdefault(group, {})[field] = value
+        return found
 
 
 def _create_secret(path: Path) -> None:

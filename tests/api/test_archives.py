@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
+from caffebatch.package import PackageLimits
 from caffebatch.service.context import ServiceContext
 from tests.api.conftest import LENET, Api
 
@@ -90,13 +91,10 @@ HOSTILE = [traversal, absolute, symlink, hardlink, device, bomb, too_many_files,
 
 @pytest.fixture
 def settings(settings):  # type: ignore[no-untyped-def]
-    return settings.model_copy(
-        update={
-            "max_unpacked_bytes": 16 * 1024 * 1024,
-            "max_package_files": 40,
-            "max_package_bytes": 4 * 1024 * 1024,
-        }
+    limits = PackageLimits(
+        max_unpacked_bytes=16 * 1024 * 1024, max_files=40, max_archive_bytes=4 * 1024 * 1024
     )
+    return settings.model_copy(update={"packages": limits})
 
 
 def new_model(api: Api) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import shutil
+from dataclasses import replace
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -105,7 +106,8 @@ def test_a_broken_package_is_explained_next_to_the_file_field(
 
 
 def test_an_oversized_upload_is_refused_while_it_streams(context: ServiceContext) -> None:
-    settings = context.settings.model_copy(update={"max_package_bytes": 64 * 1024})
+    limits = replace(context.settings.packages, max_archive_bytes=64 * 1024)
+    settings = context.settings.model_copy(update={"packages": limits})
     app = create_app(settings, context=open_context(settings), run_workers=False)
     with TestClient(app, base_url="http://127.0.0.1") as client:
         sign_in(client, ADMIN_USER, ADMIN_PASSWORD)

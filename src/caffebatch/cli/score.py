@@ -6,9 +6,11 @@ import secrets
 import sys
 import threading
 from datetime import datetime, timezone
+from typing import Any
 
 import click
 
+from caffebatch.cli.ray_flags import ray_options, ray_settings
 from caffebatch.runtime.backends import engine_names
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_PARTIAL = 0, 1, 2, 3
@@ -59,21 +61,10 @@ def new_run_id() -> str:
                    "pip install 'caffebatch[openvino]'.")
 @click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
               help="Where to run: this process, or a Ray cluster (pip install 'caffebatch[ray]').")
-@click.option("--ray-address", envvar="RAY_ADDRESS", metavar="ADDR",
-              help="Ray cluster to join: auto, or ray://HOST:10001 [default: start a local Ray].")
-@click.option("--ray-cpus", type=click.IntRange(min=1),
-              help="CPUs of a local Ray [default: every core].")
-@click.option("--ray-object-store-mib", type=click.IntRange(min=75), default=256, show_default=True,
-              help="Object store of a local Ray, in MiB.")
-@click.option("--ray-actors", type=click.IntRange(min=1),
-              help="Scoring actors [default: one per GPU, else one per --ray-cpus-per-actor CPUs].")
-@click.option("--ray-cpus-per-actor", type=click.FloatRange(min=0.1), default=1.0,
-              show_default=True,
-              help="CPUs each actor reserves (and its ONNX Runtime threads).")
+@ray_options
 def score(model_dir: str, source: str, target: str, batch_size: int | None, max_error_ratio: float,
           s3_endpoint: str | None, run_id: str | None, concurrency: int, threads: int | None,
-          engine: str, executor: str, ray_address: str | None, ray_cpus: int | None,
-          ray_object_store_mib: int, ray_actors: int | None, ray_cpus_per_actor: float) -> None:
+          engine: str, executor: str, **ray_flags: Any) -> None:
     """Score every input object of SRC with the model MODEL_DIR, one result object per input in DST.
 
     MODEL_DIR is a model folder (with deployment-meta.json) or a .tar.gz/.zip archive of one.
@@ -82,7 +73,6 @@ def score(model_dir: str, source: str, target: str, batch_size: int | None, max_
     from caffebatch.jobs import Location, RunOptions, check_locations, run_batch
     from caffebatch.jobs.batches import default_batch_size
     from caffebatch.jobs.executors.choice import make_executor
-    from caffebatch.jobs.executors.ray import RaySettings
     from caffebatch.jobs.run import check_batch
     from caffebatch.model import choose_engine, load_model
 
@@ -112,11 +102,8 @@ def score(model_dir: str, source: str, target: str, batch_size: int | None, max_
         raise click.UsageError(str(error)) from error
     click.echo(engine_line(model), err=True)
     cancel = threading.Event()
-    ray_settings = RaySettings(address=ray_address, num_cpus=ray_cpus,
-                               object_store_mib=ray_object_store_mib, actors=ray_actors,
-                               cpus_per_actor=ray_cpus_per_actor)
     try:
-        chosen = make_executor(executor, cancel, ray_settings)
+        chosen = make_executor(executor, cancel, ray_settings(ray_flags))
     except ExtraMissingError as error:
         raise click.UsageError(str(error)) from error
     with _progress_display() as show:

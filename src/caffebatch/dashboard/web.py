@@ -109,7 +109,7 @@ class BodyLimit:
 
 def form_limit(ctx: ServiceContext) -> int:
     """The most bytes a posted form may have: a package and the form's other fields."""
-    return ctx.settings.max_package_bytes + FORM_OVERHEAD
+    return ctx.settings.packages.max_archive_bytes + FORM_OVERHEAD
 
 
 def render(request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:

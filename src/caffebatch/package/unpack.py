@@ -25,10 +25,10 @@ _CHUNK = 1 << 20
 
 @dataclass(frozen=True)
 class PackageLimits:
-    """Bounds on what an archive may hold."""
+    """Bounds on what an archive may hold; the one set of defaults (`Settings.packages`)."""
 
-    max_archive_bytes: int = 2 * 1024**3
-    max_unpacked_bytes: int = 4 * 1024**3
+    max_archive_bytes: int = 512 * 1024**2
+    max_unpacked_bytes: int = 2 * 1024**3
     max_files: int = 1000
 
 

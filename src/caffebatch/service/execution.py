@@ -17,7 +17,6 @@ from caffebatch.service import connections
 from caffebatch.service.context import ServiceContext
 from caffebatch.service.crypto import MASK
 from caffebatch.service.usage import LIMITED, consumed
-from caffebatch.settings import Settings
 from caffebatch.store import states
 from caffebatch.store.tables import Deployment, PublishedModel, Usage, utcnow
 
@@ -36,19 +35,6 @@ def failure_of(error: BaseException) -> dict[str, str]:
     if not isinstance(code, str):
         code = next((name for kind, name in FAILURE_CODES if isinstance(error, kind)), "run_error")
     return {"code": code, "message": str(error)}
-
-
-def ray_settings(settings: Settings) -> Any:
-    """The Ray executor's settings, from the service's."""
-    from caffebatch.jobs.executors.ray import RaySettings
-
-    return RaySettings(
-        address=settings.ray_address,
-        num_cpus=settings.ray_num_cpus,
-        object_store_mib=settings.ray_object_store_mib,
-        actors=settings.ray_actors,
-        cpus_per_actor=settings.ray_cpus_per_actor,
-    )
 
 
 class ModelCache:
@@ -179,7 +165,7 @@ class Execution:
         from caffebatch.jobs.executors.choice import make_executor
 
         settings = self.ctx.settings
-        return make_executor(settings.executor, self.cancel, ray_settings(settings))
+        return make_executor(settings.executor, self.cancel, settings.ray)
 
     def _progress(self, progress: Any) -> None:
         now = time.monotonic()

@@ -144,19 +144,13 @@ def _compile_into(ctx: ServiceContext, archive: Path, folder: Path) -> dict:
     from caffebatch.compiler.artifact import save_compiled
     from caffebatch.jobs.batches import default_batch_size
     from caffebatch.model import choose_engine, compile_package
-    from caffebatch.package import PackageLimits, open_package
+    from caffebatch.package import open_package
     from caffebatch.runtime.backends import AUTO
 
-    settings = ctx.settings
-    limits = PackageLimits(
-        max_archive_bytes=settings.max_package_bytes,
-        max_unpacked_bytes=settings.max_unpacked_bytes,
-        max_files=settings.max_package_files,
-    )
     (folder / "package").mkdir()
-    package = open_package(archive, folder / "package", limits=limits)
+    package = open_package(archive, folder / "package", limits=ctx.settings.packages)
     compiled = compile_package(package)
-    if settings.engine == AUTO:  # measured once, here; runs reuse the recorded choice
+    if ctx.settings.engine == AUTO:  # measured once, here; runs reuse the recorded choice
         compiled = choose_engine(
             compiled, AUTO, batch=default_batch_size(compiled.declared_batch)
         )

@@ -17,7 +17,7 @@ from sqlalchemy import select
 
 from caffebatch.service.context import ServiceContext
 from caffebatch.errors import CaffebatchError
-from caffebatch.service.execution import Execution, ModelCache, ray_settings
+from caffebatch.service.execution import Execution, ModelCache
 from caffebatch.store import states
 from caffebatch.store.tables import Deployment
 
@@ -51,7 +51,7 @@ class WorkerPool:
         from caffebatch.jobs.executors.ray import connect
 
         try:
-            connect(ray_settings(self.ctx.settings))
+            connect(self.ctx.settings.ray)
         except CaffebatchError as error:  # each run will fail with this reason
             log.error("the ray executor is not available: %s", error)
 

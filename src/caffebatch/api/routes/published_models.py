@@ -33,7 +33,7 @@ PACKAGE_BODY = {
 
 async def receive_upload(request: Request, ctx: ContextDep) -> AsyncIterator[Path]:
     """The request body, written to a temporary file; 413 past the package size limit."""
-    limit = ctx.settings.max_package_bytes
+    limit = ctx.settings.packages.max_archive_bytes
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
         raise PayloadTooLargeError(f"the package is {declared} bytes; the limit is {limit}")

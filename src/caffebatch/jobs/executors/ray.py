@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 from caffebatch.errors import CaffebatchError, ExtraMissingError, RunError
 from caffebatch.jobs.executors.chunked import ChunkWorker, Job, Outcome
 from caffebatch.jobs.storage import Entry
+from caffebatch.settings import RaySettings  # one definition, shared with the service and CLI
 
 INSTALL = "pip install 'caffebatch[ray]'"
 EXECUTOR_FAILED = "executor_error"
@@ -27,29 +28,6 @@ POLL_S = 0.1  # how often the driver looks at the cancel flag while it waits
 MIB = 1024 * 1024
 
 _connecting = threading.Lock()
-
-
-@dataclass(frozen=True)
-class RaySettings:
-    """Where and how big: the cluster to join, or the local Ray to start, and the actor pool.
-
-    `address` None starts a local Ray of `num_cpus` CPUs (None: every core) and
-    `object_store_mib` of object store (Ray's default is 30% of the memory; its minimum is
-    75 MiB; a run puts little in it: the model once, and small outcomes). "auto" joins the
-    cluster this machine is part of; ``HOST:6379`` a cluster's head; ``ray://host:10001`` a
-    remote one. `actors` None: one per GPU when the cluster has GPUs, else one per
-    `cpus_per_actor` CPUs. `gpus_per_actor` None: 1 when the cluster has GPUs, else 0.
-    """
-
-    address: str | None = None
-    num_cpus: int | None = None
-    object_store_mib: int = 256
-    actors: int | None = None
-    cpus_per_actor: float = 1.0
-    gpus_per_actor: float | None = None
-    batches_per_task: int = 1          # forward passes per actor call
-    tasks_per_actor: int = 3           # calls in flight per actor (two run, one waits)
-    start_timeout_s: float = 120.0     # for actors to load the model (or say why not)
 
 
 def require_ray():
