@@ -10,7 +10,7 @@ import orjson
 import pytest
 from fastapi.testclient import TestClient
 
-from caffebatch.api import create_app
+from caffebatch.server import create_server
 from caffebatch.package import pack
 from caffebatch.service.context import ServiceContext, open_context
 from caffebatch.service.instances import bootstrap
@@ -117,7 +117,7 @@ def context(settings: Settings) -> Iterator[ServiceContext]:
 
 @pytest.fixture
 def client(settings: Settings, context: ServiceContext) -> Iterator[TestClient]:
-    with TestClient(create_app(settings, context=context)) as test_client:
+    with TestClient(create_server(settings, context=context)) as test_client:
         yield test_client
 
 

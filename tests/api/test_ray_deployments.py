@@ -1,6 +1,6 @@
 """Deployments run on Ray (issue 6): the same results, progress and usage as a local run.
 
-The app runs in process (create_app with a Settings object, its worker pool in threads) with
+The app runs in process (create_server with a Settings object, its worker pool in threads) with
 ``executor="ray"``, so its runs join the session's local Ray (tests/ray_fixtures.py) rather
 than starting one. Real parts throughout: moto on 127.0.0.1, ONNX Runtime, Ray actors.
 """

@@ -20,7 +20,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from caffebatch.api import create_app
+from caffebatch.server import create_server
 from caffebatch.service.context import open_context
 from caffebatch.service.instances import bootstrap
 from caffebatch.settings import Settings
@@ -47,7 +47,7 @@ def served(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped
     )
     context = open_context(settings)
     instance_id = bootstrap(context).instance_id
-    app = create_app(settings, context=context, run_workers=False)
+    app = create_server(settings, context=context, run_workers=False)
     token = context.keys.issue_token(_user_id(context), instance_id)
     return app, instance_id, token
 

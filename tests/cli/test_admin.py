@@ -7,7 +7,7 @@ from pathlib import Path
 from click.testing import CliRunner
 from fastapi.testclient import TestClient
 
-from caffebatch.api import create_app
+from caffebatch.server import create_server
 from caffebatch.cli import main
 from caffebatch.settings import Settings
 
@@ -40,7 +40,7 @@ def test_admin_creates_instances_and_users_that_can_log_in(tmp_path: Path, monke
     listed = runner.invoke(main, ["admin", "list-instances"])
     assert instance_id in listed.output and "research" in listed.output
 
-    with TestClient(create_app(Settings(), run_workers=False)) as client:
+    with TestClient(create_server(Settings(), run_workers=False)) as client:
         token = client.get("/v3/identity/token", auth=("ana", "ana-password")).json()
         assert token["instance_id"] == instance_id
         details = client.get(

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from caffebatch.api import create_app
+from caffebatch.server import create_server
 from caffebatch.package import pack
 from caffebatch.service.context import ServiceContext, open_context
 from caffebatch.service.instances import bootstrap
@@ -49,7 +49,7 @@ def context(tmp_path: Path) -> ServiceContext:
 
 @pytest.fixture
 def app_client(context: ServiceContext) -> Iterator[TestClient]:
-    app = create_app(context.settings, context=context, run_workers=False)
+    app = create_server(context.settings, context=context, run_workers=False)
     with TestClient(app, base_url="http://127.0.0.1") as client:
         yield client
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from fastapi.testclient import TestClient
 from starlette.datastructures import FormData
 
-from caffebatch.api import create_app
+from caffebatch.server import create_server
 from caffebatch.dashboard.forms import read_form
 from caffebatch.package import pack
 from caffebatch.service.context import ServiceContext, open_context
@@ -108,7 +108,7 @@ def test_a_broken_package_is_explained_next_to_the_file_field(
 def test_an_oversized_upload_is_refused_while_it_streams(context: ServiceContext) -> None:
     limits = replace(context.settings.packages, max_archive_bytes=64 * 1024)
     settings = context.settings.model_copy(update={"packages": limits})
-    app = create_app(settings, context=open_context(settings), run_workers=False)
+    app = create_server(settings, context=open_context(settings), run_workers=False)
     with TestClient(app, base_url="http://127.0.0.1") as client:
         sign_in(client, ADMIN_USER, ADMIN_PASSWORD)
         token = form_token(client.get("/dashboard/models/new").text)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from fastapi.testclient import TestClient
 
-from caffebatch.api import create_app
+from caffebatch.server import create_server
 from caffebatch.service import instances
 from caffebatch.service.context import ServiceContext
 from tests.api.live import ADMIN_PASSWORD, ADMIN_USER
@@ -39,7 +39,7 @@ def test_a_second_instance_sees_nothing_of_the_first(
     with context.db.session() as session:
         other = instances.create_instance(session, "other", "standard")
         instances.create_user(session, other.id, "bob", "bob-password")
-    app = create_app(context.settings, context=context, run_workers=False)
+    app = create_server(context.settings, context=context, run_workers=False)
     with TestClient(app, base_url="http://127.0.0.1") as bob:
         assert sign_in(bob, "bob", "bob-password").status_code == 303
         overview = bob.get("/dashboard/").text

@@ -1,4 +1,4 @@
-"""The REST service (WML v3 shape): `create_app(settings)`."""
+"""The REST service (WML v3 shape): `create_app(ctx)`; `caffebatch.server` adds the rest."""
 
 from caffebatch.api.app import create_app
 

@@ -1,41 +1,22 @@
-"""create_app: the service's FastAPI app, built from one Settings object."""
+"""create_app: the WML v3 API over one ServiceContext (`caffebatch.server` builds the rest)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
+from starlette.types import Lifespan
 
 from caffebatch.api import errors
 from caffebatch.api.routes import deployments, identity, instances, ml_assets, published_models
 from caffebatch.api.schemas import ERROR_RESPONSES
-from caffebatch.dashboard import create_dashboard
-from caffebatch.service.context import ServiceContext, open_context
-from caffebatch.service.worker import WorkerPool
-from caffebatch.settings import Settings
+from caffebatch.service.context import ServiceContext
 
 ROUTERS = (identity, instances, published_models, deployments, ml_assets)
 
 
-def create_app(
-    settings: Settings, *, context: ServiceContext | None = None, run_workers: bool = True
-) -> FastAPI:
-    """The app serving the WML v3 API; with `run_workers`, it runs deployments too."""
-    ctx = context or open_context(settings)
-
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        pool = WorkerPool(ctx) if run_workers else None
-        if pool is not None:
-            pool.start()
-        try:
-            yield
-        finally:
-            if pool is not None:
-                pool.stop()
-
+def create_app(ctx: ServiceContext, *, lifespan: Lifespan[FastAPI] | None = None) -> FastAPI:
+    """The app serving the WML v3 API; `lifespan` runs around it (the server's worker pool)."""
     app = FastAPI(
         title="caffebatch",
         summary="Deploy trained Caffe models and score them in batch (WML v3 API).",
@@ -45,7 +26,6 @@ def create_app(
     app.state.context = ctx
     for module in ROUTERS:
         app.include_router(module.router, responses=ERROR_RESPONSES)
-    app.mount("/dashboard", create_dashboard(ctx))
     errors.install(app)
     _without_422(app)
     return app

@@ -20,9 +20,9 @@ def serve(host: str, port: int) -> None:
     """
     import uvicorn
 
-    from caffebatch.api import create_app
     from caffebatch.service.context import open_context
     from caffebatch.service.instances import bootstrap
+    from caffebatch.server import create_server
     from caffebatch.settings import Settings
 
     logging.basicConfig(
@@ -36,4 +36,4 @@ def serve(host: str, port: int) -> None:
         if created.password is not None:
             click.echo(f"generated password (shown once): {created.password}")
     click.echo(f"data folder: {settings.home}")
-    uvicorn.run(create_app(settings, context=ctx), host=host, port=port, log_level="info")
+    uvicorn.run(create_server(settings, context=ctx), host=host, port=port, log_level="info")

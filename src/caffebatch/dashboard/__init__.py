@@ -1,6 +1,6 @@
 """The dashboard: server-rendered pages under /dashboard over the service's own functions.
 
-`create_dashboard(ctx)` builds the app that `caffebatch.api.create_app` mounts. See
+`create_dashboard(ctx)` builds the app that `caffebatch.server.create_server` mounts. See
 docs/dashboard.md.
 """
 
