@@ -10,8 +10,8 @@ import orjson
 import pytest
 from fastapi.testclient import TestClient
 
-from caffebatch.server import create_server
 from caffebatch.package import pack
+from caffebatch.server import create_server
 from caffebatch.service.context import ServiceContext, open_context
 from caffebatch.service.instances import bootstrap
 from caffebatch.settings import Settings

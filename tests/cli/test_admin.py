@@ -7,8 +7,8 @@ from pathlib import Path
 from click.testing import CliRunner
 from fastapi.testclient import TestClient
 
-from caffebatch.server import create_server
 from caffebatch.cli import main
+from caffebatch.server import create_server
 from caffebatch.settings import Settings
 
 

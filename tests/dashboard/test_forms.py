@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import re
 import shutil
-from dataclasses import replace
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 from fastapi.testclient import TestClient
 from starlette.datastructures import FormData
 
-from caffebatch.server import create_server
 from caffebatch.dashboard.forms import read_form
 from caffebatch.package import pack
+from caffebatch.server import create_server
 from caffebatch.service.context import ServiceContext, open_context
 from tests.api.live import ADMIN_PASSWORD, ADMIN_USER
 from tests.dashboard.client import form_token, publish, sign_in

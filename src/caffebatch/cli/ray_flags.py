@@ -27,7 +27,7 @@ FLAGS: dict[str, tuple[str, dict[str, Any]]] = {
 }
 
 # a field's number type -> the click range type that enforces its lower bound
-RANGES: dict[type, type[click.IntRange] | type[click.FloatRange]] = {
+RANGES: dict[type, type[click.IntRange | click.FloatRange]] = {
     int: click.IntRange,
     float: click.FloatRange,
 }

@@ -20,9 +20,9 @@ def serve(host: str, port: int) -> None:
     """
     import uvicorn
 
+    from caffebatch.server import create_server
     from caffebatch.service.context import open_context
     from caffebatch.service.instances import bootstrap
-    from caffebatch.server import create_server
     from caffebatch.settings import Settings
 
     logging.basicConfig(

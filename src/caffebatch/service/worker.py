@@ -15,8 +15,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 from sqlalchemy import select
 
-from caffebatch.service.context import ServiceContext
 from caffebatch.errors import CaffebatchError
+from caffebatch.service.context import ServiceContext
 from caffebatch.service.execution import Execution, ModelCache
 from caffebatch.store import states
 from caffebatch.store.tables import Deployment
