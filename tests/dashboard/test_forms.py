@@ -35,12 +35,12 @@ def test_a_complete_form_is_the_api_body() -> None:
     spec, shown = read_form(_form())
     assert shown.errors == {}
     assert spec is not None
-    assert spec["input"] == {"type": "s3", "source": {"bucket": "b", "prefix": "in/"},
-                             "connection": {"url": "http://127.0.0.1:9",
-                                            "access_key": "AKIAFORMTEST",
-                                            "secret_key": "form-secret-value"}}
-    assert spec["output"]["target"]["bucket"] == "other"
-    assert (spec["batch_size"], spec["max_error_ratio"]) == (16, 0.2)
+    assert spec.input.model_dump(exclude_none=True) == {
+        "type": "s3", "source": {"bucket": "b", "prefix": "in/"},
+        "connection": {"url": "http://127.0.0.1:9", "access_key": "AKIAFORMTEST",
+                       "secret_key": "form-secret-value"}}
+    assert spec.output.target.bucket == "other"
+    assert (spec.options.batch_size, spec.options.max_error_ratio) == (16, 0.2)
     assert not any("secret" in name or "access" in name for name in shown.values)
 
 

@@ -7,6 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from caffebatch.service.spec import DeploymentSpec, InputSpec, OutputSpec, RunChoices
+
 
 class ErrorItem(BaseModel):
     code: str
@@ -110,40 +112,12 @@ class PublishedModelList(BaseModel):
     next: Link | None = None
 
 
-class ConnectionSpec(BaseModel):
-    """Where a bucket lives; `access_key` and `secret_key` are write-only."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    access_key: str | None = Field(default=None, max_length=1000)
-    secret_key: str | None = Field(default=None, max_length=1000)
-    url: str | None = Field(default=None, max_length=2000, description="the S3 endpoint")
-    region: str | None = Field(default=None, max_length=100)
+class InputCreate(InputSpec):
+    """Where the run reads: the seed's `input` block (`caffebatch.service.spec.InputSpec`)."""
 
 
-class PlaceSpec(BaseModel):
-    """A bucket (cloudobjectstorage) or a folder (local), with an optional key prefix."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    bucket: str | None = Field(default=None, max_length=255)
-    prefix: str | None = Field(default=None, max_length=1000)
-    path: str | None = Field(default=None, max_length=4000)
-
-
-ConnectionType = Literal["cloudobjectstorage", "s3", "local"]
-
-
-class InputCreate(BaseModel):
-    type: ConnectionType
-    source: PlaceSpec
-    connection: ConnectionSpec = Field(default_factory=ConnectionSpec)
-
-
-class OutputCreate(BaseModel):
-    type: ConnectionType
-    target: PlaceSpec
-    connection: ConnectionSpec = Field(default_factory=ConnectionSpec)
+class OutputCreate(OutputSpec):
+    """Where the run writes: the seed's `output` block (`caffebatch.service.spec.OutputSpec`)."""
 
 
 class DeploymentCreate(BaseModel):
@@ -156,8 +130,18 @@ class DeploymentCreate(BaseModel):
     description: str = Field(default="", max_length=10_000)
     input: InputCreate
     output: OutputCreate
-    batch_size: int | None = Field(default=None, ge=1, le=65536)
-    max_error_ratio: float | None = Field(default=None, ge=0.0, le=1.0)
+    batch_size: int | None = RunChoices.model_fields["batch_size"]
+    max_error_ratio: float | None = RunChoices.model_fields["max_error_ratio"]
+
+    def to_spec(self) -> DeploymentSpec:
+        """The service's spec of this body."""
+        return DeploymentSpec(
+            name=self.name,
+            description=self.description,
+            input=self.input,
+            output=self.output,
+            options=RunChoices(batch_size=self.batch_size, max_error_ratio=self.max_error_ratio),
+        )
 
 
 class ModelRef(BaseModel):

@@ -1,11 +1,10 @@
-"""Rows to response bodies, with urls built from the request's base URL."""
+"""The service's values to response bodies, with urls built from the request's base URL."""
 
 from __future__ import annotations
 
 from caffebatch.api import schemas
-from caffebatch.service.connections import masked
 from caffebatch.service.instances import InstanceDetails
-from caffebatch.store.tables import Deployment, ModelVersion, PublishedModel
+from caffebatch.service.resources import DeploymentInfo, ModelInfo, VersionInfo
 
 RUNTIME = "caffebatch-onnxruntime"
 
@@ -14,7 +13,7 @@ def instance_url(base: str, instance_id: str) -> str:
     return f"{base}/v3/wml_instances/{instance_id}"
 
 
-def model_url(base: str, model: PublishedModel) -> str:
+def model_url(base: str, model: ModelInfo) -> str:
     return f"{instance_url(base, model.instance_id)}/published_models/{model.id}"
 
 
@@ -22,7 +21,7 @@ def version_url(base: str, model_id: str, version_id: str) -> str:
     return f"{base}/v3/ml_assets/models/{model_id}/versions/{version_id}"
 
 
-def deployment_url(base: str, deployment: Deployment) -> str:
+def deployment_url(base: str, deployment: DeploymentInfo) -> str:
     instance = instance_url(base, deployment.instance_id)
     return f"{instance}/published_models/{deployment.model_id}/deployments/{deployment.id}"
 
@@ -54,11 +53,9 @@ def instance_public(details: InstanceDetails, base: str) -> schemas.InstancePubl
     )
 
 
-def model_public(
-    model: PublishedModel, deployments: int, base: str
-) -> schemas.PublishedModelPublic:
+def model_public(model: ModelInfo, deployments: int, base: str) -> schemas.PublishedModelPublic:
     url = model_url(base, model)
-    latest = next((v for v in model.versions if v.id == model.latest_version_id), None)
+    latest = model.latest
     return schemas.PublishedModelPublic(
         metadata=schemas.Metadata(
             guid=model.id, url=url, created_at=model.created_at, modified_at=model.modified_at
@@ -83,9 +80,9 @@ def model_public(
 
 
 def deployment_public(
-    deployment: Deployment, model: PublishedModel, base: str
+    deployment: DeploymentInfo, model: ModelInfo, base: str
 ) -> schemas.DeploymentPublic:
-    progress = {**(deployment.progress or {}), "status": deployment.status}
+    progress = {**deployment.progress, "status": deployment.status}
     return schemas.DeploymentPublic(
         metadata=schemas.Metadata(
             guid=deployment.id,
@@ -112,17 +109,15 @@ def deployment_public(
                 url=version_url(base, model.id, deployment.version_id),
                 guid=deployment.version_id,
             ),
-            input=masked(deployment.input),
-            output=masked(deployment.output),
-            batch_size=deployment.options.get("batch_size"),
-            max_error_ratio=deployment.options.get("max_error_ratio"),
+            input=deployment.input,
+            output=deployment.output,
+            batch_size=deployment.options.batch_size,
+            max_error_ratio=deployment.options.max_error_ratio,
         ),
     )
 
 
-def version_public(
-    version: ModelVersion, model: PublishedModel, base: str
-) -> schemas.VersionPublic:
+def version_public(version: VersionInfo, model: ModelInfo, base: str) -> schemas.VersionPublic:
     url = version_url(base, model.id, version.id)
     meta = version.meta
     return schemas.VersionPublic(

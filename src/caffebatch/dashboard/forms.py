@@ -1,7 +1,8 @@
-"""The create-deployment form to the REST API's request body, with errors by form field.
+"""The create-deployment form to the service's DeploymentSpec, with errors by form field.
 
-The body is validated by the API's own schema (`DeploymentCreate`), so a deployment made
-here is exactly one the REST API would accept. The form's fields are flat:
+The form is validated by the same spec the REST API's body becomes
+(`caffebatch.service.spec.DeploymentSpec`), so a deployment made here is exactly one the
+REST API would accept. The form's fields are flat:
 ``input_kind`` ("s3" or "local"), ``input_endpoint``, ``input_bucket``, ``input_prefix``,
 ``input_access_key``, ``input_secret_key``, ``input_path``, the same with ``output_``, and
 ``name``, ``batch_size``, ``max_error_ratio``.
@@ -15,7 +16,7 @@ from typing import Any
 from pydantic import ValidationError
 from starlette.datastructures import FormData
 
-from caffebatch.api.schemas import DeploymentCreate
+from caffebatch.service.spec import DeploymentSpec
 
 SIDES = {"input": "source", "output": "target"}  # form side -> the body's place key
 SECRET_FIELDS = ("access_key", "secret_key")
@@ -59,8 +60,8 @@ def _side(form: FormData, side: str, errors: dict[str, str]) -> dict[str, Any]:
             "connection": {k: v for k, v in connection.items() if v is not None}}
 
 
-def read_form(form: FormData) -> tuple[dict[str, Any] | None, DeploymentForm]:
-    """(the request body, or None when the form has errors; the form to show again)."""
+def read_form(form: FormData) -> tuple[DeploymentSpec | None, DeploymentForm]:
+    """(the spec, or None when the form has errors; the form to show again)."""
     values = {name: _text(form, name) for name in form.keys()
               if isinstance(form.get(name), str) and not name.endswith(SECRET_FIELDS)}
     secrets_sent = any(_text(form, f"{side}_{key}") for side in SIDES for key in SECRET_FIELDS)
@@ -69,11 +70,13 @@ def read_form(form: FormData) -> tuple[dict[str, Any] | None, DeploymentForm]:
         "name": _text(form, "name"),
         "input": _side(form, "input", shown.errors),
         "output": _side(form, "output", shown.errors),
-        "batch_size": _text(form, "batch_size") or None,
-        "max_error_ratio": _text(form, "max_error_ratio") or None,
+        "options": {
+            "batch_size": _text(form, "batch_size") or None,
+            "max_error_ratio": _text(form, "max_error_ratio") or None,
+        },
     }
     try:
-        spec = DeploymentCreate.model_validate(body).model_dump(exclude_none=True)
+        spec = DeploymentSpec.model_validate(body)
     except ValidationError as error:
         for item in error.errors():
             shown.errors.setdefault(_field_of(item["loc"]), item["msg"])
@@ -84,6 +87,8 @@ def read_form(form: FormData) -> tuple[dict[str, Any] | None, DeploymentForm]:
 def _field_of(loc: tuple[int | str, ...]) -> str:
     """The form field a schema error is about: ("input", "source", "bucket") -> input_bucket."""
     parts = [str(part) for part in loc]
+    if parts and parts[0] == "options":  # the run's choices are fields of their own
+        return parts[-1]
     if parts and parts[0] in SIDES:
         name = parts[-1] if len(parts) > 1 else "kind"
         return f"{parts[0]}_{FIELD_NAMES.get(name, name)}"

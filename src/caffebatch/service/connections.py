@@ -1,8 +1,8 @@
-"""Deployment connections: the request's `input`/`output` blocks to stored specs and Locations.
+"""Deployment connections: a spec's `input`/`output` blocks to stored blocks and Locations.
 
-A connection block is `{"type", "source" | "target": {...}, "connection": {...}}`. Its
-secrets (`access_key`, `secret_key`) are split off to be stored encrypted; what remains is
-stored as is and shown with every connection field masked, as the seed shows them.
+A block's secrets (`access_key`, `secret_key`) are split off to be stored encrypted; what
+remains is stored as is (JSON) and shown with every connection field masked, as the seed
+shows them.
 """
 
 from __future__ import annotations
@@ -14,14 +14,17 @@ from typing import Any
 from caffebatch.errors import InvalidRequestError
 from caffebatch.jobs.spec import Location
 from caffebatch.service.crypto import MASK
+from caffebatch.service.spec import SECRET_FIELDS, ConnectionSpec, InputSpec, OutputSpec, PlaceSpec
 from caffebatch.settings import Settings
 
-SECRET_FIELDS = ("access_key", "secret_key")
 MASKED_FIELDS = ("access_key", "secret_key", "url")
 
+Side = InputSpec | OutputSpec
 
-def split_secrets(block: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
-    """(the block without secrets, the secrets) of one connection block."""
+
+def split_secrets(side: Side) -> tuple[dict[str, Any], dict[str, str]]:
+    """(the block to store, without its secrets; the secrets) of one side of a spec."""
+    block = side.model_dump(exclude_none=True)
     connection = dict(block.get("connection") or {})
     secrets = {k: str(connection[k]) for k in SECRET_FIELDS if connection.get(k) is not None}
     connection.update({k: MASK for k in secrets})
@@ -36,40 +39,32 @@ def masked(block: dict[str, Any]) -> dict[str, Any]:
 
 
 def _s3(
-    side: dict[str, Any],
-    connection: dict[str, Any],
-    secrets: dict[str, str],
-    settings: Settings,
+    place: PlaceSpec, connection: ConnectionSpec, secrets: dict[str, str], settings: Settings,
     where: str,
 ) -> Location:
-    bucket = side.get("bucket")
-    if not bucket:
+    if not place.bucket:
         raise InvalidRequestError(f"{where}: a cloudobjectstorage connection needs a bucket")
-    prefix = (side.get("prefix") or "").strip("/")
+    prefix = (place.prefix or "").strip("/")
     return Location(
-        url=f"s3://{bucket}/{prefix}" if prefix else f"s3://{bucket}",
-        endpoint_url=connection.get("url") or None,
+        url=f"s3://{place.bucket}/{prefix}" if prefix else f"s3://{place.bucket}",
+        endpoint_url=connection.url or None,
         access_key=secrets.get("access_key"),
         secret_key=secrets.get("secret_key"),
-        region=connection.get("region") or None,
+        region=connection.region or None,
     )
 
 
 def _local(
-    side: dict[str, Any],
-    connection: dict[str, Any],
-    secrets: dict[str, str],
-    settings: Settings,
+    place: PlaceSpec, connection: ConnectionSpec, secrets: dict[str, str], settings: Settings,
     where: str,
 ) -> Location:
-    path = side.get("path")
-    if not path:
+    if not place.path:
         raise InvalidRequestError(f"{where}: a local connection needs a path")
-    if "\0" in str(path) or "\0" in str(side.get("prefix") or ""):
+    if "\0" in place.path or "\0" in (place.prefix or ""):
         raise InvalidRequestError(f"{where}: a local path may not contain a NUL character")
-    folder = Path(path).expanduser()
-    if side.get("prefix"):
-        folder = folder / str(side["prefix"]).strip("/")
+    folder = Path(place.path).expanduser()
+    if place.prefix:
+        folder = folder / place.prefix.strip("/")
     folder = folder.resolve()
     if not any(folder.is_relative_to(root) for root in settings.local_roots):
         allowed = ", ".join(str(r) for r in settings.local_roots) or "none (CAFFEBATCH_LOCAL_ROOTS)"
@@ -80,23 +75,22 @@ def _local(
     return Location(url=str(folder))
 
 
-LOCATIONS: dict[str, Callable[..., Location]] = {
+LOCATIONS: dict[
+    str, Callable[[PlaceSpec, ConnectionSpec, dict[str, str], Settings, str], Location]
+] = {
     "cloudobjectstorage": _s3,
     "s3": _s3,
     "local": _local,
 }
 
 
-def location(
-    block: dict[str, Any], secrets: dict[str, str], settings: Settings, side: str
-) -> Location:
-    """The Location a stored block and its secrets describe; `side` is "source" or "target"."""
-    where = "input" if side == "source" else "output"
-    kind = block.get("type")
-    build = LOCATIONS.get(kind or "")
+def location(side: Side, secrets: dict[str, str], settings: Settings) -> Location:
+    """The Location one side of a spec and its secrets describe."""
+    where, place = ("input", side.source) if isinstance(side, InputSpec) else ("output", side.target)
+    build = LOCATIONS.get(side.type)
     if build is None:
         raise InvalidRequestError(
-            f"{where}.type must be one of {sorted(LOCATIONS)}, not {kind!r}",
+            f"{where}.type must be one of {sorted(LOCATIONS)}, not {side.type!r}",
             code="unsupported_connection",
         )
-    return build(block.get(side) or {}, block.get("connection") or {}, secrets, settings, where)
+    return build(place, side.connection, secrets, settings, where)

@@ -6,8 +6,6 @@ skipped, started_at, finished_at, records_per_second, the first errors, and fail
 
 from __future__ import annotations
 
-from typing import Any
-
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -16,7 +14,9 @@ from caffebatch.jobs.storage import overlaps
 from caffebatch.service import connections
 from caffebatch.service.context import ServiceContext
 from caffebatch.service.identity import Principal
-from caffebatch.service.models import get_model
+from caffebatch.service.models import model_row
+from caffebatch.service.resources import DeploymentInfo
+from caffebatch.service.spec import DeploymentSpec
 from caffebatch.service.usage import require_room
 from caffebatch.store import states
 from caffebatch.store.tables import Deployment, Usage
@@ -28,14 +28,10 @@ def create_deployment(
     principal: Principal,
     instance_id: str,
     model_id: str,
-    spec: dict[str, Any],
-) -> Deployment:
-    """Queue a batch run of the model's latest version; the worker pool picks it up.
-
-    `spec` is the seed's body: name, description, input {type, source, connection},
-    output {type, target, connection}, and optionally batch_size and max_error_ratio.
-    """
-    model = get_model(session, principal, instance_id, model_id)
+    spec: DeploymentSpec,
+) -> DeploymentInfo:
+    """Queue a batch run of the model's latest version; the worker pool picks it up."""
+    model = model_row(session, principal, instance_id, model_id)
     if model.latest_version_id is None:
         raise InvalidRequestError(
             f"model {model_id!r} has no content yet; PUT the model package to "
@@ -50,47 +46,47 @@ def create_deployment(
         "prediction_count",
         "computation_time",
     )
-    source_block, source_secrets = connections.split_secrets(spec["input"])
-    target_block, target_secrets = connections.split_secrets(spec["output"])
-    source = connections.location(source_block, source_secrets, ctx.settings, "source")
-    target = connections.location(target_block, target_secrets, ctx.settings, "target")
+    source_block, source_secrets = connections.split_secrets(spec.input)
+    target_block, target_secrets = connections.split_secrets(spec.output)
+    source = connections.location(spec.input, source_secrets, ctx.settings)
+    target = connections.location(spec.output, target_secrets, ctx.settings)
     if overlaps(source, target):
         raise InvalidRequestError(
             f"the output {target.url!r} is the input {source.url!r} or overlaps it; results "
             "would be read back as inputs",
             code="same_location",
         )
-    options = {k: spec[k] for k in ("batch_size", "max_error_ratio") if spec.get(k) is not None}
     deployment = Deployment(
         instance_id=instance_id,
         model_id=model.id,
         version_id=model.latest_version_id,
-        name=spec.get("name") or model.name,
-        description=spec.get("description") or "",
+        name=spec.name or model.name,
+        description=spec.description,
         status=states.INITIALIZING,
         input=source_block,
         output=target_block,
         secrets=ctx.keys.encrypt({"source": source_secrets, "target": target_secrets}),
-        options=options,
+        options=spec.options.stored(),
         progress={"status": states.INITIALIZING},
     )
     session.add(deployment)
     session.flush()
     session.add(Usage(deployment_id=deployment.id, instance_id=instance_id))
     ctx.wake.set()
-    return deployment
+    return DeploymentInfo.of(deployment)
 
 
 def list_deployments(
     session: Session, principal: Principal, instance_id: str, model_id: str | None = None
-) -> list[Deployment]:
+) -> list[DeploymentInfo]:
     """The instance's deployments, or one model's, oldest first."""
     principal.require_instance(instance_id)
     query = select(Deployment).where(Deployment.instance_id == instance_id)
     if model_id is not None:
-        get_model(session, principal, instance_id, model_id)
+        model_row(session, principal, instance_id, model_id)
         query = query.where(Deployment.model_id == model_id)
-    return list(session.scalars(query.order_by(Deployment.created_at, Deployment.id)))
+    rows = session.scalars(query.order_by(Deployment.created_at, Deployment.id))
+    return [DeploymentInfo.of(row) for row in rows]
 
 
 def get_deployment(
@@ -99,7 +95,19 @@ def get_deployment(
     instance_id: str,
     deployment_id: str,
     model_id: str | None = None,
+) -> DeploymentInfo:
+    """A deployment of the caller's instance (and of `model_id`, when given)."""
+    return DeploymentInfo.of(deployment_row(session, principal, instance_id, deployment_id, model_id))
+
+
+def deployment_row(
+    session: Session,
+    principal: Principal,
+    instance_id: str,
+    deployment_id: str,
+    model_id: str | None = None,
 ) -> Deployment:
+    """The deployment's row, for the service's own use; NotFoundError as `get_deployment`."""
     principal.require_instance(instance_id)
     deployment = session.get(Deployment, deployment_id)
     if (
@@ -120,7 +128,7 @@ def delete_deployment(
     model_id: str | None = None,
 ) -> None:
     """Cancel the run if it is in flight here (waiting briefly), then remove the deployment."""
-    deployment = get_deployment(session, principal, instance_id, deployment_id, model_id)
+    deployment = deployment_row(session, principal, instance_id, deployment_id, model_id)
     if deployment.status == states.RUNNING:
         ctx.runs.cancel(deployment.id, ctx.settings.cancel_wait_s)
     session.delete(deployment)

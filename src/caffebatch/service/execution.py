@@ -13,9 +13,10 @@ from typing import Any
 from sqlalchemy import update
 
 from caffebatch.errors import CaffebatchError, ModelError, StorageError
-from caffebatch.service import connections
 from caffebatch.service.context import ServiceContext
 from caffebatch.service.crypto import MASK
+from caffebatch.service.runfiles import places_of
+from caffebatch.service.spec import RunChoices
 from caffebatch.service.usage import LIMITED, consumed
 from caffebatch.store import states
 from caffebatch.store.tables import Deployment, PublishedModel, Usage, utcnow
@@ -95,7 +96,6 @@ class Execution:
 
     def run(self) -> None:
         from caffebatch.jobs.run import run_batch
-        from caffebatch.jobs.spec import RunOptions
 
         with self.ctx.db.session() as session:
             deployment = session.get(Deployment, self.id)
@@ -109,24 +109,13 @@ class Execution:
             self._instance_id = deployment.instance_id
             model = session.get(PublishedModel, deployment.model_id)
             model_name = model.name if model else None
-            row = (
-                self.ctx.settings.models_dir / deployment.version_id,
-                deployment.input,
-                deployment.output,
-                deployment.secrets,
-                dict(deployment.options),
-            )
-        version_folder, source_block, target_block, secrets_blob, options = row
+            version_folder = self.ctx.settings.models_dir / deployment.version_id
+            choices = RunChoices.model_validate(deployment.options or {})
+            stored = (deployment.input, deployment.output, deployment.secrets)
         self._started = time.monotonic()
         try:
-            secrets = self.ctx.keys.decrypt(secrets_blob)
-            self._secrets = [v for side in secrets.values() for v in side.values() if v]
-            source = connections.location(
-                source_block, secrets["source"], self.ctx.settings, "source"
-            )
-            target = connections.location(
-                target_block, secrets["target"], self.ctx.settings, "target"
-            )
+            places = places_of(self.ctx, *stored)
+            self._secrets = list(places.secrets)
             compiled = self.models.get(version_folder)
             executor = self._executor()
         except CaffebatchError as error:
@@ -134,17 +123,12 @@ class Execution:
                 states.FAILURE, {"status": states.FAILURE, "failure": self._redact_failure(error)}
             )
             return
-        log.info("deployment %s: run starts (attempt over %s)", self.id, source_block.get("type"))
+        log.info("deployment %s: run starts (attempt over %s)", self.id, stored[0].get("type"))
         summary = run_batch(
             compiled,
-            source,
-            target,
-            RunOptions(
-                run_id=self.id,
-                model_name=model_name,
-                progress_interval_s=self.ctx.settings.progress_interval_s,
-                **options,
-            ),
+            places.source,
+            places.target,
+            choices.run_options(self.id, model_name, self.ctx.settings.progress_interval_s),
             progress=self._progress,
             cancel=self.cancel,
             executor=executor,

@@ -13,6 +13,7 @@ from caffebatch.errors import ConflictError, InvalidRequestError, NotFoundError
 from caffebatch.service.context import ServiceContext
 from caffebatch.service.crypto import hash_password
 from caffebatch.service.identity import Principal
+from caffebatch.service.resources import InstanceInfo
 from caffebatch.service.usage import Usage, usage_of
 from caffebatch.store.tables import Instance, User
 
@@ -64,7 +65,7 @@ def bootstrap(ctx: ServiceContext) -> Bootstrap | None:
 
 @dataclass(frozen=True)
 class InstanceDetails:
-    instance: Instance
+    instance: InstanceInfo
     usage: Usage
 
 
@@ -76,4 +77,4 @@ def get_instance(
     instance = session.get(Instance, instance_id)
     if instance is None:
         raise NotFoundError(f"no instance {instance_id!r}")
-    return InstanceDetails(instance, usage_of(session, ctx.settings, instance_id))
+    return InstanceDetails(InstanceInfo.of(instance), usage_of(session, ctx.settings, instance_id))

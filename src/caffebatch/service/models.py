@@ -12,6 +12,7 @@ from __future__ import annotations
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session
@@ -19,6 +20,7 @@ from sqlalchemy.orm import Session
 from caffebatch.errors import ConflictError, InvalidRequestError, NotFoundError
 from caffebatch.service.context import ServiceContext
 from caffebatch.service.identity import Principal
+from caffebatch.service.resources import ModelInfo, VersionInfo
 from caffebatch.service.usage import require_room
 from caffebatch.store import states
 from caffebatch.store.tables import Deployment, ModelVersion, PublishedModel, new_id
@@ -37,7 +39,7 @@ def create_model(
     name: str,
     description: str,
     model_type: str,
-) -> PublishedModel:
+) -> ModelInfo:
     """A model with metadata only; its content comes with `publish_content`."""
     principal.require_instance(instance_id)
     if model_type not in MODEL_TYPES:
@@ -51,27 +53,51 @@ def create_model(
     )
     session.add(model)
     session.flush()
-    return model
+    return ModelInfo.of(model)
 
 
 def get_model(
     session: Session, principal: Principal, instance_id: str, model_id: str
-) -> PublishedModel:
+) -> ModelInfo:
     """A model of the caller's instance; NotFoundError for any other."""
+    return ModelInfo.of(model_row(session, principal, instance_id, model_id))
+
+
+def find_model(session: Session, principal: Principal, model_id: str) -> ModelInfo:
+    """A model of the caller's instance, whichever path named it."""
+    return ModelInfo.of(_find_row(session, principal, model_id))
+
+
+def model_row(
+    session: Session, principal: Principal, instance_id: str, model_id: str
+) -> PublishedModel:
+    """The model's row, for the service's own changes; NotFoundError as `get_model`."""
     principal.require_instance(instance_id)
-    return find_model(session, principal, model_id)
+    return _find_row(session, principal, model_id)
 
 
-def find_model(session: Session, principal: Principal, model_id: str) -> PublishedModel:
+def _find_row(session: Session, principal: Principal, model_id: str) -> PublishedModel:
     model = session.get(PublishedModel, model_id)
     if model is None or model.instance_id != principal.instance_id:
         raise NotFoundError(f"no published model {model_id!r} in this instance")
     return model
 
 
+def models_by_id(
+    session: Session, principal: Principal, model_ids: set[str]
+) -> dict[str, ModelInfo]:
+    """These models of the caller's instance, by id (the others are left out)."""
+    rows = session.scalars(
+        select(PublishedModel).where(
+            PublishedModel.instance_id == principal.instance_id, PublishedModel.id.in_(model_ids)
+        )
+    )
+    return {row.id: ModelInfo.of(row) for row in rows}
+
+
 @dataclass(frozen=True)
 class ModelPage:
-    models: list[PublishedModel]
+    models: list[ModelInfo]
     deployment_counts: dict[str, int]
     total: int
 
@@ -82,15 +108,16 @@ def list_models(
     principal.require_instance(instance_id)
     scope = PublishedModel.instance_id == instance_id
     total = session.scalar(select(func.count()).select_from(PublishedModel).where(scope)) or 0
-    models = list(
-        session.scalars(
+    models = [
+        ModelInfo.of(row)
+        for row in session.scalars(
             select(PublishedModel)
             .where(scope)
             .order_by(PublishedModel.created_at, PublishedModel.id)
             .offset(start)
             .limit(limit)
         )
-    )
+    ]
     return ModelPage(models, deployment_counts(session, [m.id for m in models]), int(total))
 
 
@@ -112,9 +139,9 @@ def publish_content(
     instance_id: str,
     model_id: str,
     upload: Path,
-) -> ModelVersion:
+) -> VersionInfo:
     """Validate and compile the uploaded archive; it becomes the model's latest version."""
-    model = get_model(session, principal, instance_id, model_id)
+    model = model_row(session, principal, instance_id, model_id)
     with upload.open("rb") as stream:
         head = stream.read(4)
     archive_name = next((n for magic, n in ARCHIVE_MAGIC.items() if head.startswith(magic)), None)
@@ -136,10 +163,10 @@ def publish_content(
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
         raise
-    return version
+    return VersionInfo.of(version)
 
 
-def _compile_into(ctx: ServiceContext, archive: Path, folder: Path) -> dict:
+def _compile_into(ctx: ServiceContext, archive: Path, folder: Path) -> dict[str, Any]:
     """Open and compile the package in `folder`; what the version shows of it."""
     from caffebatch.compiler.artifact import save_compiled
     from caffebatch.jobs.batches import default_batch_size
@@ -168,21 +195,28 @@ def version_dir(ctx: ServiceContext, version_id: str) -> Path:
     return ctx.settings.models_dir / version_id
 
 
+def layers_of(ctx: ServiceContext, version: VersionInfo) -> tuple[Any, ...]:
+    """The compiled layers of a version, as publishing saved them; ModelError when unreadable."""
+    from caffebatch.compiler.artifact import load_layers
+
+    return tuple(load_layers(version_dir(ctx, version.id)))
+
+
 def get_version(
     session: Session, principal: Principal, model_id: str, version_id: str
-) -> ModelVersion:
-    model = find_model(session, principal, model_id)
+) -> VersionInfo:
+    model = _find_row(session, principal, model_id)
     version = session.get(ModelVersion, version_id)
     if version is None or version.model_id != model.id:
         raise NotFoundError(f"no version {version_id!r} of model {model_id!r}")
-    return version
+    return VersionInfo.of(version)
 
 
 def delete_model(
     ctx: ServiceContext, session: Session, principal: Principal, instance_id: str, model_id: str
 ) -> None:
     """Delete a model, its versions and finished deployments; 409 while a run is active."""
-    model = get_model(session, principal, instance_id, model_id)
+    model = model_row(session, principal, instance_id, model_id)
     deployments = list(session.scalars(select(Deployment).where(Deployment.model_id == model.id)))
     active = [d.id for d in deployments if d.status in states.ACTIVE]
     if active:

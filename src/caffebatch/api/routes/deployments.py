@@ -8,29 +8,35 @@ from sqlalchemy.orm import Session
 from caffebatch.api import views
 from caffebatch.api.deps import BaseUrl, ContextDep, CurrentUser, SessionDep
 from caffebatch.api.schemas import DeploymentCreate, DeploymentList, DeploymentPublic
-from caffebatch.service import deployments
-from caffebatch.store.tables import Deployment, PublishedModel
+from caffebatch.service import deployments, models
+from caffebatch.service.identity import Principal
+from caffebatch.service.resources import DeploymentInfo
 
 router = APIRouter(prefix="/v3/wml_instances/{instance_id}", tags=["deployments"])
 
 MODEL_DEPLOYMENTS = "/published_models/{model_id}/deployments"
 
 
-def _public(session: Session, deployment: Deployment, base: str) -> DeploymentPublic:
-    model = session.get(PublishedModel, deployment.model_id)
-    assert model is not None  # deployments cascade with their model
+def _public(
+    session: Session, user: Principal, deployment: DeploymentInfo, base: str
+) -> DeploymentPublic:
+    model = models.find_model(session, user, deployment.model_id)  # they cascade together
     return views.deployment_public(deployment, model, base)
 
 
-def _list(session: Session, rows: list[Deployment], base: str) -> DeploymentList:
-    return DeploymentList(count=len(rows), resources=[_public(session, d, base) for d in rows])
+def _list(
+    session: Session, user: Principal, rows: list[DeploymentInfo], base: str
+) -> DeploymentList:
+    named = models.models_by_id(session, user, {d.model_id for d in rows})
+    resources = [views.deployment_public(d, named[d.model_id], base) for d in rows]
+    return DeploymentList(count=len(rows), resources=resources)
 
 
 @router.get("/deployments", summary="All deployments of the instance")
 def list_instance_deployments(
     instance_id: str, session: SessionDep, user: CurrentUser, base: BaseUrl
 ) -> DeploymentList:
-    return _list(session, deployments.list_deployments(session, user, instance_id), base)
+    return _list(session, user, deployments.list_deployments(session, user, instance_id), base)
 
 
 @router.get(MODEL_DEPLOYMENTS, summary="A model's deployments")
@@ -38,7 +44,7 @@ def list_model_deployments(
     instance_id: str, model_id: str, session: SessionDep, user: CurrentUser, base: BaseUrl
 ) -> DeploymentList:
     rows = deployments.list_deployments(session, user, instance_id, model_id)
-    return _list(session, rows, base)
+    return _list(session, user, rows, base)
 
 
 @router.post(MODEL_DEPLOYMENTS, status_code=202, summary="Create a batch deployment")
@@ -51,9 +57,9 @@ def create_deployment(
     user: CurrentUser,
     base: BaseUrl,
 ) -> DeploymentPublic:
-    spec = body.model_dump(exclude_none=True)
+    spec = body.to_spec()
     deployment = deployments.create_deployment(ctx, session, user, instance_id, model_id, spec)
-    return _public(session, deployment, base)
+    return _public(session, user, deployment, base)
 
 
 @router.get(MODEL_DEPLOYMENTS + "/{deployment_id}", summary="A deployment's status and progress")
@@ -66,7 +72,7 @@ def get_deployment(
     base: BaseUrl,
 ) -> DeploymentPublic:
     deployment = deployments.get_deployment(session, user, instance_id, deployment_id, model_id)
-    return _public(session, deployment, base)
+    return _public(session, user, deployment, base)
 
 
 @router.delete(

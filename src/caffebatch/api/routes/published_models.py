@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Annotated
@@ -12,8 +11,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from caffebatch.api import views
 from caffebatch.api.deps import BaseUrl, ContextDep, CurrentUser, SessionDep
 from caffebatch.api.schemas import PublishedModelCreate, PublishedModelList, PublishedModelPublic
-from caffebatch.errors import PayloadTooLargeError
-from caffebatch.service import models
+from caffebatch.service import models, uploads
 
 router = APIRouter(
     prefix="/v3/wml_instances/{instance_id}/published_models", tags=["published_models"]
@@ -32,22 +30,11 @@ PACKAGE_BODY = {
 
 
 async def receive_upload(request: Request, ctx: ContextDep) -> AsyncIterator[Path]:
-    """The request body, written to a temporary file; 413 past the package size limit."""
-    limit = ctx.settings.packages.max_archive_bytes
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise PayloadTooLargeError(f"the package is {declared} bytes; the limit is {limit}")
-    uploads = ctx.settings.home / "uploads"
-    uploads.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=uploads, suffix=".upload") as file:
-        size = 0
+    """The request body, received as the service receives every package (413 past the limit)."""
+    with uploads.receive_package(ctx, request.headers.get("content-length")) as upload:
         async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:
-                raise PayloadTooLargeError(f"the package is over the limit of {limit} bytes")
-            file.write(chunk)
-        file.flush()
-        yield Path(file.name)
+            upload.write(chunk)
+        yield upload.finish()
 
 
 Upload = Annotated[Path, Depends(receive_upload, scope="function")]

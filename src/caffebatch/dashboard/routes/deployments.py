@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from caffebatch.dashboard.forms import DeploymentForm, read_form, side_of
@@ -21,22 +20,11 @@ from caffebatch.dashboard.web import (
     status_of,
 )
 from caffebatch.errors import CaffebatchError
-from caffebatch.service import connections, deployments, models
+from caffebatch.service import deployments, models
 from caffebatch.service.identity import Principal
-from caffebatch.store.tables import Deployment, PublishedModel
+from caffebatch.service.resources import DeploymentInfo, ModelInfo
 
 router = APIRouter(prefix="/deployments")
-
-
-def _model_names(session: Session, principal: Principal, shown: list[Deployment]
-                 ) -> dict[str, str]:
-    """The names of the models the shown deployments run, and of no others."""
-    ids = {d.model_id for d in shown}
-    rows = session.execute(
-        select(PublishedModel.id, PublishedModel.name)
-        .where(PublishedModel.instance_id == principal.instance_id, PublishedModel.id.in_(ids))
-    )
-    return {model_id: name for model_id, name in rows}
 
 
 @router.get("")
@@ -48,7 +36,9 @@ def deployment_list(request: Request, dashboard: DashboardDep, viewer: ViewerDep
         rows = deployments.list_deployments(session, principal, principal.instance_id)
         pager = Pager.at(start, len(rows))
         shown = rows[::-1][pager.start:pager.start + pager.size]
-        names = _model_names(session, principal, shown)
+        # the names of the models the shown deployments run, and of no others
+        shown_models = models.models_by_id(session, principal, {d.model_id for d in shown})
+    names = {model_id: model.name for model_id, model in shown_models.items()}
     runs = [(d, progress_of(d)) for d in shown]
     return render(request, "deployments.html", viewer=viewer, runs=runs, names=names,
                   pager=pager)
@@ -64,9 +54,9 @@ def list_progress(dashboard: DashboardDep, viewer: ViewerDep) -> JSONResponse:
                         headers={"Cache-Control": "no-store"})
 
 
-def _all_models(session: Session, principal: Principal) -> list[PublishedModel]:
+def _all_models(session: Session, principal: Principal) -> list[ModelInfo]:
     """Every model of the instance, read a page at a time: the form offers them all."""
-    found: list[PublishedModel] = []
+    found: list[ModelInfo] = []
     while True:
         page = models.list_models(session, principal, principal.instance_id, 500, len(found))
         found += page.models
@@ -116,7 +106,7 @@ def create(request: Request, dashboard: DashboardDep, viewer: ViewerDep,
 
 
 def _details(dashboard: Dashboard, principal: Principal,
-             deployment_id: str) -> tuple[Deployment, PublishedModel]:
+             deployment_id: str) -> tuple[DeploymentInfo, ModelInfo]:
     with dashboard.session() as session:
         deployment = deployments.get_deployment(session, principal, principal.instance_id,
                                                 deployment_id)
@@ -129,9 +119,8 @@ def details(request: Request, deployment_id: str, dashboard: DashboardDep,
             viewer: ViewerDep) -> Response:
     deployment, model = _details(dashboard, viewer.principal, deployment_id)
     return render(request, "deployment.html", viewer=viewer, deployment=deployment, model=model,
-                  progress=progress_of(deployment),
-                  input=connections.masked(deployment.input),
-                  output=connections.masked(deployment.output))
+                  progress=progress_of(deployment), input=deployment.input,
+                  output=deployment.output)
 
 
 @router.get("/{deployment_id}/progress.json")

@@ -2,15 +2,10 @@
 
 from __future__ import annotations
 
-import shutil
-import tempfile
-from pathlib import Path
-
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from starlette.datastructures import UploadFile
 
-from caffebatch.compiler.artifact import load_layers
 from caffebatch.dashboard.progress import progress_of
 from caffebatch.dashboard.routes.paging import PAGE_SIZE, Pager
 from caffebatch.dashboard.web import (
@@ -22,7 +17,7 @@ from caffebatch.dashboard.web import (
     status_of,
 )
 from caffebatch.errors import CaffebatchError, ModelError, PayloadTooLargeError
-from caffebatch.service import deployments, models
+from caffebatch.service import deployments, models, uploads
 
 router = APIRouter(prefix="/models")
 
@@ -63,17 +58,15 @@ def upload(request: Request, dashboard: DashboardDep, viewer: ViewerDep,
         return render(request, "model_new.html", 400, viewer=viewer, values=values, errors=errors)
     assert isinstance(package, UploadFile)
     principal, ctx = viewer.principal, dashboard.ctx
-    uploads = ctx.settings.home / "uploads"
-    uploads.mkdir(parents=True, exist_ok=True)
     try:
-        with tempfile.NamedTemporaryFile(dir=uploads, suffix=".upload") as file:
-            shutil.copyfileobj(package.file, file)
-            file.flush()
+        with uploads.receive_package(ctx, str(package.size) if package.size else None) as upload:
+            upload.copy_from(package.file)
+            received = upload.finish()
             with dashboard.session() as session:
                 model = models.create_model(ctx, session, principal, principal.instance_id,
                                             values["name"], values["description"], "caffe-1.0")
                 models.publish_content(ctx, session, principal, principal.instance_id,
-                                       model.id, Path(file.name))
+                                       model.id, received)
                 model_id = model.id
     except CaffebatchError as error:
         errors["package" if _about_content(error) else "form"] = str(error)
@@ -93,13 +86,12 @@ def model_details(request: Request, model_id: str, dashboard: DashboardDep,
     principal = viewer.principal
     with dashboard.session() as session:
         model = models.get_model(session, principal, principal.instance_id, model_id)
-        versions = sorted(model.versions, key=lambda v: v.created_at, reverse=True)
         runs = deployments.list_deployments(session, principal, principal.instance_id, model_id)
-    latest = next((v for v in versions if v.id == model.latest_version_id), None)
+    versions, latest = model.versions, model.latest
     layers, layer_error = (), None
     if latest is not None:
         try:
-            layers = load_layers(models.version_dir(dashboard.ctx, latest.id))
+            layers = models.layers_of(dashboard.ctx, latest)
         except ModelError as error:  # the saved compiled form is missing or unreadable
             layer_error = str(error)
     return render(request, "model.html", viewer=viewer, model=model, versions=versions,
