@@ -14,7 +14,7 @@ import contextlib
 import os
 import secrets
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, cast
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic.fields import FieldInfo
@@ -155,7 +155,7 @@ class Settings(BaseSettings):
     def _split_roots(cls, value: object) -> object:
         if isinstance(value, str):
             value = [part for part in value.split(":") if part]
-        return [Path(root).expanduser().resolve() for root in value]  # type: ignore[union-attr]
+        return [Path(root).expanduser().resolve() for root in cast("list[str]", value)]
 
     @property
     def db_url(self) -> str:

@@ -7,7 +7,14 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from caffebatch.service.spec import DeploymentSpec, InputSpec, OutputSpec, RunChoices
+from caffebatch.service.spec import (
+    BatchSize,
+    DeploymentSpec,
+    ErrorRatio,
+    InputSpec,
+    OutputSpec,
+    RunChoices,
+)
 
 
 class ErrorItem(BaseModel):
@@ -130,8 +137,8 @@ class DeploymentCreate(BaseModel):
     description: str = Field(default="", max_length=10_000)
     input: InputCreate
     output: OutputCreate
-    batch_size: int | None = RunChoices.model_fields["batch_size"]
-    max_error_ratio: float | None = RunChoices.model_fields["max_error_ratio"]
+    batch_size: BatchSize | None = None
+    max_error_ratio: ErrorRatio | None = None
 
     def to_spec(self) -> DeploymentSpec:
         """The service's spec of this body."""

@@ -37,12 +37,12 @@ def _param(flag: str) -> str:
     return flag.lstrip("-").replace("-", "_")
 
 
-def _click_type(field: FieldInfo) -> click.ParamType | None:
+def _click_type(field: FieldInfo) -> click.IntRange | click.FloatRange | None:
     kinds = [k for k in RANGES if field.annotation in (k, k | None)]
     if not kinds:
         return None
     low = next((m.ge for m in field.metadata if isinstance(m, annotated_types.Ge)), None)
-    return RANGES[kinds[0]](min=low)
+    return RANGES[kinds[0]](min=low)  # type: ignore[arg-type]  # Ge holds the field's number
 
 
 def ray_options(command: F) -> F:

@@ -96,12 +96,15 @@ class Keys:
             raise AuthenticationError("the token is not valid", code="invalid_token") from error
         return Claims(str(claims["sub"]), str(claims["instance_id"]), int(claims["exp"]))
 
-    def encrypt(self, values: dict[str, str]) -> bytes:
+    def encrypt(self, values: dict[str, dict[str, str]]) -> bytes:
+        """Seal a deployment's secrets, by side ("source", "target")."""
         return self._fernet.encrypt(json.dumps(values).encode())
 
-    def decrypt(self, blob: bytes) -> dict[str, str]:
+    def decrypt(self, blob: bytes) -> dict[str, dict[str, str]]:
+        """What `encrypt` sealed; AuthenticationError when the service secret changed since."""
         try:
-            return json.loads(self._fernet.decrypt(blob))
+            values: dict[str, dict[str, str]] = json.loads(self._fernet.decrypt(blob))
+            return values
         except InvalidToken as error:
             raise AuthenticationError(
                 "stored connection secrets cannot be decrypted: the service secret changed",

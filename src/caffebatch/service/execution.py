@@ -8,9 +8,9 @@ import time
 from collections import OrderedDict
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import update
+from sqlalchemy import CursorResult, update
 
 from caffebatch.errors import CaffebatchError, ModelError, StorageError
 from caffebatch.service.context import ServiceContext
@@ -171,11 +171,12 @@ class Execution:
             }
         )
         with self.ctx.db.session() as session:
-            still_here = session.execute(
+            saved = session.execute(
                 update(Deployment)
                 .where(Deployment.id == self.id, Deployment.status == states.RUNNING)
                 .values(progress=details, modified_at=utcnow())
-            ).rowcount
+            )
+            still_here = cast("CursorResult[Any]", saved).rowcount
         if not still_here:  # deleted (perhaps by another server): stop scoring for nobody
             self.cancel.set()
         self._save_usage(progress.scored)

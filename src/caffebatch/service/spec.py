@@ -9,7 +9,7 @@ A block is `{"type", "source" | "target": {...}, "connection": {...}}`; its secr
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -18,6 +18,8 @@ if TYPE_CHECKING:
 
 ConnectionType = Literal["cloudobjectstorage", "s3", "local"]
 SECRET_FIELDS = ("access_key", "secret_key")
+BatchSize = Annotated[int, Field(ge=1, le=65536)]
+ErrorRatio = Annotated[float, Field(ge=0.0, le=1.0)]
 
 
 class ConnectionSpec(BaseModel):
@@ -63,8 +65,8 @@ class RunChoices(BaseModel):
 
     model_config = ConfigDict(extra="allow")
 
-    batch_size: int | None = Field(default=None, ge=1, le=65536)
-    max_error_ratio: float | None = Field(default=None, ge=0.0, le=1.0)
+    batch_size: BatchSize | None = None
+    max_error_ratio: ErrorRatio | None = None
 
     def stored(self) -> dict[str, Any]:
         """The `Deployment.options` column: the choices made, no more."""

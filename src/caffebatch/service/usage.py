@@ -31,7 +31,9 @@ class Usage:
     gpu_count: Figure
 
 
-def _count(session: Session, table: type, instance_id: str) -> int:
+def _count(
+    session: Session, table: type[tables.PublishedModel | tables.Deployment], instance_id: str
+) -> int:
     query = select(func.count()).select_from(table).where(table.instance_id == instance_id)
     return int(session.scalar(query) or 0)
 
