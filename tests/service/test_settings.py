@@ -1,4 +1,4 @@
-"""The service secret that Settings generates into the home folder when none is set."""
+"""Settings: the service secret it generates into the home folder, and its environment names."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from caffebatch.errors import CaffebatchError
+from caffebatch.package import PackageLimits
 from caffebatch.settings import SECRET_FILE, Settings
 
 
@@ -32,3 +33,23 @@ def test_an_empty_secret_file_is_refused_not_used(tmp_path: Path) -> None:
 def test_a_set_secret_wins_over_the_file(tmp_path: Path) -> None:
     assert Settings(home=tmp_path, secret_key="mine").signing_secret() == b"mine"
     assert not (tmp_path / SECRET_FILE).exists()
+
+
+def test_the_documented_variables_set_the_grouped_settings(monkeypatch, tmp_path: Path) -> None:
+    for name, value in {
+        "CAFFEBATCH_RAY_ADDRESS": "auto", "CAFFEBATCH_RAY_NUM_CPUS": "3",
+        "CAFFEBATCH_RAY_CPUS_PER_ACTOR": "0.5", "CAFFEBATCH_MAX_PACKAGE_BYTES": "4096",
+        "CAFFEBATCH_MAX_UNPACKED_BYTES": "8192", "CAFFEBATCH_MAX_PACKAGE_FILES": "7",
+        "CAFFEBATCH_MAX_CONCURRENT_RUNS": "5",
+    }.items():
+        monkeypatch.setenv(name, value)
+    settings = Settings(home=tmp_path)
+    assert (settings.ray.address, settings.ray.num_cpus, settings.ray.cpus_per_actor) == (
+        "auto", 3, 0.5)
+    assert settings.packages == PackageLimits(
+        max_archive_bytes=4096, max_unpacked_bytes=8192, max_files=7)
+    assert settings.max_concurrent_runs == 5
+
+
+def test_the_package_limits_have_one_set_of_defaults(tmp_path: Path) -> None:
+    assert Settings(home=tmp_path).packages == PackageLimits()
