@@ -62,7 +62,7 @@ def _side(form: FormData, side: str, errors: dict[str, str]) -> dict[str, Any]:
 
 def read_form(form: FormData) -> tuple[DeploymentSpec | None, DeploymentForm]:
     """(the spec, or None when the form has errors; the form to show again)."""
-    values = {name: _text(form, name) for name in form.keys()
+    values = {name: _text(form, name) for name in form
               if isinstance(form.get(name), str) and not name.endswith(SECRET_FIELDS)}
     secrets_sent = any(_text(form, f"{side}_{key}") for side in SIDES for key in SECRET_FIELDS)
     shown = DeploymentForm(values, secrets_sent=secrets_sent)
