@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
+from functools import partial
 from typing import TypeVar
 
 import boto3
@@ -84,7 +85,7 @@ class S3Storage:
             if token:
                 arguments["ContinuationToken"] = token
             page = self._call(
-                lambda: self.client.list_objects_v2(**arguments),
+                partial(self.client.list_objects_v2, **arguments),
                 f"listing s3://{self.bucket}/{self.prefix}",
             )
             for item in page.get("Contents", ()):
