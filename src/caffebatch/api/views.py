@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from caffebatch.api import schemas
 from caffebatch.service.connections import masked
+from caffebatch.service.deployments import status_details
 from caffebatch.service.instances import InstanceDetails
 from caffebatch.store.tables import Deployment, ModelVersion, PublishedModel
 
@@ -85,7 +86,6 @@ def model_public(
 def deployment_public(
     deployment: Deployment, model: PublishedModel, base: str
 ) -> schemas.DeploymentPublic:
-    progress = {**(deployment.progress or {}), "status": deployment.status}
     return schemas.DeploymentPublic(
         metadata=schemas.Metadata(
             guid=deployment.id,
@@ -100,7 +100,7 @@ def deployment_public(
             type="batch",
             model_type=model.model_type,
             status=deployment.status,
-            status_details=schemas.StatusDetails(**progress),
+            status_details=schemas.StatusDetails.from_details(status_details(deployment)),
             published_model=schemas.ModelRef(
                 name=model.name,
                 url=model_url(base, model),

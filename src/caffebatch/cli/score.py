@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 import sys
 import threading
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import click
 
@@ -38,7 +38,7 @@ Exit codes:
 
 def new_run_id() -> str:
     """A sortable, unique-enough run id: the UTC time and a few random hex digits."""
-    return datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(2)
+    return datetime.now(UTC).strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(2)
 
 
 @click.command(epilog=EPILOG)

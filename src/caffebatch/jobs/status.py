@@ -69,6 +69,7 @@ class StatusDetails:
     def from_json(cls, document: Mapping[str, Any]) -> StatusDetails:
         """The value `to_json` wrote (or any part of it); other keys are ignored."""
         started, finished = document.get("started_at"), document.get("finished_at")
+        rate = document.get("records_per_second")
         return cls(
             status=str(document["status"]),
             total=document.get("total"),
@@ -77,7 +78,7 @@ class StatusDetails:
             skipped=document.get("skipped"),
             started_at=datetime.fromisoformat(started) if started else None,
             finished_at=datetime.fromisoformat(finished) if finished else None,
-            records_per_second=document.get("records_per_second"),
+            records_per_second=None if rate is None else float(rate),
             batch_size=document.get("batch_size"),
             errors=tuple(document.get("errors") or ()),
             failure=document.get("failure"),

@@ -15,8 +15,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 from sqlalchemy import select
 
-from caffebatch.service.context import ServiceContext
 from caffebatch.errors import CaffebatchError
+from caffebatch.service.context import ServiceContext
 from caffebatch.service.execution import Execution, ModelCache, ray_settings
 from caffebatch.store import states
 from caffebatch.store.tables import Deployment
@@ -48,10 +48,10 @@ class WorkerPool:
     def _join_ray(self) -> None:
         # Join (or start) Ray here, in the thread that starts the server: a Ray started
         # from a run's thread leaves two of its agent processes behind at shutdown.
-        from caffebatch.jobs.executors.ray import connect
+        from caffebatch.jobs import connect_ray
 
         try:
-            connect(ray_settings(self.ctx.settings))
+            connect_ray(ray_settings(self.ctx.settings))
         except CaffebatchError as error:  # each run will fail with this reason
             log.error("the ray executor is not available: %s", error)
 

@@ -49,7 +49,7 @@ def deployment_list(request: Request, dashboard: DashboardDep, viewer: ViewerDep
         pager = Pager.at(start, len(rows))
         shown = rows[::-1][pager.start:pager.start + pager.size]
         names = _model_names(session, principal, shown)
-    runs = [(d, progress_of(d)) for d in shown]
+    runs = [(d, progress_of(d.id, d.status, deployments.status_details(d))) for d in shown]
     return render(request, "deployments.html", viewer=viewer, runs=runs, names=names,
                   pager=pager)
 
@@ -60,7 +60,7 @@ def list_progress(dashboard: DashboardDep, viewer: ViewerDep) -> JSONResponse:
     principal = viewer.principal
     with dashboard.session() as session:
         rows = deployments.list_deployments(session, principal, principal.instance_id)
-    return JSONResponse({d.id: progress_of(d).to_json() for d in rows},
+    return JSONResponse({d.id: progress_of(d.id, d.status, deployments.status_details(d)).to_json() for d in rows},
                         headers={"Cache-Control": "no-store"})
 
 
@@ -129,7 +129,7 @@ def details(request: Request, deployment_id: str, dashboard: DashboardDep,
             viewer: ViewerDep) -> Response:
     deployment, model = _details(dashboard, viewer.principal, deployment_id)
     return render(request, "deployment.html", viewer=viewer, deployment=deployment, model=model,
-                  progress=progress_of(deployment),
+                  progress=progress_of(deployment.id, deployment.status, deployments.status_details(deployment)),
                   input=connections.masked(deployment.input),
                   output=connections.masked(deployment.output))
 
@@ -137,7 +137,7 @@ def details(request: Request, deployment_id: str, dashboard: DashboardDep,
 @router.get("/{deployment_id}/progress.json")
 def progress(deployment_id: str, dashboard: DashboardDep, viewer: ViewerDep) -> JSONResponse:
     deployment, _ = _details(dashboard, viewer.principal, deployment_id)
-    return JSONResponse({deployment.id: progress_of(deployment).to_json()},
+    return JSONResponse({deployment.id: progress_of(deployment.id, deployment.status, deployments.status_details(deployment)).to_json()},
                         headers={"Cache-Control": "no-store"})
 
 
@@ -146,7 +146,7 @@ def confirm_delete(request: Request, deployment_id: str, dashboard: DashboardDep
                    viewer: ViewerDep) -> Response:
     deployment, model = _details(dashboard, viewer.principal, deployment_id)
     return render(request, "deployment_delete.html", viewer=viewer, deployment=deployment,
-                  model=model, progress=progress_of(deployment))
+                  model=model, progress=progress_of(deployment.id, deployment.status, deployments.status_details(deployment)))
 
 
 @router.post("/{deployment_id}/delete")
