@@ -8,7 +8,7 @@ results and the error report are the same bytes whichever executor ran them.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Generator, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
@@ -43,7 +43,7 @@ class Job:
 class Executor(Protocol):
     """Where a run's chunks are done. Built with the run's cancel flag (see choice.py)."""
 
-    def run(self, job: Job, entries: Iterable[Entry]) -> Iterator[Outcome]:
+    def run(self, job: Job, entries: Iterable[Entry]) -> Generator[Outcome, None, None]:
         """Each chunk's Outcome as it finishes; stops early once cancelled, or when closed."""
         ...
 

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import TypeVar, cast
+from typing import TypeVar
 
 from caffebatch.jobs.batches import chunked
 from caffebatch.jobs.executors import Job
@@ -36,7 +36,7 @@ class LocalExecutor:
     def __init__(self, cancel: threading.Event | None = None) -> None:
         self._cancel = cancel
 
-    def run(self, job: Job, entries: Iterable[Entry]) -> Iterator[Outcome]:
+    def run(self, job: Job, entries: Iterable[Entry]) -> Generator[Outcome, None, None]:
         worker = ChunkWorker(job)
         closed = threading.Event()
 
@@ -111,7 +111,7 @@ def threaded(fn: Callable[[A], B], items: Iterable[A], *, workers: int,
             else:
                 received += 1
                 slots.release()
-                yield cast(B, got.result())  # raises what `fn` raised
+                yield got.result()  # raises what `fn` raised
     finally:
         closed.set()
         pool.shutdown(wait=False, cancel_futures=True)

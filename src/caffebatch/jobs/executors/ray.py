@@ -13,7 +13,7 @@ Ray is an optional extra: it is imported when a run starts, never when this modu
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -55,7 +55,7 @@ class RaySettings:
     start_timeout_s: float = 120.0     # for actors to load the model (or say why not)
 
 
-def require_ray():
+def require_ray() -> Any:
     """The `ray` module, or an ExtraMissingError that says how to install it."""
     try:
         import ray
@@ -105,7 +105,7 @@ class RayExecutor:
         self._cancel = cancel
         require_ray()  # fail now, with the install hint, not halfway into a run
 
-    def run(self, job: Job, entries: Iterable[Entry]) -> Iterator[Outcome]:
+    def run(self, job: Job, entries: Iterable[Entry]) -> Generator[Outcome, None, None]:
         ray = connect(self.settings)
         workers = self._start(ray, job)
         depth = self.settings.tasks_per_actor
@@ -141,7 +141,7 @@ class RayExecutor:
     def _cancelled(self) -> bool:
         return self._cancel is not None and self._cancel.is_set()
 
-    def _start(self, ray: Any, job: Job) -> list:
+    def _start(self, ray: Any, job: Job) -> list[Any]:
         """The actor pool, each with the model loaded; a clear error rather than a hang."""
         count, cpus, gpus = pool_shape(self.settings, ray.cluster_resources(),
                                        ray.available_resources())

@@ -101,8 +101,10 @@ class S3Storage:
             response = self.client.get_object(Bucket=self.bucket, Key=self.prefix + key)
             with response["Body"] as body:
                 if response.get("ContentLength", 0) > limit:  # too large: enough to tell
-                    return body.read(limit + 1)
-                return body.read()  # a full read checks the length, so a cut-off body raises
+                    data: bytes = body.read(limit + 1)
+                else:  # a full read checks the length, so a cut-off body raises
+                    data = body.read()
+                return data
 
         return self._call(read, f"reading s3://{self.bucket}/{self.prefix}{key}")
 
