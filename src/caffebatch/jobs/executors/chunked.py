@@ -29,9 +29,11 @@ B = TypeVar("B")
 class ChunkWorker:
     """Does whole chunks of a Job, from any number of threads. Built once per worker process.
 
-    Storage calls go through one I/O pool: one task per object on a remote storage (many
-    requests in flight), one task per chunk on a local one (a local file takes microseconds,
-    so a chunk costs one hand-off rather than one per file). After `close` no call starts.
+    Storage calls go through two I/O pools, reads and writes, each `concurrency` wide (so
+    one chunk's writes do not wait behind the next chunk's reads): one task per object on a
+    remote storage (many requests in flight), one task per chunk on a local one (a local
+    file takes microseconds, so a chunk costs one hand-off rather than one per file). After
+    `close` no storage call starts.
     """
 
     def __init__(self, job: Job) -> None:
@@ -39,7 +41,8 @@ class ChunkWorker:
         self._scorer = job.scorer
         self._source: Storage | None = None
         self._target: Storage | None = None
-        self._pool = ThreadPoolExecutor(job.options.concurrency, thread_name_prefix="chunk-io")
+        self._reads = ThreadPoolExecutor(job.options.concurrency, thread_name_prefix="chunk-io")
+        self._writes = ThreadPoolExecutor(job.options.concurrency, thread_name_prefix="chunk-io")
         self._opening = threading.Lock()
         self._scoring = threading.Lock()  # one forward pass at a time: each takes every core
 
@@ -53,12 +56,13 @@ class ChunkWorker:
         source, target, _ = self._parts()
         job = self.job
         load = partial(pipeline.load, source, job.inputs, job.options.max_record_bytes)
-        loaded = self._spread(load, entries, source.remote)
+        loaded = _spread(self._reads, load, entries, source.remote)
         written = 0
         for batch in batches([item for item in loaded if isinstance(item, Record)],
                              job.batch_size):
             scored = list(results(self._score(batch)))
-            written += len(self._spread(partial(pipeline.write, target), scored, target.remote))
+            write = partial(pipeline.write, target)
+            written += len(_spread(self._writes, write, scored, target.remote))
         return Outcome(written, tuple(item for item in loaded if isinstance(item, Failure)))
 
     def close(self) -> None:
@@ -67,7 +71,8 @@ class ChunkWorker:
         Storage calls queued but not started are dropped (a cancelled run's), those under
         way finish first.
         """
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        for pool in (self._reads, self._writes):
+            pool.shutdown(wait=True, cancel_futures=True)
         for storage in (self._source, self._target):
             if storage is not None:
                 storage.close()
@@ -89,10 +94,13 @@ class ChunkWorker:
         with self._scoring:
             return pipeline.score(scorer, batch)
 
-    def _spread(self, fn: Callable[[A], B], items: Sequence[A], remote: bool) -> list[B]:
-        if remote:
-            return list(self._pool.map(fn, items))  # order is kept
-        return self._pool.submit(_each, fn, items).result()
+
+
+def _spread(pool: ThreadPoolExecutor, fn: Callable[[A], B], items: Sequence[A],
+            remote: bool) -> list[B]:
+    if remote:
+        return list(pool.map(fn, items))  # order is kept
+    return pool.submit(_each, fn, items).result()
 
 
 def _each(fn: Callable[[A], B], items: Sequence[A]) -> list[B]:
