@@ -35,7 +35,7 @@ runs, service refusals), else the entry of its most specific class in `CODES`.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import NamedTuple, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 V = TypeVar("V")
 
@@ -199,7 +199,7 @@ CODES: dict[type[Exception], Codes] = {
 }
 
 
-def most_specific(table: Mapping[type[BaseException], V], error: BaseException) -> V | None:
+def most_specific(table: Mapping[type[Any], V], error: BaseException) -> V | None:
     """The entry of `table` for the most specific class of `error` that it has, else None."""
     for kind in type(error).__mro__:
         if kind in table:
