@@ -70,7 +70,7 @@ class ModelCache:
 
     def _with_engine(self, compiled: Any, folder: Path) -> Any:
         from caffebatch.compiler.artifact import save_meta
-        from caffebatch.jobs.batches import default_batch_size
+        from caffebatch.jobs import default_batch_size
         from caffebatch.model import choose_engine
 
         chosen = choose_engine(
