@@ -27,9 +27,17 @@
 
 Foreign exceptions (protobuf, ONNX Runtime, botocore) are translated into these once, at
 the boundary where they happen, and chained with ``raise ... from``.
+
+Every error has one stable code (`code_of`): its own `code` where it carries one (records,
+runs, service refusals), else the entry of its most specific class in `CODES`.
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, NamedTuple, TypeVar
+
+V = TypeVar("V")
 
 
 class CaffebatchError(Exception):
@@ -168,3 +176,43 @@ class LimitExceededError(ServiceError):
     """The instance's plan does not allow more of something."""
 
     code = "plan_limit_exceeded"
+
+
+class Codes(NamedTuple):
+    """An error family's two codes: as a refused request reports it, and as a failed run does."""
+
+    request: str  # the API's error body, say `invalid_weights` for an upload
+    run: str      # a run's failure, by family: `model_error` whatever broke in the model
+
+
+# error class -> its codes, for errors that carry no `code` of their own; the most specific
+# class in an error's class chain wins.
+CODES: dict[type[Exception], Codes] = {
+    PackageError: Codes("invalid_package", run="model_error"),
+    PrototxtSyntaxError: Codes("prototxt_syntax_error", run="model_error"),
+    WeightsError: Codes("invalid_weights", run="model_error"),
+    NetError: Codes("invalid_net", run="model_error"),
+    UnsupportedLayerError: Codes("unsupported_layer", run="model_error"),
+    LayerError: Codes("invalid_layer", run="model_error"),
+    ModelError: Codes("invalid_model", run="model_error"),
+    StorageError: Codes("storage_error", run="storage_error"),
+}
+
+
+def most_specific(table: Mapping[type[Any], V], error: BaseException) -> V | None:
+    """The entry of `table` for the most specific class of `error` that it has, else None."""
+    for kind in type(error).__mro__:
+        if kind in table:
+            return table[kind]
+    return None
+
+
+def code_of(error: BaseException, *, run: bool = False) -> str | None:
+    """The stable code of `error` (as a run reports it when `run`); None for a foreign error."""
+    own = getattr(error, "code", None)
+    if isinstance(error, CaffebatchError) and isinstance(own, str):
+        return own
+    codes = most_specific(CODES, error)
+    if codes is None:
+        return None
+    return codes.run if run else codes.request

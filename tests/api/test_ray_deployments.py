@@ -38,8 +38,12 @@ def settings(settings, local_ray):  # type: ignore[no-untyped-def]
     """The service on Ray; the session's Ray is up before the worker pool starts.
 
     DELETE waits up to `cancel_wait_s` for a run to stop: long here, so that a prompt
-    answer shows the run stopped rather than that the wait ran out."""
-    return settings.model_copy(update={"executor": "ray", "cancel_wait_s": 30.0})
+    answer shows the run stopped rather than that the wait ran out. The engine is fixed:
+    results are compared byte for byte with a local run, and `auto` may pick another
+    backend (equal within tolerance, not to the last bit) under load."""
+    return settings.model_copy(
+        update={"executor": "ray", "cancel_wait_s": 30.0, "engine": "onnxruntime"}
+    )
 
 
 def cos_body(s3: S3Server, source: str, target: str) -> dict:

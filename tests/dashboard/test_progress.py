@@ -1,19 +1,19 @@
-"""A deployment's stored progress as the pages show it."""
+"""A deployment's status details as the pages show them."""
 
 from __future__ import annotations
 
-from caffebatch.dashboard.progress import duration, progress_of
+from caffebatch.dashboard.progress import ProgressView, duration, progress_of
+from caffebatch.jobs import StatusDetails
 from caffebatch.store import states
-from caffebatch.store.tables import Deployment
 
 
-def _deployment(status: str, **progress: object) -> Deployment:
-    return Deployment(id="d", status=status, progress={"status": status, **progress})
+def _view(status: str, **progress: object) -> ProgressView:
+    return progress_of("d", status, StatusDetails.from_json({"status": status, **progress}))
 
 
 def test_a_running_deployment_has_a_share_done_and_time_left() -> None:
-    view = progress_of(_deployment(states.RUNNING, total=1000, scored=180, failed=15, skipped=5,
-                                   records_per_second=40.0, errors=[{"input": "x.json"}]))
+    view = _view(states.RUNNING, total=1000, scored=180, failed=15, skipped=5,
+                 records_per_second=40.0, errors=[{"input": "x.json"}])
     assert view.active and view.percent == 20.0
     assert view.seconds_left == 800 / 40.0
     assert view.to_json()["time_left"] == "20 s"
@@ -21,17 +21,16 @@ def test_a_running_deployment_has_a_share_done_and_time_left() -> None:
 
 
 def test_before_the_listing_ends_the_share_is_unknown() -> None:
-    view = progress_of(_deployment(states.RUNNING, total=None, scored=64,
-                                   records_per_second=10.0))
+    view = _view(states.RUNNING, total=None, scored=64, records_per_second=10.0)
     assert view.percent is None and view.seconds_left is None
 
 
 def test_finished_and_queued_runs() -> None:
-    done = progress_of(_deployment(states.PARTIAL_SUCCESS, total=12, scored=10, failed=2))
+    done = _view(states.PARTIAL_SUCCESS, total=12, scored=10, failed=2)
     assert (done.percent, done.active, done.tone, done.seconds_left) == (100.0, False, "warn", None)
-    empty = progress_of(_deployment(states.SUCCESS, total=0))
+    empty = _view(states.SUCCESS, total=0)
     assert empty.percent == 100.0
-    queued = progress_of(Deployment(id="q", status=states.INITIALIZING, progress={}))
+    queued = progress_of("q", states.INITIALIZING, StatusDetails(states.INITIALIZING))
     assert queued.active and queued.percent is None and queued.label == "Queued"
 
 

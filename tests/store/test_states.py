@@ -79,3 +79,18 @@ def test_a_deleted_deployment_cannot_move(db: Database) -> None:
         session.delete(session.get(Deployment, deployment_id))
     with db.session() as session:
         assert not states.transition(session, deployment_id, states.RUNNING, states.SUCCESS)
+
+
+def test_how_a_run_ends_moves_its_deployment() -> None:
+    from caffebatch.jobs import RunStatus
+
+    cancelled = RunStatus.CANCELLED
+    assert states.run_end(cancelled, states.Cancel.SERVER_STOPPING).status == states.INITIALIZING
+    assert states.run_end(cancelled, states.Cancel.DELETED).status is None
+    limit = states.run_end(cancelled, states.Cancel.PLAN_LIMIT)
+    assert (limit.status, limit.failure_code) == (states.FAILURE, "plan_limit_exceeded")
+    # a run that ended by itself ends so, whatever was asked of it meanwhile
+    for status in (RunStatus.SUCCESS, RunStatus.PARTIAL_SUCCESS, RunStatus.FAILURE):
+        for cancel in states.Cancel:
+            end = states.run_end(status, cancel)
+            assert (end.status, end.failure_code) == (status.value, None)

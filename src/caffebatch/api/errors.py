@@ -1,5 +1,7 @@
 """The error tree to HTTP statuses (one table), and the error body every failure has.
 
+The code in the body is the error's stable code (`caffebatch.errors.code_of`).
+
 Body: ``{"trace": "<id>", "errors": [{"code": "...", "message": "..."}]}``.
 """
 
@@ -29,26 +31,8 @@ STATUS: dict[type[Exception], int] = {
     errors.LimitExceededError: 429,
 }
 
-# model errors -> the code a client sees (service errors carry their own)
-MODEL_CODES: dict[type[Exception], str] = {
-    errors.PackageError: "invalid_package",
-    errors.PrototxtSyntaxError: "prototxt_syntax_error",
-    errors.WeightsError: "invalid_weights",
-    errors.NetError: "invalid_net",
-    errors.UnsupportedLayerError: "unsupported_layer",
-    errors.LayerError: "invalid_layer",
-    errors.ModelError: "invalid_model",
-}
-
 # Starlette's own HTTP errors (unknown route, wrong method) -> code
 HTTP_CODES = {404: "not_found", 405: "method_not_allowed"}
-
-
-def _lookup(table: dict[type[Exception], object], error: Exception) -> object | None:
-    for kind in type(error).__mro__:
-        if kind in table:
-            return table[kind]
-    return None
 
 
 def error_body(status: int, code: str, message: str) -> JSONResponse:
@@ -58,11 +42,10 @@ def error_body(status: int, code: str, message: str) -> JSONResponse:
 
 
 async def _caffebatch_error(request: Request, error: Exception) -> JSONResponse:
-    status = _lookup(STATUS, error)
+    status = errors.most_specific(STATUS, error)
     if status is None:  # a storage or run error reaching a request is the server's fault
         return await _unexpected(request, error)
-    code = getattr(error, "code", None) or _lookup(MODEL_CODES, error) or "error"
-    return error_body(int(status), str(code), str(error))
+    return error_body(status, errors.code_of(error) or "error", str(error))
 
 
 async def _validation_error(request: Request, error: Exception) -> JSONResponse:

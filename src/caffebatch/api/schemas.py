@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -15,6 +15,9 @@ from caffebatch.service.spec import (
     OutputSpec,
     RunChoices,
 )
+
+if TYPE_CHECKING:
+    from caffebatch.service import resources
 
 
 class ErrorItem(BaseModel):
@@ -165,6 +168,8 @@ class DeployedVersion(BaseModel):
 
 
 class StatusDetails(BaseModel):
+    """A deployment's status details as the API shows them (`from_details`)."""
+
     model_config = ConfigDict(extra="allow")
 
     status: str
@@ -177,6 +182,11 @@ class StatusDetails(BaseModel):
     records_per_second: float | None = None
     errors: list[dict[str, Any]] = Field(default_factory=list)
     failure: ErrorItem | None = None
+
+    @classmethod
+    def from_details(cls, details: resources.StatusDetails) -> StatusDetails:
+        """The schema of the status details jobs made (`seconds`, `batch_size` ride along)."""
+        return cls.model_validate(details.to_json())
 
 
 class DeploymentEntity(BaseModel):

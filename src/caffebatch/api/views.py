@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from caffebatch.api import schemas
+from caffebatch.service.deployments import status_details
 from caffebatch.service.instances import InstanceDetails
 from caffebatch.service.resources import DeploymentInfo, ModelInfo, VersionInfo
 
@@ -82,7 +83,6 @@ def model_public(model: ModelInfo, deployments: int, base: str) -> schemas.Publi
 def deployment_public(
     deployment: DeploymentInfo, model: ModelInfo, base: str
 ) -> schemas.DeploymentPublic:
-    progress = {**deployment.progress, "status": deployment.status}
     return schemas.DeploymentPublic(
         metadata=schemas.Metadata(
             guid=deployment.id,
@@ -97,7 +97,7 @@ def deployment_public(
             type="batch",
             model_type=model.model_type,
             status=deployment.status,
-            status_details=schemas.StatusDetails(**progress),
+            status_details=schemas.StatusDetails.from_details(status_details(deployment)),
             published_model=schemas.ModelRef(
                 name=model.name,
                 url=model_url(base, model),

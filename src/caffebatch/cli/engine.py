@@ -64,7 +64,7 @@ def inspect(model_dir: Path, engine: str | None, batch_size: int | None) -> None
     if engine is not None:
         from caffebatch.cli.score import engine_line
         from caffebatch.errors import ExtraMissingError
-        from caffebatch.jobs.batches import default_batch_size
+        from caffebatch.jobs import default_batch_size
         from caffebatch.model import choose_engine
 
         batch = batch_size or default_batch_size(model.declared_batch)

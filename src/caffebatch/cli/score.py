@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 import sys
 import threading
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import click
@@ -15,7 +15,7 @@ from caffebatch.runtime.backends import engine_names
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_PARTIAL = 0, 1, 2, 3
 
-# run status -> exit code
+# run status (caffebatch.jobs.RunStatus) -> exit code
 EXIT_CODES: dict[str, int] = {
     "SUCCESS": EXIT_OK,
     "PARTIAL_SUCCESS": EXIT_PARTIAL,
@@ -40,7 +40,7 @@ Exit codes:
 
 def new_run_id() -> str:
     """A sortable, unique-enough run id: the UTC time and a few random hex digits."""
-    return datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(2)
+    return datetime.now(UTC).strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(2)
 
 
 @click.command(epilog=EPILOG)
@@ -70,18 +70,11 @@ def score(model_dir: str, source: str, target: str, batch_size: int | None, max_
     MODEL_DIR is a model folder (with deployment-meta.json) or a .tar.gz/.zip archive of one.
     """
     from caffebatch.errors import CaffebatchError, ExtraMissingError, RunError
-    from caffebatch.jobs import Location, RunOptions, check_locations, run_batch
-    from caffebatch.jobs.batches import default_batch_size
-    from caffebatch.jobs.executors.choice import make_executor
-    from caffebatch.jobs.run import check_batch
+    from caffebatch.jobs import Location, RunOptions, make_executor, plan_run, run_batch
     from caffebatch.model import choose_engine, load_model
 
     source_location = Location(source, endpoint_url=s3_endpoint if source.startswith("s3://") else None)
     target_location = Location(target, endpoint_url=s3_endpoint if target.startswith("s3://") else None)
-    try:
-        check_locations(source_location, target_location)
-    except RunError as error:
-        raise click.UsageError(error.message) from error
     try:
         model = load_model(model_dir)
     except CaffebatchError as error:
@@ -91,13 +84,12 @@ def score(model_dir: str, source: str, target: str, batch_size: int | None, max_
         run_id=run_id or new_run_id(), batch_size=batch_size, max_error_ratio=max_error_ratio,
         concurrency=concurrency, scorer_threads=threads, model_name=str(model_dir),
     )
-    run_batch_size = batch_size or default_batch_size(model.declared_batch)
     try:
-        check_batch(model, run_batch_size, options.max_batch_bytes)
+        plan = plan_run(source_location, target_location, model, options)
     except RunError as error:
         raise click.UsageError(error.message) from error
     try:
-        model = choose_engine(model, engine, batch=run_batch_size, threads=threads)
+        model = choose_engine(model, engine, batch=plan.batch_size, threads=threads)
     except ExtraMissingError as error:
         raise click.UsageError(str(error)) from error
     click.echo(engine_line(model), err=True)

@@ -27,6 +27,7 @@ from caffebatch.errors import (
     CaffebatchError,
     ObjectNotFoundError,
     StorageError,
+    most_specific,
 )
 from caffebatch.service.context import ServiceContext
 
@@ -54,8 +55,7 @@ def create_dashboard(ctx: ServiceContext) -> FastAPI:
 async def _error_page(request: Request, error: Exception) -> Response:
     if isinstance(error, AuthenticationError):  # signed out or expired (a CSRF failure is a 403)
         return _to_sign_in(request)
-    status = next((PAGE_STATUS[k] for k in type(error).__mro__ if k in PAGE_STATUS), None)
-    status = status or status_of(error)
+    status = most_specific(PAGE_STATUS, error) or status_of(error)
     if status >= 500:
         log.error("%s %s failed", request.method, request.url.path, exc_info=error)
     return _page(request, status, str(error))

@@ -1,26 +1,25 @@
-"""A deployment's stored progress as the pages show it: counts, share done, rate, time left."""
+"""A deployment's status details as the pages show them: counts, share done, rate, time left."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
 
-from caffebatch.store import states
-from caffebatch.store.tables import Deployment
+from caffebatch.service.resources import ACTIVE, DeploymentStatus, StatusDetails
 
 # status -> the word the pages show and the tone of its badge
 STATUS_LOOK: dict[str, tuple[str, str]] = {
-    states.INITIALIZING: ("Queued", "waiting"),
-    states.RUNNING: ("Running", "active"),
-    states.SUCCESS: ("Succeeded", "good"),
-    states.PARTIAL_SUCCESS: ("Partly succeeded", "warn"),
-    states.FAILURE: ("Failed", "bad"),
+    DeploymentStatus.INITIALIZING: ("Queued", "waiting"),
+    DeploymentStatus.RUNNING: ("Running", "active"),
+    DeploymentStatus.SUCCESS: ("Succeeded", "good"),
+    DeploymentStatus.PARTIAL_SUCCESS: ("Partly succeeded", "warn"),
+    DeploymentStatus.FAILURE: ("Failed", "bad"),
 }
 
 
 @dataclass(frozen=True)
 class ProgressView:
-    """Everything a progress bar and the counts need, from `Deployment.progress`."""
+    """Everything a progress bar and the counts need, from a deployment's status details."""
 
     id: str
     status: str
@@ -47,28 +46,27 @@ class ProgressView:
         }
 
 
-def progress_of(deployment: Deployment) -> ProgressView:
-    details = deployment.progress or {}
-    status = deployment.status
-    total = details.get("total")
-    scored, failed, skipped = (int(details.get(k) or 0) for k in ("scored", "failed", "skipped"))
+def progress_of(deployment_id: str, status: str, details: StatusDetails) -> ProgressView:
+    """The view of deployment `deployment_id`, now in `status`, whose run reports `details`."""
+    total = details.total
+    scored, failed, skipped = (count or 0 for count in (details.scored, details.failed,
+                                                         details.skipped))
     done = scored + failed + skipped
     percent = None
     if total:
         percent = round(100.0 * min(done, total) / total, 1)
-    elif total == 0 or status in (states.SUCCESS, states.PARTIAL_SUCCESS):
+    elif total == 0 or status in (DeploymentStatus.SUCCESS, DeploymentStatus.PARTIAL_SUCCESS):
         percent = 100.0
-    rate = details.get("records_per_second")
+    rate = details.records_per_second
     seconds_left = None
-    if status == states.RUNNING and total is not None and rate:
-        seconds_left = max(total - done, 0) / float(rate)
+    if status == DeploymentStatus.RUNNING and total is not None and rate:
+        seconds_left = max(total - done, 0) / rate
     label, tone = STATUS_LOOK.get(status, (status.title(), "waiting"))
     return ProgressView(
-        id=deployment.id, status=status, label=label, tone=tone,
-        active=status in states.ACTIVE, total=total, scored=scored, failed=failed,
-        skipped=skipped, percent=percent, rate=float(rate) if rate is not None else None,
-        seconds_left=seconds_left, errors=list(details.get("errors") or []),
-        failure=details.get("failure"),
+        id=deployment_id, status=status, label=label, tone=tone,
+        active=status in ACTIVE, total=total, scored=scored, failed=failed,
+        skipped=skipped, percent=percent, rate=rate, seconds_left=seconds_left,
+        errors=list(details.errors), failure=details.failure,
     )
 
 

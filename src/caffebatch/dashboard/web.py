@@ -17,7 +17,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from caffebatch.dashboard.progress import duration
 from caffebatch.dashboard.session import CSRF_FIELD, Sessions, Viewer
-from caffebatch.errors import PayloadTooLargeError
+from caffebatch.errors import PayloadTooLargeError, most_specific
 from caffebatch.service.context import ServiceContext
 
 HERE = Path(__file__).parent
@@ -130,7 +130,4 @@ def status_of(error: Exception) -> int:
     """The HTTP status the REST API gives this error (its one table), 500 when none."""
     from caffebatch.api.errors import STATUS
 
-    for kind in type(error).__mro__:
-        if kind in STATUS:
-            return STATUS[kind]
-    return 500
+    return most_specific(STATUS, error) or 500

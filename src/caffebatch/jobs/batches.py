@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 import orjson
 
 from caffebatch.jobs.records import Record
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -27,9 +30,16 @@ class Scored:
     outputs: dict[str, np.ndarray]
 
 
-def default_batch_size(declared_batch: int) -> int:
-    """The prototxt's batch dimension when it is above 1, else 32."""
-    return declared_batch if declared_batch > 1 else 32
+def chunked(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    """Consecutive groups of `size` items; the last one may be smaller."""
+    chunk: list[T] = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
 
 
 def stack(records: list[Record]) -> Batch:
@@ -43,14 +53,8 @@ def stack(records: list[Record]) -> Batch:
 
 def batches(records: Iterable[Record], size: int) -> Iterator[Batch]:
     """Group records into batches of `size`; the last one may be smaller."""
-    pending: list[Record] = []
-    for record in records:
-        pending.append(record)
-        if len(pending) == size:
-            yield stack(pending)
-            pending = []
-    if pending:
-        yield stack(pending)
+    for group in chunked(records, size):
+        yield stack(group)
 
 
 def encode(key: str, outputs: Mapping[str, np.ndarray]) -> bytes:

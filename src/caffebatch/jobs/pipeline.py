@@ -1,35 +1,28 @@
-"""The stages of a run, as plain functions over plain values and generators.
+"""The steps of a run, as plain functions over plain values and generators.
 
-    pending(source, target) ─► load (fetch + decode) ─► accept ─► batches ─► score ─► write
+    pending(source, target) ─► load (fetch + decode) ─► batches ─► score ─► write
 
-Executors decide where and how concurrently each stage runs (see executors/).
+`executors.chunked.ChunkWorker` strings load, score and write together over a chunk of
+entries; the executors decide where and how many chunks run at once (see executors/).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
 
 from caffebatch.errors import ModelError, ObjectNotFoundError, RecordError
 from caffebatch.jobs import records
-from caffebatch.jobs.batches import Batch, Scored, results
-from caffebatch.jobs.report import RunReport
+from caffebatch.jobs.batches import Batch, Scored
 from caffebatch.jobs.storage import Entry, Storage
 
+if TYPE_CHECKING:
+    from caffebatch.jobs.report import RunReport
 
-# Threads per stage over local files. Reading a cached file takes microseconds and decoding
-# holds the GIL, so more threads only take turns at the GIL (and the kernel's futexes).
-LOCAL_WORKERS = 2
-
-
-def workers(storage: Storage, concurrency: int) -> int:
-    """How many tasks of a stage over `storage` run at once: many for remote requests."""
-    return concurrency if storage.remote else min(concurrency, LOCAL_WORKERS)
-
-
-def chunk_size(storage: Storage, batch_size: int) -> int:
-    """Inputs per load task: one per remote request, a batch's worth of local files."""
-    return 1 if storage.remote else max(batch_size, 1)
+Feeds = dict[str, np.ndarray]
 
 
 @dataclass(frozen=True)
@@ -39,6 +32,14 @@ class Failure:
     key: str
     code: str
     message: str
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one chunk came to: results written, and the inputs that failed (in key order)."""
+
+    written: int
+    failures: tuple[Failure, ...]
 
 
 def pending(source: Iterable[Entry], done: Iterable[Entry], report: RunReport) -> Iterator[Entry]:
@@ -56,18 +57,6 @@ def pending(source: Iterable[Entry], done: Iterable[Entry], report: RunReport) -
         if not skipped:
             yield entry
     report.listing_done()
-
-
-def chunks(entries: Iterable[Entry], size: int) -> Iterator[list[Entry]]:
-    """Group entries, so that one task fetches several small local files."""
-    chunk: list[Entry] = []
-    for entry in entries:
-        chunk.append(entry)
-        if len(chunk) == size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
 
 
 def load(
@@ -89,25 +78,7 @@ def load(
         return Failure(entry.key, error.code, error.message)
 
 
-def load_all(
-    storage: Storage, inputs: Mapping[str, tuple[int, ...]], limit: int, chunk: list[Entry]
-) -> list[records.Record | Failure]:
-    return [load(storage, inputs, limit, entry) for entry in chunk]
-
-
-def accept(
-    loaded: Iterable[list[records.Record | Failure]], report: RunReport
-) -> Iterator[records.Record]:
-    """Good records pass on; failures go to the report (which may end the run)."""
-    for chunk in loaded:
-        for item in chunk:
-            if isinstance(item, Failure):
-                report.failed_one(item.key, item.code, item.message)
-            else:
-                yield item
-
-
-def score(scorer: Callable[[dict], dict], batch: Batch) -> Scored:
+def score(scorer: Callable[[Feeds], Feeds], batch: Batch) -> Scored:
     """Run the model on one batch."""
     try:
         outputs = scorer(batch.feeds)
@@ -120,8 +91,6 @@ def score(scorer: Callable[[dict], dict], batch: Batch) -> Scored:
     return Scored(batch.keys, outputs)
 
 
-def write(storage: Storage, scored: Scored) -> int:
-    """Write one result object per input of a scored batch; the count written."""
-    for key, data in results(scored):
-        storage.put(key, data)
-    return len(scored.keys)
+def write(storage: Storage, result: tuple[str, bytes]) -> None:
+    """Write one result object."""
+    storage.put(*result)

@@ -5,12 +5,14 @@ from __future__ import annotations
 import tempfile
 import threading
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import orjson
 
 from caffebatch.errors import RunError
-from caffebatch.jobs.spec import ERROR_THRESHOLD, Progress, RunSummary
+from caffebatch.jobs.pipeline import Outcome
+from caffebatch.jobs.spec import ERROR_THRESHOLD
+from caffebatch.jobs.status import RunStatus, RunSummary, StatusDetails
 
 FIRST_ERRORS = 10  # how many errors progress and the summary carry inline
 
@@ -20,13 +22,14 @@ class RunReport:
 
     def __init__(self, max_error_ratio: float) -> None:
         self.max_error_ratio = max_error_ratio
-        self.started_at = datetime.now(timezone.utc)
+        self.started_at = datetime.now(UTC)
         self._clock = time.monotonic()
         self._lock = threading.Lock()
         self.total: int | None = None
         self.listed = self.scored = self.failed = self.skipped = 0
-        self.first_errors: list[dict] = []
-        self._spool = tempfile.SpooledTemporaryFile(max_size=1 << 20)
+        self.first_errors: list[dict[str, str]] = []
+        # open for the run's length; close() closes it
+        self._spool = tempfile.SpooledTemporaryFile(max_size=1 << 20)  # noqa: SIM115
 
     # --- counting, called from any thread
 
@@ -40,9 +43,12 @@ class RunReport:
             self.total = self.listed
         self.check_threshold()
 
-    def scored_some(self, count: int) -> None:
+    def counted(self, outcome: Outcome) -> None:
+        """A chunk's results and failures; raises RunError once the failures are too many."""
         with self._lock:
-            self.scored += count
+            self.scored += outcome.written
+        for failure in outcome.failures:
+            self.failed_one(failure.key, failure.code, failure.message)
 
     def failed_one(self, key: str, code: str, message: str) -> None:
         entry = {"input": key, "code": code, "message": message}
@@ -73,12 +79,13 @@ class RunReport:
         elapsed = time.monotonic() - self._clock
         return (self.scored + self.failed) / elapsed if elapsed > 0 else 0.0
 
-    def progress(self) -> Progress:
+    def progress(self) -> StatusDetails:
+        """Where the run stands now (RUNNING)."""
         with self._lock:
-            return Progress(
-                total=self.total, scored=self.scored, failed=self.failed, skipped=self.skipped,
-                started_at=self.started_at, records_per_second=self.rate(),
-                errors=tuple(self.first_errors),
+            return StatusDetails(
+                status=RunStatus.RUNNING, total=self.total, scored=self.scored,
+                failed=self.failed, skipped=self.skipped, started_at=self.started_at,
+                records_per_second=self.rate(), errors=tuple(self.first_errors),
             )
 
     def errors_jsonl(self) -> bytes:
@@ -88,13 +95,14 @@ class RunReport:
             self._spool.seek(0, 2)
             return data
 
-    def summary(self, status: str, failure: dict | None, batch_size: int) -> RunSummary:
+    def summary(self, status: RunStatus, failure: dict[str, str] | None,
+                batch_size: int) -> RunSummary:
         with self._lock:
             return RunSummary(
                 status=status,
                 total=self.total if self.total is not None else self.listed,
                 scored=self.scored, failed=self.failed, skipped=self.skipped,
-                started_at=self.started_at, finished_at=datetime.now(timezone.utc),
+                started_at=self.started_at, finished_at=datetime.now(UTC),
                 records_per_second=self.rate(), errors=tuple(self.first_errors),
                 failure=failure, batch_size=batch_size,
             )

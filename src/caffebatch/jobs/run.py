@@ -2,67 +2,31 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
-import math
 import threading
 from collections.abc import Callable
-from functools import partial
+from typing import TYPE_CHECKING
 
 import orjson
 
-from caffebatch.compiler.compile import CompiledModel
-from caffebatch.errors import ModelError, RunError, StorageError
-from caffebatch.jobs import pipeline
-from caffebatch.jobs.batches import batches, default_batch_size
-from caffebatch.jobs.executors import Executor
-from caffebatch.jobs.executors.chunked import Job, run_chunked
+from caffebatch.errors import StorageError, code_of
+from caffebatch.jobs.executors import Executor, Job
 from caffebatch.jobs.executors.local import LocalExecutor
+from caffebatch.jobs.pipeline import pending
+from caffebatch.jobs.plan import RunPlan, plan_run
 from caffebatch.jobs.report import RunReport
-from caffebatch.jobs.spec import (
-    INVALID_RUN,
-    MODEL_FAILED,
-    STORAGE_FAILED,
-    Location,
-    Progress,
-    RunOptions,
-    RunSummary,
-)
-from caffebatch.jobs.storage import Storage, open_storage, overlaps
-from caffebatch.runtime.scorer import Scorer
+from caffebatch.jobs.spec import Location, RunOptions
+from caffebatch.jobs.status import RunStatus, RunSummary, StatusDetails
+from caffebatch.jobs.storage import Storage, open_storage
+
+if TYPE_CHECKING:
+    from caffebatch.compiler.compile import CompiledModel
+    from caffebatch.runtime.scorer import Scorer
 
 log = logging.getLogger("caffebatch.jobs")
 
 RUN_FOLDER = "_caffebatch"
-
-# exception type -> failure code of the run (first match wins)
-FAILURES: tuple[tuple[type[Exception], str], ...] = (
-    (RunError, ""),  # carries its own code
-    (StorageError, STORAGE_FAILED),
-    (ModelError, MODEL_FAILED),
-)
-
-
-def check_locations(source: Location, target: Location) -> None:
-    """Refuse a run whose target is its source, or lies inside it (or around it)."""
-    if overlaps(source, target):
-        raise RunError(
-            INVALID_RUN,
-            f"the output {target.url!r} is the input {source.url!r} or overlaps it; "
-            "results would be read back as inputs",
-        )
-
-
-def check_batch(model: CompiledModel, batch_size: int, max_batch_bytes: int) -> None:
-    """Refuse a batch size whose decoded inputs alone would pass `max_batch_bytes`."""
-    record_bytes = 4 * sum(math.prod(shape) for shape in model.inputs.values())
-    if batch_size * record_bytes > max_batch_bytes:
-        fits = max(1, max_batch_bytes // record_bytes)
-        raise RunError(
-            INVALID_RUN,
-            f"a batch of {batch_size} records of {record_bytes:,} bytes needs "
-            f"{batch_size * record_bytes:,} bytes of input, over the limit of "
-            f"{max_batch_bytes:,}; use a batch size of at most {fits}",
-        )
 
 
 def run_batch(
@@ -72,7 +36,7 @@ def run_batch(
     options: RunOptions,
     *,
     scorer: Scorer | None = None,
-    progress: Callable[[Progress], None] | None = None,
+    progress: Callable[[StatusDetails], None] | None = None,
     cancel: threading.Event | None = None,
     executor: Executor | None = None,
 ) -> RunSummary:
@@ -80,47 +44,42 @@ def run_batch(
 
     Inputs whose result already exists in `target` are skipped, so a rerun resumes. At the
     end ``_caffebatch/<run_id>/summary.json`` and ``errors.jsonl`` are written to `target`.
+    `progress` is called with the run's StatusDetails every `options.progress_interval_s`
+    and once at the end; `executor` (default: local threads) should share `cancel`.
     """
     report = RunReport(options.max_error_ratio)
     executor = executor or LocalExecutor(cancel)
-    batch_size = options.batch_size or default_batch_size(model.declared_batch)
-    failure: dict | None = None
+    plan: RunPlan | None = None
+    failure: dict[str, str] | None = None
     source_storage: Storage | None = None
     target_storage: Storage | None = None
-    ticker = _Ticker(report, progress, options.progress_interval_s, executor)
+    ticker = _Ticker(report, progress, options.progress_interval_s)
     try:
-        check_locations(source, target)
-        check_batch(model, batch_size, options.max_batch_bytes)
-        connections = options.concurrency
-        source_storage = open_storage(source, options.retry, connections=connections)
-        target_storage = open_storage(target, options.retry, connections=connections)
+        plan = plan_run(source, target, model, options)
+        assert plan.batch_size is not None  # planned with the model
+        source_storage = open_storage(source, options.retry, connections=options.concurrency)
+        target_storage = open_storage(target, options.retry, connections=options.concurrency)
         target_storage.prepare()
-        if getattr(executor, "places_work", False):  # Ray: its workers fetch, score and write
-            job = Job(source, target, model.onnx.SerializeToString(), model.inputs, options,
-                      batch_size, scorer, options.scorer_threads, model.engine)
-            ticker.start()
-            run_chunked(executor, job, source_storage, target_storage, report)
-        else:
-            # Decoding and writing share the cores with ONNX Runtime: its idle threads sleep.
-            scorer = scorer or Scorer(model.onnx.SerializeToString(),
-                                      threads=options.scorer_threads, spin=False,
-                                      engine=model.engine)
-            ticker.start()
-            _pipeline(executor, model, scorer, source_storage, target_storage, options, batch_size,
-                      report)
+        job = Job(source, target, model.onnx.SerializeToString(), model.inputs, options,
+                  plan.batch_size, scorer, options.scorer_threads, model.engine)
+        ticker.start()
+        entries = pending(source_storage.list(), target_storage.list(), report)
+        with contextlib.closing(executor.run(job, entries)) as outcomes:
+            for outcome in outcomes:
+                report.counted(outcome)
+        if not _set(cancel):
+            report.check_threshold()
     except Exception as error:
-        code = next((code for kind, code in FAILURES if isinstance(error, kind)), None)
+        code = code_of(error, run=True)
         if code is None:
             raise  # a programming error
-        failure = {"code": getattr(error, "code", code) or code,
-                   "message": getattr(error, "message", None) or str(error)}
+        failure = {"code": code, "message": getattr(error, "message", None) or str(error)}
     finally:
-        executor.stop()
         ticker.stop()
         if source_storage is not None:
             source_storage.close()
-    cancelled = cancel is not None and cancel.is_set()
-    summary = report.summary(_status(report, failure, cancelled), failure, batch_size)
+    batch_size = plan.batch_size if plan and plan.batch_size else options.batch_size or 0
+    summary = report.summary(_status(report, failure, _set(cancel)), failure, batch_size)
     if target_storage is not None:
         try:
             _write_artifacts(target_storage, options, model, source, target, summary, report)
@@ -130,28 +89,16 @@ def run_batch(
     return summary
 
 
-def _pipeline(executor: Executor, model: CompiledModel, scorer, source: Storage, target: Storage,
-              options: RunOptions, batch_size: int, report: RunReport) -> None:
-    entries = pipeline.pending(source.list(), target.list(), report)
-    load = partial(pipeline.load_all, source, model.inputs, options.max_record_bytes)
-    loaded = executor.map(load, pipeline.chunks(entries, pipeline.chunk_size(source, batch_size)),
-                          workers=pipeline.workers(source, options.concurrency))
-    scored = executor.map(partial(pipeline.score, scorer),
-                          batches(pipeline.accept(loaded, report), batch_size), workers=1)
-    written = executor.map(partial(pipeline.write, target), scored,
-                           workers=pipeline.workers(target, options.concurrency))
-    for count in written:
-        report.scored_some(count)
-    if not executor.stopped():
-        report.check_threshold()
+def _set(flag: threading.Event | None) -> bool:
+    return flag is not None and flag.is_set()
 
 
-def _status(report: RunReport, failure: dict | None, cancelled: bool) -> str:
+def _status(report: RunReport, failure: dict[str, str] | None, cancelled: bool) -> RunStatus:
     if cancelled:
-        return "CANCELLED"
+        return RunStatus.CANCELLED
     if failure is not None:
-        return "FAILURE"
-    return "PARTIAL_SUCCESS" if report.failed else "SUCCESS"
+        return RunStatus.FAILURE
+    return RunStatus.PARTIAL_SUCCESS if report.failed else RunStatus.SUCCESS
 
 
 def _write_artifacts(target: Storage, options: RunOptions, model: CompiledModel, source: Location,
@@ -177,9 +124,9 @@ def _write_artifacts(target: Storage, options: RunOptions, model: CompiledModel,
 class _Ticker:
     """Calls `progress` every `interval` seconds from its own thread, and once at the end."""
 
-    def __init__(self, report: RunReport, progress, interval: float, executor: Executor) -> None:
+    def __init__(self, report: RunReport, progress: Callable[[StatusDetails], None] | None,
+                 interval: float) -> None:
         self.report, self.progress, self.interval = report, progress, interval
-        self.executor = executor
         self._done = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="progress", daemon=True)
 
@@ -199,6 +146,7 @@ class _Ticker:
             self._tell()
 
     def _tell(self) -> None:
+        assert self.progress is not None
         try:
             self.progress(self.report.progress())
         except Exception:  # a listener that fails (the service's database, say) ends no run

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
 
-# Error codes of a whole run (RunSummary.failure["code"]).
-STORAGE_FAILED = "storage_error"
-MODEL_FAILED = "model_error"
+# The codes of a RunError (RunSummary.failure["code"]); a run's model and storage failures
+# have theirs in caffebatch.errors.CODES.
 ERROR_THRESHOLD = "error_threshold"
 INVALID_RUN = "invalid_run"
 
@@ -63,50 +61,3 @@ class RunOptions:
     scorer_threads: int | None = None   # ONNX Runtime threads; None: every core
     progress_interval_s: float = 0.5
     model_name: str | None = None       # shown in summary.json
-
-
-@dataclass(frozen=True)
-class Progress:
-    """Where a run stands; reported while it runs (throttled) and once at the end."""
-
-    total: int | None                   # None until the listing is complete
-    scored: int
-    failed: int
-    skipped: int
-    started_at: datetime
-    records_per_second: float
-    errors: tuple[dict, ...]            # the first few {"input", "code", "message"}
-
-
-@dataclass(frozen=True)
-class RunSummary:
-    """How a run ended. `status` is SUCCESS, PARTIAL_SUCCESS, FAILURE or CANCELLED."""
-
-    status: str
-    total: int
-    scored: int
-    failed: int
-    skipped: int
-    started_at: datetime
-    finished_at: datetime
-    records_per_second: float
-    errors: tuple[dict, ...]
-    failure: dict | None                # {"code", "message"} when status is FAILURE
-    batch_size: int = 0
-
-    def to_json(self) -> dict:
-        """The summary as plain JSON values (times in ISO 8601)."""
-        return {
-            "status": self.status,
-            "total": self.total,
-            "scored": self.scored,
-            "failed": self.failed,
-            "skipped": self.skipped,
-            "started_at": self.started_at.isoformat(),
-            "finished_at": self.finished_at.isoformat(),
-            "seconds": round((self.finished_at - self.started_at).total_seconds(), 3),
-            "records_per_second": round(self.records_per_second, 1),
-            "batch_size": self.batch_size,
-            "errors": list(self.errors),
-            "failure": self.failure,
-        }

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from caffebatch.errors import InvalidRequestError
-from caffebatch.jobs.spec import Location
+from caffebatch.jobs import Location
 from caffebatch.service.crypto import MASK
 from caffebatch.service.spec import SECRET_FIELDS, ConnectionSpec, InputSpec, OutputSpec, PlaceSpec
 from caffebatch.settings import Settings

@@ -9,8 +9,8 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from caffebatch.errors import InvalidRequestError, NotFoundError
-from caffebatch.jobs.storage import overlaps
+from caffebatch.errors import InvalidRequestError, NotFoundError, RunError
+from caffebatch.jobs import StatusDetails, plan_run
 from caffebatch.service import connections
 from caffebatch.service.context import ServiceContext
 from caffebatch.service.identity import Principal
@@ -50,12 +50,10 @@ def create_deployment(
     target_block, target_secrets = connections.split_secrets(spec.output)
     source = connections.location(spec.input, source_secrets, ctx.settings)
     target = connections.location(spec.output, target_secrets, ctx.settings)
-    if overlaps(source, target):
-        raise InvalidRequestError(
-            f"the output {target.url!r} is the input {source.url!r} or overlaps it; results "
-            "would be read back as inputs",
-            code="same_location",
-        )
+    try:
+        plan_run(source, target)  # the batch size is checked when the run starts
+    except RunError as error:
+        raise InvalidRequestError(error.message, code="same_location") from error
     deployment = Deployment(
         instance_id=instance_id,
         model_id=model.id,
@@ -133,3 +131,8 @@ def delete_deployment(
         ctx.runs.cancel(deployment.id, ctx.settings.cancel_wait_s)
     session.delete(deployment)
     session.flush()
+
+
+def status_details(deployment: Deployment | DeploymentInfo) -> StatusDetails:
+    """A deployment's stored progress as status details, with the deployment's own status."""
+    return StatusDetails.from_json({**(deployment.progress or {}), "status": deployment.status})

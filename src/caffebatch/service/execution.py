@@ -6,13 +6,15 @@ import logging
 import threading
 import time
 from collections import OrderedDict
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
 
 from sqlalchemy import CursorResult, update
 
-from caffebatch.errors import CaffebatchError, ModelError, StorageError
+from caffebatch.errors import CaffebatchError, code_of
+from caffebatch.jobs import StatusDetails, make_executor, run_batch
 from caffebatch.service.context import ServiceContext
 from caffebatch.service.crypto import MASK
 from caffebatch.service.runfiles import places_of
@@ -23,19 +25,11 @@ from caffebatch.store.tables import Deployment, PublishedModel, Usage, utcnow
 
 log = logging.getLogger("caffebatch.worker")
 
-# error class -> the failure code a deployment reports (first match wins)
-FAILURE_CODES: tuple[tuple[type[BaseException], str], ...] = (
-    (ModelError, "model_error"),
-    (StorageError, "storage_error"),
-)
-
 
 def failure_of(error: BaseException) -> dict[str, str]:
     """The `{code, message}` a deployment shows for an error that stopped its run."""
-    code = getattr(error, "code", None)  # service and run errors carry their own
-    if not isinstance(code, str):
-        code = next((name for kind, name in FAILURE_CODES if isinstance(error, kind)), "run_error")
-    return {"code": code, "message": str(error)}
+    return {"code": code_of(error, run=True) or "run_error", "message": str(error)}
+
 
 
 class ModelCache:
@@ -66,7 +60,7 @@ class ModelCache:
 
     def _with_engine(self, compiled: Any, folder: Path) -> Any:
         from caffebatch.compiler.artifact import save_meta
-        from caffebatch.jobs.batches import default_batch_size
+        from caffebatch.jobs import default_batch_size
         from caffebatch.model import choose_engine
 
         chosen = choose_engine(
@@ -95,8 +89,6 @@ class Execution:
         self._last_save = 0.0
 
     def run(self) -> None:
-        from caffebatch.jobs.run import run_batch
-
         with self.ctx.db.session() as session:
             deployment = session.get(Deployment, self.id)
             if deployment is None or deployment.status != states.RUNNING:
@@ -119,9 +111,8 @@ class Execution:
             compiled = self.models.get(version_folder)
             executor = self._executor()
         except CaffebatchError as error:
-            self._finish(
-                states.FAILURE, {"status": states.FAILURE, "failure": self._redact_failure(error)}
-            )
+            failure = self._redact_failure(error)
+            self._finish(states.FAILURE, StatusDetails(states.FAILURE, failure=failure))
             return
         log.info("deployment %s: run starts (attempt over %s)", self.id, stored[0].get("type"))
         summary = run_batch(
@@ -133,43 +124,35 @@ class Execution:
             cancel=self.cancel,
             executor=executor,
         )
-        details = self._redacted(summary.to_json())
         self._save_usage(summary.scored)
-        if summary.status != "CANCELLED":
-            self._finish(summary.status, details)
-        elif self.limit_hit:
-            failure = {"code": "plan_limit_exceeded", "message": self.limit_hit}
-            self._finish(states.FAILURE, {**details, "status": states.FAILURE, "failure": failure})
-        elif self.stopping.is_set():
-            self._finish(states.INITIALIZING, {**details, "status": states.INITIALIZING})
+        end = states.run_end(summary.status, self._why_cancelled())
+        if end.status is not None:
+            details = self._redacted(summary.details())
+            if end.failure_code is not None:
+                details = replace(details, failure={"code": end.failure_code,
+                                                    "message": self.limit_hit or ""})
+            self._finish(end.status, replace(details, status=end.status))
         log.info("deployment %s: run ended %s", self.id, summary.status)
+
+    def _why_cancelled(self) -> states.Cancel:
+        """Why the run was (or would have been) cancelled: the plan, a stop, else a DELETE."""
+        if self.limit_hit:
+            return states.Cancel.PLAN_LIMIT
+        if self.stopping.is_set():
+            return states.Cancel.SERVER_STOPPING
+        return states.Cancel.DELETED
 
     def _executor(self) -> Any:
         """The settings' executor; Ray is imported only when chosen (and says how to install it)."""
-        from caffebatch.jobs.executors.choice import make_executor
-
         settings = self.ctx.settings
         return make_executor(settings.executor, self.cancel, settings.ray)
 
-    def _progress(self, progress: Any) -> None:
+    def _progress(self, progress: StatusDetails) -> None:
         now = time.monotonic()
         if now - self._last_save < self.ctx.settings.progress_interval_s:
             return
         self._last_save = now
-        details = self._redacted(
-            {
-                "status": states.RUNNING,
-                "total": progress.total,
-                "scored": progress.scored,
-                "failed": progress.failed,
-                "skipped": progress.skipped,
-                "started_at": progress.started_at.isoformat(),
-                "finished_at": None,
-                "records_per_second": round(progress.records_per_second, 1),
-                "errors": list(progress.errors),
-                "failure": None,
-            }
-        )
+        details = self._redacted(replace(progress, status=states.RUNNING)).to_json()
         with self.ctx.db.session() as session:
             saved = session.execute(
                 update(Deployment)
@@ -179,7 +162,7 @@ class Execution:
             still_here = cast("CursorResult[Any]", saved).rowcount
         if not still_here:  # deleted (perhaps by another server): stop scoring for nobody
             self.cancel.set()
-        self._save_usage(progress.scored)
+        self._save_usage(progress.scored or 0)
         # the plan's limits are the instance's: every deployment's usage counts
         with self.ctx.db.session() as session:
             predictions, seconds = consumed(session, self._instance_id)
@@ -202,24 +185,25 @@ class Execution:
                 .values(predictions=self._base[0] + scored, computation_s=self._base[1] + elapsed)
             )
 
-    def _finish(self, status: str, details: dict[str, Any]) -> None:
-        details.setdefault("finished_at", datetime.now(UTC).isoformat())
+    def _finish(self, status: states.DeploymentStatus, details: StatusDetails) -> None:
+        if details.finished_at is None:
+            details = replace(details, finished_at=datetime.now(UTC))
         with self.ctx.db.session() as session:
-            states.transition(session, self.id, states.RUNNING, status, progress=details)
+            states.transition(
+                session, self.id, states.RUNNING, status, progress=details.to_json()
+            )
 
     def _redact(self, text: str) -> str:
         for secret in self._secrets:
             text = text.replace(secret, MASK)
         return text
 
-    def _redacted(self, details: dict[str, Any]) -> dict[str, Any]:
-        errors = [
-            {k: self._redact(str(v)) for k, v in e.items()} for e in details.get("errors") or []
-        ]
-        failure = details.get("failure")
+    def _redacted(self, details: StatusDetails) -> StatusDetails:
+        errors = tuple({k: self._redact(str(v)) for k, v in e.items()} for e in details.errors)
+        failure = details.failure
         if failure:
             failure = {k: self._redact(str(v)) for k, v in failure.items()}
-        return {**details, "errors": errors, "failure": failure}
+        return replace(details, errors=errors, failure=failure)
 
     def _redact_failure(self, error: BaseException) -> dict[str, str]:
         return {k: self._redact(v) for k, v in failure_of(error).items()}

@@ -169,7 +169,7 @@ def publish_content(
 def _compile_into(ctx: ServiceContext, archive: Path, folder: Path) -> dict[str, Any]:
     """Open and compile the package in `folder`; what the version shows of it."""
     from caffebatch.compiler.artifact import save_compiled
-    from caffebatch.jobs.batches import default_batch_size
+    from caffebatch.jobs import default_batch_size
     from caffebatch.model import choose_engine, compile_package
     from caffebatch.package import open_package
     from caffebatch.runtime.backends import AUTO

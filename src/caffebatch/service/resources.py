@@ -10,9 +10,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from caffebatch.jobs import StatusDetails
 from caffebatch.service.connections import masked
 from caffebatch.service.spec import RunChoices
+from caffebatch.store.states import ACTIVE, DeploymentStatus
 from caffebatch.store.tables import Deployment, Instance, ModelVersion, PublishedModel
+
+# The status vocabulary the API and the dashboard show, from the rooms that define it.
+__all__ = ["ACTIVE", "DeploymentInfo", "DeploymentStatus", "InstanceInfo", "ModelInfo",
+           "StatusDetails", "VersionInfo"]
 
 
 @dataclass(frozen=True)

@@ -48,10 +48,10 @@ class WorkerPool:
     def _join_ray(self) -> None:
         # Join (or start) Ray here, in the thread that starts the server: a Ray started
         # from a run's thread leaves two of its agent processes behind at shutdown.
-        from caffebatch.jobs.executors.ray import connect
+        from caffebatch.jobs import connect_ray
 
         try:
-            connect(self.ctx.settings.ray)
+            connect_ray(self.ctx.settings.ray)
         except CaffebatchError as error:  # each run will fail with this reason
             log.error("the ray executor is not available: %s", error)
 

@@ -7,7 +7,7 @@ from fastapi.responses import JSONResponse, Response
 from sqlalchemy.orm import Session
 
 from caffebatch.dashboard.forms import DeploymentForm, read_form, side_of
-from caffebatch.dashboard.progress import progress_of
+from caffebatch.dashboard.progress import ProgressView, progress_of
 from caffebatch.dashboard.routes.paging import Pager
 from caffebatch.dashboard.session import Viewer
 from caffebatch.dashboard.web import (
@@ -39,7 +39,7 @@ def deployment_list(request: Request, dashboard: DashboardDep, viewer: ViewerDep
         # the names of the models the shown deployments run, and of no others
         shown_models = models.models_by_id(session, principal, {d.model_id for d in shown})
     names = {model_id: model.name for model_id, model in shown_models.items()}
-    runs = [(d, progress_of(d)) for d in shown]
+    runs = [(d, _progress(d)) for d in shown]
     return render(request, "deployments.html", viewer=viewer, runs=runs, names=names,
                   pager=pager)
 
@@ -50,8 +50,12 @@ def list_progress(dashboard: DashboardDep, viewer: ViewerDep) -> JSONResponse:
     principal = viewer.principal
     with dashboard.session() as session:
         rows = deployments.list_deployments(session, principal, principal.instance_id)
-    return JSONResponse({d.id: progress_of(d).to_json() for d in rows},
+    return JSONResponse({d.id: _progress(d).to_json() for d in rows},
                         headers={"Cache-Control": "no-store"})
+
+
+def _progress(deployment: DeploymentInfo) -> ProgressView:
+    return progress_of(deployment.id, deployment.status, deployments.status_details(deployment))
 
 
 def _all_models(session: Session, principal: Principal) -> list[ModelInfo]:
@@ -119,14 +123,14 @@ def details(request: Request, deployment_id: str, dashboard: DashboardDep,
             viewer: ViewerDep) -> Response:
     deployment, model = _details(dashboard, viewer.principal, deployment_id)
     return render(request, "deployment.html", viewer=viewer, deployment=deployment, model=model,
-                  progress=progress_of(deployment), input=deployment.input,
+                  progress=_progress(deployment), input=deployment.input,
                   output=deployment.output)
 
 
 @router.get("/{deployment_id}/progress.json")
 def progress(deployment_id: str, dashboard: DashboardDep, viewer: ViewerDep) -> JSONResponse:
     deployment, _ = _details(dashboard, viewer.principal, deployment_id)
-    return JSONResponse({deployment.id: progress_of(deployment).to_json()},
+    return JSONResponse({deployment.id: _progress(deployment).to_json()},
                         headers={"Cache-Control": "no-store"})
 
 
@@ -135,7 +139,7 @@ def confirm_delete(request: Request, deployment_id: str, dashboard: DashboardDep
                    viewer: ViewerDep) -> Response:
     deployment, model = _details(dashboard, viewer.principal, deployment_id)
     return render(request, "deployment_delete.html", viewer=viewer, deployment=deployment,
-                  model=model, progress=progress_of(deployment))
+                  model=model, progress=_progress(deployment))
 
 
 @router.post("/{deployment_id}/delete")

@@ -96,7 +96,7 @@ def model_details(request: Request, model_id: str, dashboard: DashboardDep,
             layer_error = str(error)
     return render(request, "model.html", viewer=viewer, model=model, versions=versions,
                   latest=latest, layers=layers, layer_error=layer_error,
-                  runs=[(d, progress_of(d)) for d in runs])
+                  runs=[(d, progress_of(d.id, d.status, deployments.status_details(d))) for d in runs])
 
 
 @router.get("/{model_id}/delete")

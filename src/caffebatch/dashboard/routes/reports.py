@@ -38,7 +38,7 @@ def errors_page(request: Request, deployment_id: str, dashboard: DashboardDep,
         deployment = deployments.get_deployment(session, principal, principal.instance_id,
                                                 deployment_id)
         model = models.get_model(session, principal, principal.instance_id, deployment.model_id)
-    progress = progress_of(deployment)
+    progress = progress_of(deployment.id, deployment.status, deployments.status_details(deployment))
     entries, problem = [], None
     if progress.active:
         problem = "The error report is written when the run ends; the first errors are below."

@@ -1,28 +1,51 @@
-"""Executors schedule the pipeline's stage functions: locally with threads, or elsewhere.
+"""Executors run a batch run's chunks: locally with threads, or on a Ray cluster.
 
-A stage is ``map(fn, items, workers=n)``: apply `fn` to every item with up to `n` at work,
-yielding results as they finish (in any order) with a bounded number in flight. The stage
-functions are plain functions over plain values, so any executor can run them.
+Every executor has one job, `run(job, entries)`: turn the pending entries into results in
+the target and yield an `Outcome` per chunk as it finishes (in any order), with a bounded
+number in flight. A `ChunkWorker` (chunked.py) does each chunk, wherever it runs, so the
+results and the error report are the same bytes whichever executor ran them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
-from typing import Protocol, TypeVar
+from collections.abc import Generator, Iterable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
 
-A = TypeVar("A")
-B = TypeVar("B")
+from caffebatch.jobs.pipeline import Outcome
+from caffebatch.jobs.spec import Location, RunOptions
+from caffebatch.jobs.storage import Entry
+
+if TYPE_CHECKING:
+    from caffebatch.runtime.scorer import Scorer
+
+
+@dataclass(frozen=True)
+class Job:
+    """All a worker needs to do its chunks, as plain picklable values.
+
+    `scorer` is shipped as is when the caller gave one; otherwise each worker builds its
+    own from `model` with `threads` threads and the execution providers of its machine
+    (CUDA where the worker has a GPU).
+    """
+
+    source: Location
+    target: Location
+    model: bytes
+    inputs: Mapping[str, tuple[int, ...]]
+    options: RunOptions
+    batch_size: int
+    scorer: Scorer | None = None
+    threads: int | None = None
+    engine: str | None = None  # the Scorer's backend (None: ONNX Runtime)
 
 
 class Executor(Protocol):
-    def map(self, fn: Callable[[A], B], items: Iterable[A], *, workers: int) -> Iterator[B]:
-        """`fn` over `items`, unordered, at most `workers` at once, bounded read-ahead."""
+    """Where a run's chunks are done. Built with the run's cancel flag (see choice.py)."""
+
+    def run(self, job: Job, entries: Iterable[Entry]) -> Generator[Outcome, None, None]:
+        """Each chunk's Outcome as it finishes; stops early once cancelled, or when closed."""
         ...
 
-    def stopped(self) -> bool:
-        """Whether the run was cancelled or has failed, so every stage should wind down."""
-        ...
 
-    def stop(self) -> None:
-        """Ask every stage to wind down."""
-        ...
+__all__ = ["Executor", "Job", "Outcome"]

@@ -13,12 +13,15 @@ Ray is an optional extra: it is imported when a run starts, never when this modu
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Generator, Iterable
 from dataclasses import replace
 from typing import Any
 
 from caffebatch.errors import CaffebatchError, ExtraMissingError, RunError
-from caffebatch.jobs.executors.chunked import ChunkWorker, Job, Outcome
+from caffebatch.jobs.batches import chunked
+from caffebatch.jobs.executors import Job
+from caffebatch.jobs.executors.chunked import ChunkWorker
+from caffebatch.jobs.pipeline import Outcome
 from caffebatch.jobs.storage import Entry
 from caffebatch.settings import RaySettings  # one definition, shared with the service and CLI
 
@@ -30,7 +33,7 @@ MIB = 1024 * 1024
 _connecting = threading.Lock()
 
 
-def require_ray():
+def require_ray() -> Any:
     """The `ray` module, or an ExtraMissingError that says how to install it."""
     try:
         import ray
@@ -74,36 +77,24 @@ def _init(ray: Any, settings: RaySettings) -> None:
 class RayExecutor:
     """Runs a batch run's chunks on Ray actors. `cancel`, when set, stops the run."""
 
-    places_work = True  # run_batch hands it whole chunks (chunked.py), not stage functions
-
     def __init__(self, settings: RaySettings | None = None,
                  cancel: threading.Event | None = None) -> None:
         self.settings = settings or RaySettings()
         self._cancel = cancel
-        self._stop = threading.Event()
         require_ray()  # fail now, with the install hint, not halfway into a run
 
-    def stopped(self) -> bool:
-        return self._stop.is_set() or (self._cancel is not None and self._cancel.is_set())
-
-    def stop(self) -> None:
-        self._stop.set()
-
-    def chunk_size(self, job: Job) -> int:
-        return job.batch_size * self.settings.batches_per_task
-
-    def run_chunks(self, job: Job, chunks: Iterable[list[Entry]]) -> Iterator[Outcome]:
+    def run(self, job: Job, entries: Iterable[Entry]) -> Generator[Outcome, None, None]:
         ray = connect(self.settings)
         workers = self._start(ray, job)
         depth = self.settings.tasks_per_actor
         load = [0] * len(workers)
         in_flight: dict[Any, int] = {}  # object ref -> the worker doing it
-        chunks = iter(chunks)
+        chunks = chunked(entries, job.batch_size * self.settings.batches_per_task)
         exhausted, most = False, depth * len(workers)
         finished = False
         try:
             while True:
-                while not exhausted and len(in_flight) < most and not self.stopped():
+                while not exhausted and len(in_flight) < most and not self._cancelled():
                     chunk = next(chunks, None)
                     if chunk is None:
                         exhausted = True
@@ -111,8 +102,8 @@ class RayExecutor:
                     index = load.index(min(load))
                     in_flight[workers[index].process.remote(chunk)] = index
                     load[index] += 1
-                if not in_flight or self.stopped():
-                    finished = not in_flight and not self.stopped()
+                if not in_flight or self._cancelled():
+                    finished = not in_flight and not self._cancelled()
                     return
                 done, _ = ray.wait(list(in_flight), num_returns=1, timeout=POLL_S)
                 for ref in done:
@@ -125,24 +116,10 @@ class RayExecutor:
             for worker in workers:  # a result is written atomically, so killing loses none
                 ray.kill(worker)
 
-    def map(self, fn: Callable, items: Iterable, *, workers: int) -> Iterator:
-        """Any stage function as Ray tasks, unordered, at most `workers` in flight."""
-        ray = connect(self.settings)
-        task = ray.remote(num_cpus=self.settings.cpus_per_actor)(_apply)
-        shared = ray.put(fn)
-        in_flight: list = []
-        for item in items:
-            if self.stopped():
-                return
-            in_flight.append(task.remote(shared, item))
-            if len(in_flight) >= workers:
-                done, in_flight = ray.wait(in_flight, num_returns=1)
-                yield _get(ray, done[0])
-        while in_flight and not self.stopped():
-            done, in_flight = ray.wait(in_flight, num_returns=1)
-            yield _get(ray, done[0])
+    def _cancelled(self) -> bool:
+        return self._cancel is not None and self._cancel.is_set()
 
-    def _start(self, ray: Any, job: Job) -> list:
+    def _start(self, ray: Any, job: Job) -> list[Any]:
         """The actor pool, each with the model loaded; a clear error rather than a hang."""
         count, cpus, gpus = pool_shape(self.settings, ray.cluster_resources(),
                                        ray.available_resources())
@@ -197,10 +174,6 @@ def pool_shape(settings: RaySettings, total: dict[str, float],
             "--ray-cpus-per-actor",
         )
     return count, cpus, gpus
-
-
-def _apply(fn: Callable, item: Any) -> Any:
-    return fn(item)
 
 
 def _get(ray: Any, ref: Any) -> Any:

@@ -38,7 +38,7 @@ class LocalStorage:
 
     remote = False
 
-    def __init__(self, root: str | os.PathLike) -> None:
+    def __init__(self, root: str | os.PathLike[str]) -> None:
         self.root = Path(root)
         # temporary names: unique to this object, and O_EXCL refuses a clash anyway
         self._prefix = uuid.uuid4().hex[:12]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
+from functools import partial
 from typing import TypeVar
 
 import boto3
@@ -84,7 +85,7 @@ class S3Storage:
             if token:
                 arguments["ContinuationToken"] = token
             page = self._call(
-                lambda: self.client.list_objects_v2(**arguments),
+                partial(self.client.list_objects_v2, **arguments),
                 f"listing s3://{self.bucket}/{self.prefix}",
             )
             for item in page.get("Contents", ()):
@@ -100,8 +101,10 @@ class S3Storage:
             response = self.client.get_object(Bucket=self.bucket, Key=self.prefix + key)
             with response["Body"] as body:
                 if response.get("ContentLength", 0) > limit:  # too large: enough to tell
-                    return body.read(limit + 1)
-                return body.read()  # a full read checks the length, so a cut-off body raises
+                    data: bytes = body.read(limit + 1)
+                else:  # a full read checks the length, so a cut-off body raises
+                    data = body.read()
+                return data
 
         return self._call(read, f"reading s3://{self.bucket}/{self.prefix}{key}")
 

@@ -1,0 +1,24 @@
+"""plan_run: the one check of a run's locations and batch size, before anything is read."""
+
+from __future__ import annotations
+
+import pytest
+
+from caffebatch.errors import RunError
+from caffebatch.jobs import Location, RunOptions, plan_run
+
+
+def test_without_a_model_only_the_locations_are_checked(tmp_path) -> None:
+    plan = plan_run(Location(str(tmp_path / "in")), Location(str(tmp_path / "out")))
+    assert plan.batch_size is None
+    with pytest.raises(RunError, match="overlaps") as refused:
+        plan_run(Location(str(tmp_path)), Location(str(tmp_path / "in/results")))
+    assert refused.value.code == "invalid_run"
+
+
+def test_the_batch_size_is_the_option_else_the_prototxts(lenet, tmp_path) -> None:
+    source, target = Location(str(tmp_path / "in")), Location(str(tmp_path / "out"))
+    assert plan_run(source, target, lenet).batch_size == 64  # LeNet's deploy prototxt
+    assert plan_run(source, target, lenet, RunOptions("r", batch_size=5)).batch_size == 5
+    with pytest.raises(RunError, match="at most 63"):
+        plan_run(source, target, lenet, RunOptions("r", max_batch_bytes=64 * 3136 - 1))
