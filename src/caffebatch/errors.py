@@ -15,7 +15,8 @@
     │   └── AccessDeniedError       the credentials are refused or lack a permission
     ├── RecordError                 (jobs) one input object cannot be scored (has a stable code)
     ├── RunError                    (jobs) a whole run cannot go on (has a stable code)
-    ├── ExtraMissingError           an optional extra (Ray) is needed but not installed
+    ├── ExtraMissingError           an optional extra (Ray, S3, the service) is not installed
+    ├── MigrationError              (store) the store's schema cannot be brought up to date
     └── ServiceError                (service) a request the service refuses; `code` names why
         ├── InvalidRequestError     the request is malformed or names a forbidden place
         ├── AuthenticationError     no credentials, wrong ones, or an expired token
@@ -115,6 +116,10 @@ class RunError(CaffebatchError):
 
 class ExtraMissingError(CaffebatchError):
     """An optional part of caffebatch is needed but not installed; says how to install it."""
+
+
+class MigrationError(CaffebatchError):
+    """The store's schema cannot be brought to this version's: unknown revision or tables."""
 
 
 class ServiceError(CaffebatchError):
