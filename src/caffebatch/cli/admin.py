@@ -48,7 +48,10 @@ def create_user(instance_id: str, username: str, password: str) -> None:
     ctx = _context()
     try:
         with ctx.db.session() as session:
-            user = instances.create_user(session, instance_id, username, password)
+            user = instances.create_user(
+                session, instance_id, username, password,
+                scrypt_n=ctx.settings.password_scrypt_n,
+            )
             click.echo(f"created user {user.username!r} of instance {instance_id}")
     except ServiceError as error:
         raise click.ClickException(str(error)) from error
