@@ -7,8 +7,12 @@ STAMP := $(VENV)/.installed
 LOCK := requirements.lock
 # What the lock covers: the extras `make install` puts in .venv.
 LOCK_EXTRAS := --extra test --extra ray --extra dev
-LOCK_COMPILE = $(VENV)/bin/uv pip compile pyproject.toml $(LOCK_EXTRAS) --python-version 3.11 \
-	--universal --custom-compile-command 'make lock' --quiet
+# The container image's lock: the service with S3 and PostgreSQL, nothing for tests.
+SERVE_LOCK := requirements-serve.lock
+SERVE_EXTRAS := --extra service --extra s3 --extra postgres
+COMPILE = $(VENV)/bin/uv pip compile pyproject.toml --python-version 3.11 --universal \
+	--custom-compile-command 'make lock' --quiet
+LOCK_COMPILE = $(COMPILE) $(LOCK_EXTRAS)
 
 .PHONY: install lock lock-upgrade run lint test test-fast test-lower-bounds proto docs clean chromium postgresql
 
@@ -24,10 +28,12 @@ install: $(STAMP)
 # Recompile the lock after a change to pyproject.toml, keeping every pin that still fits.
 lock: $(STAMP)
 	$(LOCK_COMPILE) -o $(LOCK)
+	$(COMPILE) $(SERVE_EXTRAS) -o $(SERVE_LOCK)
 
 # Move every pin to the newest release its range allows (then run `make test`).
 lock-upgrade: $(STAMP)
 	$(LOCK_COMPILE) --upgrade -o $(LOCK)
+	$(COMPILE) $(SERVE_EXTRAS) -o $(SERVE_LOCK)
 
 # The fast suite in .venv-lower, with numpy, protobuf, onnxruntime and boto3 at the lower
 # bounds pyproject.toml claims (requirements-lower.txt) and everything else as locked.
@@ -68,9 +74,8 @@ test-fast: $(STAMP)
 docs: $(STAMP)
 	$(PY) -m caffebatch.compiler.support > docs/layers.md
 
-# Regenerate the Python code for our Caffe schema with the pinned compiler.
+# Regenerate the Python code for our Caffe schema with the pinned compiler (in the lock's dev extra).
 proto: $(STAMP)
-	$(PY) -m pip install --quiet -e '.[dev]'
 	cd src/caffebatch/caffe/proto && ../../../../$(PY) -m grpc_tools.protoc -I. --python_out=. --pyi_out=. caffe.proto
 
 clean:

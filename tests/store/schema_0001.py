@@ -127,4 +127,5 @@ def create_old_store(engine: Engine, password_hash: str) -> None:
             "options": {"batch_size": 64}, "progress": {"scored": 10, "failed": 0}, "attempts": 1,
             "created_at": WHEN, "modified_at": WHEN}])
         connection.execute(usage.insert(), [{
-            "deployment_id": DEPLOYMENT, "instance_id": INSTANCE, "predictions": 10, "computation_s": 0.5}])
+            "deployment_id": DEPLOYMENT, "instance_id": INSTANCE, "predictions": 10,
+            "computation_s": 0.5}])

@@ -11,7 +11,7 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from click.testing import CliRunner
-from sqlalchemy import select, text
+from sqlalchemy import MetaData, select, text
 
 from caffebatch.cli import main
 from caffebatch.errors import MigrationError
@@ -23,7 +23,7 @@ from tests.postgres import database_url
 from tests.store import schema_0001
 
 
-def schema_differences(db: Database, metadata=Base.metadata) -> list:  # type: ignore[no-untyped-def]
+def schema_differences(db: Database, metadata: MetaData = Base.metadata) -> list:
     with db.engine.connect() as connection:
         return compare_metadata(MigrationContext.configure(connection), metadata)
 
