@@ -11,9 +11,9 @@ import importlib.util
 
 from caffebatch.errors import ExtraMissingError
 
-# extra -> the top-level modules it installs (the import names, not the distributions)
+# extra -> the top-level modules of the distributions it names (import names, not distributions)
 EXTRA_MODULES: dict[str, tuple[str, ...]] = {
-    "s3": ("boto3", "botocore"),
+    "s3": ("boto3",),
     "service": (
         "fastapi", "uvicorn", "sqlalchemy", "alembic", "pydantic", "pydantic_settings",
         "cryptography", "jwt", "jinja2", "multipart", "fastapi_offline",
