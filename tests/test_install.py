@@ -33,7 +33,9 @@ def outside_env() -> dict[str, str]:
     return {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
 
 
-def run(*command: str | Path, timeout: float = 600, **kwargs) -> subprocess.CompletedProcess:  # type: ignore[no-untyped-def]
+def run(  # type: ignore[no-untyped-def]
+    *command: str | Path, timeout: float = 600, **kwargs
+) -> subprocess.CompletedProcess:
     kwargs.setdefault("env", outside_env())
     done = subprocess.run([str(part) for part in command], capture_output=True, text=True,
                           timeout=timeout, check=False, **kwargs)
