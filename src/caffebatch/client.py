@@ -124,7 +124,7 @@ class Client:
         """Create a model and upload `folder` (packed as a .tar.gz here) as its content; its id."""
         model = self.request("POST", "/published_models", json={
             "name": name, "description": description, "model_type": "caffe-1.0"})
-        model_id = model["metadata"]["guid"]
+        model_id = str(model["metadata"]["guid"])
         self.request("PUT", f"/published_models/{model_id}/content", content=pack(Path(folder)),
                      headers={"Content-Type": "application/gzip"})
         return model_id
@@ -140,11 +140,13 @@ class Client:
         if max_error_ratio is not None:
             body["max_error_ratio"] = max_error_ratio
         created = self.request("POST", f"/published_models/{model_id}/deployments", json=body)
-        return created["metadata"]["guid"]
+        return str(created["metadata"]["guid"])
 
     def deployment(self, model_id: str, deployment_id: str) -> dict[str, Any]:
         """The deployment as the API shows it (`entity.status`, `entity.status_details`)."""
-        return self.request("GET", f"/published_models/{model_id}/deployments/{deployment_id}")
+        found: dict[str, Any] = self.request(
+            "GET", f"/published_models/{model_id}/deployments/{deployment_id}")
+        return found
 
     def wait(self, model_id: str, deployment_id: str, *,
              progress: Callable[[dict[str, Any]], None] | None = None,
@@ -154,7 +156,8 @@ class Client:
         deadline = None if timeout_s is None else time.monotonic() + timeout_s
         last: dict[str, Any] | None = None
         while True:
-            details = self.deployment(model_id, deployment_id)["entity"]["status_details"]
+            details: dict[str, Any] = (
+                self.deployment(model_id, deployment_id)["entity"]["status_details"])
             if details != last and progress is not None:
                 progress(details)
             last = details
