@@ -38,6 +38,7 @@ lock-upgrade: $(STAMP)
 # The fast suite in .venv-lower, with numpy, protobuf, onnxruntime and boto3 at the lower
 # bounds pyproject.toml claims (requirements-lower.txt) and everything else as locked.
 test-lower-bounds: $(STAMP)
+	mkdir -p build
 	$(LOCK_COMPILE) --override requirements-lower.txt -o build/lower.lock
 	$(VENV)/bin/uv venv --python $(PYTHON) --allow-existing .venv-lower
 	$(VENV)/bin/uv pip install --python .venv-lower/bin/python -r build/lower.lock
