@@ -3,7 +3,9 @@ download). No container engine runs on the test machines, so the image's steps r
 fresh virtual environment: the same lock, the same wheel, the same entrypoint and health check.
 
 - the built wheel resolves together with `numpy<2.4` and with s3fs (pip's dry run: the
-  resolution is the question, and downloading it all would double the test's time);
+  resolution is the question, and downloading it all would double the test's time). pip still
+  walks back through boto3's newest releases (140 kB each) to the one whose botocore s3fs's
+  aiobotocore accepts; the whole resolution took about a minute here, most of it metadata;
 - the image's install steps (the lock, then the wheel) give a `python -m caffebatch` whose
   `admin migrate` and `serve` work, with /docs served offline.
 """
