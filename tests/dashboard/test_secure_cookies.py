@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from caffebatch.api import create_app
+from caffebatch.server import create_server
 from caffebatch.service.context import open_context
 from caffebatch.service.instances import bootstrap
 from caffebatch.settings import Settings
@@ -34,7 +34,7 @@ def test_the_secure_flag_follows_the_settings(
                         public_url=public_url, cookie_secure=cookie_secure)
     ctx = open_context(settings)
     assert bootstrap(ctx) is not None
-    app = create_app(settings, context=ctx, run_workers=False)
+    app = create_server(settings, context=ctx, run_workers=False)
     # https: a client keeps and sends back Secure cookies only over https
     with TestClient(app, base_url="https://127.0.0.1") as client:
         form = client.get("/dashboard/sign-in")

@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 from pydantic import ValidationError
 from sqlalchemy import select
 
-from caffebatch.api import create_app
+from caffebatch.server import create_server
 from caffebatch.service import instances
 from caffebatch.service.context import open_context
 from caffebatch.service.crypto import hash_password, needs_rehash, verify_password
@@ -46,7 +46,7 @@ def test_a_weaker_stored_hash_is_rehashed_at_the_next_sign_in(tmp_path: Path) ->
         instances.create_user(session, instance.id, "ana", "ana-password", scrypt_n=2**14)
     old = stored_hash(ctx, "ana")
     assert old.startswith("scrypt$16384$")
-    with TestClient(create_app(settings, context=ctx, run_workers=False)) as client:
+    with TestClient(create_server(settings, context=ctx, run_workers=False)) as client:
         wrong = client.get("/v3/identity/token", auth=("ana", "not-it"))
         assert wrong.status_code == 401
         assert stored_hash(ctx, "ana") == old  # a failed sign-in changes nothing
