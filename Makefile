@@ -3,16 +3,47 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# Every package at the version the suite passed with: one install, the same on every machine.
+LOCK := requirements.lock
+# What the lock covers: the extras `make install` puts in .venv.
+LOCK_EXTRAS := --extra test --extra ray --extra openvino --extra dev
+# The container image's lock: the service with S3 and PostgreSQL, nothing for tests.
+SERVE_LOCK := requirements-serve.lock
+SERVE_EXTRAS := --extra service --extra s3 --extra postgres
+COMPILE = $(VENV)/bin/uv pip compile pyproject.toml --python-version 3.11 --universal \
+	--custom-compile-command 'make lock' --quiet
+LOCK_COMPILE = $(COMPILE) $(LOCK_EXTRAS)
 
-.PHONY: install run lint test test-fast proto docs clean chromium postgresql
+.PHONY: install lock lock-upgrade run lint test test-fast test-lower-bounds proto docs clean chromium postgresql
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml $(LOCK)
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test,ray]'
+	$(PY) -m pip install --quiet -r $(LOCK)
+	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
 install: $(STAMP)
+
+# Recompile the lock after a change to pyproject.toml, keeping every pin that still fits.
+lock: $(STAMP)
+	$(LOCK_COMPILE) -o $(LOCK)
+	$(COMPILE) $(SERVE_EXTRAS) -o $(SERVE_LOCK)
+
+# Move every pin to the newest release its range allows (then run `make test`).
+lock-upgrade: $(STAMP)
+	$(LOCK_COMPILE) --upgrade -o $(LOCK)
+	$(COMPILE) $(SERVE_EXTRAS) -o $(SERVE_LOCK)
+
+# The fast suite in .venv-lower, with numpy, protobuf, onnxruntime and boto3 at the lower
+# bounds pyproject.toml claims (requirements-lower.txt) and everything else as locked.
+test-lower-bounds: $(STAMP)
+	mkdir -p build
+	$(LOCK_COMPILE) --override requirements-lower.txt -o build/lower.lock
+	$(VENV)/bin/uv venv --python $(PYTHON) --allow-existing .venv-lower
+	$(VENV)/bin/uv pip install --python .venv-lower/bin/python -r build/lower.lock
+	$(VENV)/bin/uv pip install --python .venv-lower/bin/python --no-deps -e .
+	.venv-lower/bin/python -m pytest -q -m "not slow" -p no:cacheprovider
 
 run: $(STAMP)
 	$(VENV)/bin/caffebatch inspect examples/lenet
@@ -44,10 +75,9 @@ test-fast: $(STAMP)
 docs: $(STAMP)
 	$(PY) -m caffebatch.compiler.support > docs/layers.md
 
-# Regenerate the Python code for our Caffe schema with the pinned compiler.
+# Regenerate the Python code for our Caffe schema with the pinned compiler (in the lock's dev extra).
 proto: $(STAMP)
-	$(PY) -m pip install --quiet -e '.[dev]'
 	cd src/caffebatch/caffe/proto && ../../../../$(PY) -m grpc_tools.protoc -I. --python_out=. --pyi_out=. caffe.proto
 
 clean:
-	rm -rf $(VENV) build .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .venv-lower build .pytest_cache .mypy_cache .ruff_cache

@@ -15,7 +15,9 @@
     │   └── AccessDeniedError       the credentials are refused or lack a permission
     ├── RecordError                 (jobs) one input object cannot be scored (has a stable code)
     ├── RunError                    (jobs) a whole run cannot go on (has a stable code)
-    ├── ExtraMissingError           an optional extra (Ray) is needed but not installed
+    ├── ExtraMissingError           an optional extra (Ray, S3, the service) is not installed
+    ├── MigrationError              (store) the store's schema cannot be brought up to date
+    ├── ApiError                    (client) the service answered a request with an error
     └── ServiceError                (service) a request the service refuses; `code` names why
         ├── InvalidRequestError     the request is malformed or names a forbidden place
         ├── AuthenticationError     no credentials, wrong ones, or an expired token
@@ -123,6 +125,18 @@ class RunError(CaffebatchError):
 
 class ExtraMissingError(CaffebatchError):
     """An optional part of caffebatch is needed but not installed; says how to install it."""
+
+
+class MigrationError(CaffebatchError):
+    """The store's schema cannot be brought to this version's: unknown revision or tables."""
+
+
+class ApiError(CaffebatchError):
+    """The service refused a `caffebatch.client` request: its status, `code` and `trace`."""
+
+    def __init__(self, status: int, code: str, message: str, trace: str = "") -> None:
+        self.status, self.code, self.message, self.trace = status, code, message, trace
+        super().__init__(f"{status} {code}: {message}" + (f" (trace {trace})" if trace else ""))
 
 
 class ServiceError(CaffebatchError):

@@ -105,6 +105,22 @@ class Settings(BaseSettings):
     local_roots: Annotated[list[Path], NoDecode] = Field(default_factory=list)
 
     token_lifetime_s: int = 3600
+    password_scrypt_n: int = Field(
+        default=2**17,
+        description="scrypt's cost N for password hashes: a power of two, at least 2**14 "
+        "(OWASP's minimum is 2**17, the default; 128 MiB per hash). A stored hash of lower "
+        "cost is rehashed at the user's next sign-in.",
+    )
+    public_url: str | None = Field(
+        default=None,
+        description="The address users reach the server at (https://caffebatch.example.com), "
+        "behind a proxy that terminates TLS.",
+    )
+    cookie_secure: bool | None = Field(
+        default=None,
+        description="Send the dashboard's cookies only over HTTPS; default: on when "
+        "`public_url` is https.",
+    )
     max_concurrent_runs: int = 2
     poll_interval_s: float = 0.5
     progress_interval_s: float = 1.0
@@ -156,6 +172,20 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             value = [part for part in value.split(":") if part]
         return [Path(root).expanduser().resolve() for root in cast("list[str]", value)]
+
+    @field_validator("password_scrypt_n")
+    @classmethod
+    def _power_of_two(cls, value: int) -> int:
+        if value < 2**14 or value & (value - 1):
+            raise ValueError(f"must be a power of two of at least 2**14 (16384), not {value}")
+        return value
+
+    @property
+    def secure_cookies(self) -> bool:
+        """Whether the dashboard's cookies carry the Secure flag."""
+        if self.cookie_secure is not None:
+            return self.cookie_secure
+        return (self.public_url or "").lower().startswith("https://")
 
     @property
     def db_url(self) -> str:

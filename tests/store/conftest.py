@@ -18,8 +18,8 @@ def backend(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture
 def db(request: pytest.FixtureRequest, backend: str, tmp_path: Path) -> Iterator[Database]:
-    """A fresh store with its tables, on `backend`."""
+    """A fresh store, its tables made by the migrations, on `backend`."""
     database = Database(database_url(request, backend, tmp_path))
-    database.create_all()
+    database.migrate()
     yield database
     database.dispose()

@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import FastAPI
 from starlette.types import Lifespan
 
-from caffebatch.api import errors
+from caffebatch.api import docs, errors
 from caffebatch.api.routes import deployments, identity, instances, ml_assets, published_models
 from caffebatch.api.schemas import ERROR_RESPONSES
 from caffebatch.service.context import ServiceContext
@@ -22,10 +22,13 @@ def create_app(ctx: ServiceContext, *, lifespan: Lifespan[FastAPI] | None = None
         summary="Deploy trained Caffe models and score them in batch (WML v3 API).",
         version="0.1.0",
         lifespan=lifespan,
+        docs_url=None,  # served from local assets by `docs.install`
+        redoc_url=None,
     )
     app.state.context = ctx
     for module in ROUTERS:
         app.include_router(module.router, responses=ERROR_RESPONSES)
+    docs.install(app, "caffebatch")
     errors.install(app)
     _without_422(app)
     return app

@@ -19,6 +19,9 @@ COMMANDS: dict[str, str] = {
     "admin": "caffebatch.cli.admin:admin",
 }
 
+# command name -> the extra it needs beyond the core install
+NEEDS_EXTRA: dict[str, str] = {"serve": "service", "admin": "service"}
+
 SHORT_HELP: dict[str, str] = {
     "inspect": "Print a model's layers, output shapes and multiply-accumulates.",
     "convert": "Compile a Caffe model to an ONNX file.",
@@ -38,6 +41,14 @@ class LazyGroup(click.Group):
         target = COMMANDS.get(cmd_name)
         if target is None:
             return None
+        if cmd_name in NEEDS_EXTRA:
+            from caffebatch.errors import ExtraMissingError
+            from caffebatch.extras import require
+
+            try:
+                require(NEEDS_EXTRA[cmd_name], f"`caffebatch {cmd_name}`")
+            except ExtraMissingError as error:
+                raise click.UsageError(str(error), ctx) from error
         module_name, attribute = target.split(":")
         return getattr(importlib.import_module(module_name), attribute)
 

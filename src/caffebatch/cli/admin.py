@@ -48,7 +48,10 @@ def create_user(instance_id: str, username: str, password: str) -> None:
     ctx = _context()
     try:
         with ctx.db.session() as session:
-            user = instances.create_user(session, instance_id, username, password)
+            user = instances.create_user(
+                session, instance_id, username, password,
+                scrypt_n=ctx.settings.password_scrypt_n,
+            )
             click.echo(f"created user {user.username!r} of instance {instance_id}")
     except ServiceError as error:
         raise click.ClickException(str(error)) from error
@@ -65,3 +68,24 @@ def list_instances() -> None:
     with ctx.db.session() as session:
         for instance in session.scalars(select(Instance).order_by(Instance.created_at)):
             click.echo(f"{instance.id}  {instance.plan}  {instance.name}")
+
+
+@admin.command("migrate")
+def migrate() -> None:
+    """Create the store's tables, or upgrade them to this version's schema, and say where it is.
+
+    `caffebatch serve` does the same on start; this runs it alone (before a rollout, say).
+    """
+    from caffebatch.errors import MigrationError
+    from caffebatch.settings import Settings
+    from caffebatch.store import Database
+
+    settings = Settings()
+    db = Database(settings.db_url)
+    try:
+        revision = db.migrate()
+    except MigrationError as error:
+        raise click.ClickException(str(error)) from error
+    finally:
+        db.dispose()
+    click.echo(f"{db.engine.url.render_as_string(hide_password=True)}: at revision {revision}")

@@ -3,7 +3,8 @@
 The session cookie holds the service's own bearer token (a signed JWT with an expiry, from
 `identity.issue`, the same call the token endpoint makes), so the dashboard trusts exactly
 what the REST API trusts. The cookie is HttpOnly, SameSite=Lax and scoped to the
-dashboard's path. Every form that changes anything carries a CSRF token: an HMAC of the
+dashboard's path, and Secure when the settings say so (`cookie_secure`, on by default for an
+https `public_url`). Every form that changes anything carries a CSRF token: an HMAC of the
 session's token under a key derived from the service secret, checked on every POST.
 """
 
@@ -54,12 +55,13 @@ class Sessions:
             issued = identity.issue(self.ctx, session, username, password)
         response.set_cookie(
             SESSION_COOKIE, issued.token, max_age=self.ctx.settings.token_lifetime_s,
-            path=path, httponly=True, samesite="lax", secure=False,
+            path=path, httponly=True, samesite="lax", secure=self.ctx.settings.secure_cookies,
         )
         response.delete_cookie(SIGN_IN_COOKIE, path=path)
 
     def sign_out(self, response: Response, path: str) -> None:
-        response.delete_cookie(SESSION_COOKIE, path=path, httponly=True, samesite="lax")
+        response.delete_cookie(SESSION_COOKIE, path=path, httponly=True, samesite="lax",
+                               secure=self.ctx.settings.secure_cookies)
 
     def viewer(self, request: Request) -> Viewer:
         """Who sent `request`; AuthenticationError when nobody is signed in (or expired)."""
@@ -86,10 +88,10 @@ def sign_in_token(request: Request) -> str:
     return request.cookies.get(SIGN_IN_COOKIE) or secrets.token_urlsafe(32)
 
 
-def remember_sign_in_token(response: Response, token: str, path: str) -> None:
+def remember_sign_in_token(response: Response, token: str, path: str, *, secure: bool) -> None:
     """Set the sign-in form's token as a short-lived cookie, for the POST to match."""
     response.set_cookie(SIGN_IN_COOKIE, token, max_age=3600, path=path, httponly=True,
-                        samesite="lax")
+                        samesite="lax", secure=secure)
 
 
 def check_sign_in_form(request: Request, form: FormData) -> None:

@@ -65,10 +65,10 @@ class ServiceContext:
 
 
 def open_context(settings: Settings) -> ServiceContext:
-    """Create the home folder and the tables if needed, and derive the keys."""
+    """Create the home folder, create or migrate the tables, and derive the keys."""
     settings.home.mkdir(parents=True, exist_ok=True)
     settings.models_dir.mkdir(parents=True, exist_ok=True)
     db = Database(settings.db_url)
-    db.create_all()
+    db.migrate()
     keys = Keys(settings.signing_secret(), settings.token_lifetime_s)
     return ServiceContext(settings=settings, db=db, keys=keys)

@@ -1,6 +1,8 @@
 """Passwords, tokens and connection secrets.
 
-- Passwords: scrypt with a per-user random salt, stored as ``scrypt$n$r$p$salt$hash``.
+- Passwords: scrypt with a per-user random salt, stored as ``scrypt$n$r$p$salt$hash``, at
+  N=2**17 by default (OWASP's minimum); a stored hash of lower cost is rehashed at the next
+  successful sign-in (`needs_rehash`).
 - Tokens: JWT (HS256) naming the user and the instance, with an expiry.
 - Connection secrets: Fernet, with a key derived (HKDF) from the service secret, so the
   same secret never signs tokens and encrypts data directly.
@@ -13,6 +15,7 @@ import hashlib
 import hmac
 import json
 import secrets
+import threading
 import time
 from dataclasses import dataclass
 
@@ -23,29 +26,50 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from caffebatch.errors import AuthenticationError
 
-SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
+SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**17, 8, 1
 MASK = "*****"
+# One scrypt at N=2**17, r=8 holds 128 MiB: a burst of sign-ins on the server's thread pool
+# (40 threads) must not hold 5 GiB, so at most this many hash at once and the rest wait.
+_HASHING = threading.BoundedSemaphore(4)
 
 
-def hash_password(password: str) -> str:
-    """A salted scrypt hash of `password`, with its parameters, for storage."""
+def _scrypt(password: str, salt: bytes, n: int, r: int, p: int) -> bytes:
+    # OpenSSL needs 128*r*(n + p + 2) bytes; Python's default cap (32 MiB) is below N=2**17
+    maxmem = 128 * r * (n + p + 2) + 1024 * 1024
+    with _HASHING:
+        return hashlib.scrypt(password.encode(), salt=salt, n=n, r=r, p=p, maxmem=maxmem)
+
+
+def hash_password(password: str, n: int = SCRYPT_N) -> str:
+    """A salted scrypt hash of `password` at cost `n`, with its parameters, for storage."""
     salt = secrets.token_bytes(16)
-    digest = hashlib.scrypt(password.encode(), salt=salt, n=SCRYPT_N, r=SCRYPT_R, p=SCRYPT_P)
-    return f"scrypt${SCRYPT_N}${SCRYPT_R}${SCRYPT_P}${salt.hex()}${digest.hex()}"
+    digest = _scrypt(password, salt, n, SCRYPT_R, SCRYPT_P)
+    return f"scrypt${n}${SCRYPT_R}${SCRYPT_P}${salt.hex()}${digest.hex()}"
+
+
+def _parameters(stored: str) -> tuple[int, int, int, bytes, bytes] | None:
+    try:
+        scheme, n, r, p, salt, digest = stored.split("$")
+        if scheme != "scrypt":
+            return None
+        return int(n), int(r), int(p), bytes.fromhex(salt), bytes.fromhex(digest)
+    except ValueError:
+        return None
 
 
 def verify_password(password: str, stored: str) -> bool:
     """Whether `password` matches a hash made by `hash_password` (constant-time compare)."""
-    try:
-        scheme, n, r, p, salt, digest = stored.split("$")
-    except ValueError:
+    parameters = _parameters(stored)
+    if parameters is None:
         return False
-    if scheme != "scrypt":
-        return False
-    candidate = hashlib.scrypt(
-        password.encode(), salt=bytes.fromhex(salt), n=int(n), r=int(r), p=int(p)
-    )
-    return hmac.compare_digest(candidate, bytes.fromhex(digest))
+    n, r, p, salt, digest = parameters
+    return hmac.compare_digest(_scrypt(password, salt, n, r, p), digest)
+
+
+def needs_rehash(stored: str, n: int = SCRYPT_N) -> bool:
+    """Whether a stored hash is weaker than `hash_password(..., n)` would make it now."""
+    parameters = _parameters(stored)
+    return parameters is None or parameters[0] < n or parameters[1] < SCRYPT_R
 
 
 def _derive(secret: bytes, purpose: bytes) -> bytes:

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from caffebatch.errors import AuthenticationError, PermissionDeniedError
 from caffebatch.service.context import ServiceContext
-from caffebatch.service.crypto import verify_password
+from caffebatch.service.crypto import hash_password, needs_rehash, verify_password
 from caffebatch.store.tables import User
 
 
@@ -35,10 +35,15 @@ class IssuedToken:
 
 
 def issue(ctx: ServiceContext, session: Session, username: str, password: str) -> IssuedToken:
-    """A token for the user with these credentials; AuthenticationError when they are wrong."""
+    """A token for the user with these credentials; AuthenticationError when they are wrong.
+
+    A stored hash weaker than the settings' cost is replaced now, while the password is known
+    (the session's commit stores it)."""
     user = session.scalar(select(User).where(User.username == username))
     if user is None or not verify_password(password, user.password_hash):
         raise AuthenticationError("wrong username or password", code="invalid_credentials")
+    if needs_rehash(user.password_hash, ctx.settings.password_scrypt_n):
+        user.password_hash = hash_password(password, ctx.settings.password_scrypt_n)
     return _token_for(ctx, user)
 
 

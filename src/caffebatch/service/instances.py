@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from caffebatch.errors import ConflictError, InvalidRequestError, NotFoundError
 from caffebatch.service.context import ServiceContext
-from caffebatch.service.crypto import hash_password
+from caffebatch.service.crypto import SCRYPT_N, hash_password
 from caffebatch.service.identity import Principal
 from caffebatch.service.resources import InstanceInfo
 from caffebatch.service.usage import Usage, usage_of
@@ -26,13 +26,17 @@ def create_instance(session: Session, name: str, plan: str) -> Instance:
     return instance
 
 
-def create_user(session: Session, instance_id: str, username: str, password: str) -> User:
-    """A new user of `instance_id`; usernames are unique across the service."""
+def create_user(
+    session: Session, instance_id: str, username: str, password: str, *, scrypt_n: int = SCRYPT_N
+) -> User:
+    """A new user of `instance_id`, its password hashed at cost `scrypt_n` (the settings'
+    `password_scrypt_n`); usernames are unique across the service."""
     if session.get(Instance, instance_id) is None:
         raise NotFoundError(f"no instance {instance_id!r}")
     if not username or not password:
         raise InvalidRequestError("a user needs a non-empty username and password")
-    user = User(instance_id=instance_id, username=username, password_hash=hash_password(password))
+    password_hash = hash_password(password, scrypt_n)
+    user = User(instance_id=instance_id, username=username, password_hash=password_hash)
     session.add(user)
     try:
         session.flush()
@@ -59,7 +63,10 @@ def bootstrap(ctx: ServiceContext) -> Bootstrap | None:
         given = settings.admin_password.get_secret_value() if settings.admin_password else None
         password = given or secrets.token_urlsafe(16)
         instance = create_instance(session, "default", settings.plan)
-        create_user(session, instance.id, settings.admin_user, password)
+        create_user(
+            session, instance.id, settings.admin_user, password,
+            scrypt_n=settings.password_scrypt_n,
+        )
         return Bootstrap(instance.id, settings.admin_user, None if given else password)
 
 

@@ -23,7 +23,7 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyp
 
 
 class Database:
-    """An engine and a session factory; `create_all` makes the tables when missing."""
+    """An engine and a session factory; `migrate` brings the tables up to date."""
 
     def __init__(self, url: str) -> None:
         self.url = url
@@ -37,7 +37,14 @@ class Database:
             self.engine = create_engine(url, pool_pre_ping=True)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
 
+    def migrate(self) -> str:
+        """Create or upgrade the tables (Alembic, `caffebatch.store.migrate`); the revision."""
+        from caffebatch.store.migrate import upgrade
+
+        return upgrade(self.engine)
+
     def create_all(self) -> None:
+        """The tables as `tables.py` declares them, without migrations: for comparisons only."""
         Base.metadata.create_all(self.engine)
 
     @contextmanager

@@ -11,7 +11,14 @@ from caffebatch.dashboard.session import (
     remember_sign_in_token,
     sign_in_token,
 )
-from caffebatch.dashboard.web import DashboardDep, PostedForm, redirect, render, root
+from caffebatch.dashboard.web import (
+    DashboardDep,
+    PostedForm,
+    get_dashboard,
+    redirect,
+    render,
+    root,
+)
 from caffebatch.errors import AuthenticationError
 
 router = APIRouter()
@@ -29,7 +36,8 @@ def _form(request: Request, status: int, next: str, username: str, error: str | 
     token = sign_in_token(request)
     page = render(request, "sign_in.html", status=status, csrf=token, next=next,
                   username=username, error=error)
-    remember_sign_in_token(page, token, root(request) or "/")
+    secure = get_dashboard(request).ctx.settings.secure_cookies
+    remember_sign_in_token(page, token, root(request) or "/", secure=secure)
     return page
 
 

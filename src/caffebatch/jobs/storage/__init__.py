@@ -51,6 +51,9 @@ class Storage(Protocol):
 def open_storage(location: Location, retry: RetryPolicy, *, connections: int = 16) -> Storage:
     """The storage of a location: ``s3://bucket[/prefix]`` or a local folder path."""
     if location.is_s3:
+        from caffebatch.extras import require
+
+        require("s3", f"reading and writing {location.url}")
         from caffebatch.jobs.storage.s3 import S3Storage  # boto3 loads only when used
 
         return S3Storage(location, retry, connections=connections)
