@@ -1363,3 +1363,43 @@ class UpsampleParameter(_message.Message):
     upsample_h: int
     upsample_w: int
     def __init__(self, scale: _Optional[int] = ..., scale_h: _Optional[int] = ..., scale_w: _Optional[int] = ..., pad_out_h: _Optional[bool] = ..., pad_out_w: _Optional[bool] = ..., upsample_h: _Optional[int] = ..., upsample_w: _Optional[int] = ...) -> None: ...
+
+class WeightsOnlyNet(_message.Message):
+    __slots__ = ("name", "layer", "layers")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    LAYER_FIELD_NUMBER: _ClassVar[int]
+    LAYERS_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    layer: _containers.RepeatedCompositeFieldContainer[WeightsOnlyLayer]
+    layers: _containers.RepeatedCompositeFieldContainer[WeightsOnlyV1Layer]
+    def __init__(self, name: _Optional[str] = ..., layer: _Optional[_Iterable[_Union[WeightsOnlyLayer, _Mapping]]] = ..., layers: _Optional[_Iterable[_Union[WeightsOnlyV1Layer, _Mapping]]] = ...) -> None: ...
+
+class WeightsOnlyLayer(_message.Message):
+    __slots__ = ("name", "type", "blobs")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    TYPE_FIELD_NUMBER: _ClassVar[int]
+    BLOBS_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    type: str
+    blobs: _containers.RepeatedCompositeFieldContainer[BlobProto]
+    def __init__(self, name: _Optional[str] = ..., type: _Optional[str] = ..., blobs: _Optional[_Iterable[_Union[BlobProto, _Mapping]]] = ...) -> None: ...
+
+class WeightsOnlyV1Layer(_message.Message):
+    __slots__ = ("name", "blobs", "layer")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    BLOBS_FIELD_NUMBER: _ClassVar[int]
+    LAYER_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    blobs: _containers.RepeatedCompositeFieldContainer[BlobProto]
+    layer: WeightsOnlyV0Layer
+    def __init__(self, name: _Optional[str] = ..., blobs: _Optional[_Iterable[_Union[BlobProto, _Mapping]]] = ..., layer: _Optional[_Union[WeightsOnlyV0Layer, _Mapping]] = ...) -> None: ...
+
+class WeightsOnlyV0Layer(_message.Message):
+    __slots__ = ("name", "type", "blobs")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    TYPE_FIELD_NUMBER: _ClassVar[int]
+    BLOBS_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    type: str
+    blobs: _containers.RepeatedCompositeFieldContainer[BlobProto]
+    def __init__(self, name: _Optional[str] = ..., type: _Optional[str] = ..., blobs: _Optional[_Iterable[_Union[BlobProto, _Mapping]]] = ...) -> None: ...
