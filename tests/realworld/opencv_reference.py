@@ -1,0 +1,131 @@
+"""OpenCV 4.x as the reference for the real-world nets, with numpy for the layers it lacks.
+
+OpenCV's Caffe importer has no BN (either fork's) and cannot build caffe-segnet's or
+caffe-yolov3's Upsample from a prototxt; those run as OpenCV custom layers whose forward
+is a short numpy statement of the fork's C++ (below). Their parameters come from our parse
+of the prototxt, since OpenCV's schema lacks those fields; the file OpenCV reads has them
+removed.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from google.protobuf import text_format
+
+from caffebatch.caffe.proto import caffe_pb2
+
+# Layer types OpenCV runs as numpy custom layers, with the fields OpenCV cannot parse
+CUSTOM = {"BN": "bn_param", "Upsample": "upsample_param"}
+
+
+def numpy_bn(blobs: list[np.ndarray], param: caffe_pb2.BNParameter, x: np.ndarray) -> np.ndarray:
+    """caffe-segnet (2 blobs, INFERENCE) or hszhao/PSPNet (4 blobs, TEST) BN forward."""
+    if len(blobs) == 2:
+        scale, shift = blobs
+        return (x * scale + shift).astype(np.float32)
+    slope, bias, mean, variance = blobs
+    inv_std = np.power(variance + np.float32(param.eps), np.float32(-0.5))
+    return ((x - mean) * inv_std * slope + bias).astype(np.float32)
+
+
+def numpy_unpool(x: np.ndarray, mask: np.ndarray, height: int, width: int) -> np.ndarray:
+    """caffe-segnet UpsampleLayer::Forward_cpu: top[mask[i]] = bottom[i] per (n, c) plane."""
+    n, c = x.shape[:2]
+    top = np.zeros((n, c, height * width), np.float32)
+    index = mask.reshape(n, c, -1).astype(np.int64)
+    for i in range(n):
+        for j in range(c):
+            top[i, j, index[i, j]] = x[i, j].ravel()
+    return top.reshape(n, c, height, width)
+
+
+def numpy_nearest(x: np.ndarray, scale: int) -> np.ndarray:
+    """caffe-yolov3 UpsampleLayer: out[h][w] = in[h // scale][w // scale]."""
+    return x.repeat(scale, axis=2).repeat(scale, axis=3)
+
+
+def _make_layer(definition: caffe_pb2.LayerParameter):
+    class Custom:
+        def __init__(self, params, blobs):
+            self.blobs = [np.asarray(b, np.float32) for b in blobs]
+
+        def getMemoryShapes(self, inputs):
+            return [self._shape(inputs)]
+
+        def _shape(self, inputs):
+            shape = list(inputs[0])
+            if definition.type == "Upsample":
+                shape[2:] = self._upsampled(shape)
+            return shape
+
+        def _upsampled(self, shape):
+            p = definition.upsample_param
+            if len(definition.bottom) == 1:
+                scale = p.scale if p.HasField("scale") else 1
+                return [shape[2] * scale, shape[3] * scale]
+            if p.HasField("upsample_h"):
+                return [p.upsample_h, p.upsample_w]
+            sh, sw = (p.scale_h, p.scale_w) if p.HasField("scale_h") else (p.scale, p.scale)
+            return [shape[2] * sh - int(p.pad_out_h), shape[3] * sw - int(p.pad_out_w)]
+
+        def forward(self, inputs):
+            x = np.asarray(inputs[0], np.float32)
+            if definition.type == "BN":
+                return [numpy_bn(self.blobs, definition.bn_param, x)]
+            height, width = self._upsampled(list(x.shape))
+            if len(inputs) == 2:
+                return [numpy_unpool(x, np.asarray(inputs[1]), height, width)]
+            return [numpy_nearest(x, height // x.shape[2])]
+
+    return Custom
+
+
+def _factory(definitions: list[caffe_pb2.LayerParameter]):
+    queue = list(definitions)
+
+    def create(params, blobs):
+        return _make_layer(queue.pop(0))(params, blobs)
+
+    return create
+
+
+def run_opencv(
+    deploy: caffe_pb2.NetParameter,
+    caffemodel: Path,
+    folder: Path,
+    inputs: dict[str, np.ndarray],
+    outputs: list[str],
+) -> list[np.ndarray]:
+    """Forward `inputs` through OpenCV; `outputs` are layer names."""
+    import cv2
+
+    for_opencv = caffe_pb2.NetParameter()
+    for_opencv.CopyFrom(deploy)
+    registered = []
+    for layer in for_opencv.layer:
+        if layer.type in CUSTOM:
+            layer.ClearField(CUSTOM[layer.type])
+    for layer_type in CUSTOM:
+        # OpenCV builds the layers in the file's order, so each instance takes the next
+        # definition of its type.
+        definitions = [l for l in deploy.layer if l.type == layer_type]
+        if definitions:
+            cv2.dnn_registerLayer(layer_type, _factory(definitions))
+            registered.append(layer_type)
+    seen: dict[str, int] = {}
+    for layer in for_opencv.layer:  # OpenCV refuses two layers of one name; Caffe does not
+        seen[layer.name] = seen.get(layer.name, 0) + 1
+        if seen[layer.name] > 1:
+            layer.name = f"{layer.name}#{seen[layer.name]}"
+    prototxt = folder / "opencv.prototxt"
+    prototxt.write_text(text_format.MessageToString(for_opencv))
+    try:
+        net = cv2.dnn.readNetFromCaffe(str(prototxt), str(caffemodel))
+        for name, value in inputs.items():
+            net.setInput(value, name)
+        return [np.asarray(o) for o in net.forward(outputs)]
+    finally:
+        for layer_type in registered:
+            cv2.dnn_unregisterLayer(layer_type)
