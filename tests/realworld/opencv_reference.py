@@ -16,8 +16,11 @@ from google.protobuf import text_format
 
 from caffebatch.caffe.proto import caffe_pb2
 
-# Layer types OpenCV runs as numpy custom layers, with the fields OpenCV cannot parse
-CUSTOM = {"BN": "bn_param", "Upsample": "upsample_param"}
+# Layer types OpenCV runs as numpy custom layers, with the fields OpenCV cannot parse. OpenCV
+# 4.x does build Axpy itself, but as a * bottom 2 + bottom 1 where SENet's axpy_layer.cpp
+# computes a * bottom 1 + bottom 2.
+CUSTOM = {"BN": "bn_param", "Upsample": "upsample_param", "Axpy": None}
+PREFIX = "Numpy"  # OpenCV's importer special-cases some type names; ours are renamed
 
 
 def numpy_bn(blobs: list[np.ndarray], param: caffe_pb2.BNParameter, x: np.ndarray) -> np.ndarray:
@@ -28,6 +31,11 @@ def numpy_bn(blobs: list[np.ndarray], param: caffe_pb2.BNParameter, x: np.ndarra
     slope, bias, mean, variance = blobs
     inv_std = np.power(variance + np.float32(param.eps), np.float32(-0.5))
     return ((x - mean) * inv_std * slope + bias).astype(np.float32)
+
+
+def numpy_axpy(a: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """SENet's AxpyLayer::Forward_cpu: top = y, then top += a[n, c] * x per (n, c) plane."""
+    return (a.reshape(*a.shape[:2], *[1] * (x.ndim - 2)) * x + y).astype(np.float32)
 
 
 def numpy_unpool(x: np.ndarray, mask: np.ndarray, height: int, width: int) -> np.ndarray:
@@ -46,23 +54,28 @@ def numpy_nearest(x: np.ndarray, scale: int) -> np.ndarray:
     return x.repeat(scale, axis=2).repeat(scale, axis=3)
 
 
-def _make_layer(definition: caffe_pb2.LayerParameter):
+def _layer_class(definitions: list[caffe_pb2.LayerParameter]):
+    # OpenCV builds the layers in the file's order and gives a custom layer neither its
+    # name nor our fields, so each instance takes the next definition of its type.
+    queue = list(definitions)
+
     class Custom:
         def __init__(self, params, blobs):
+            self.definition = queue.pop(0)
             self.blobs = [np.asarray(b, np.float32) for b in blobs]
 
         def getMemoryShapes(self, inputs):
             return [self._shape(inputs)]
 
         def _shape(self, inputs):
-            shape = list(inputs[0])
-            if definition.type == "Upsample":
+            shape = list(inputs[1] if self.definition.type == "Axpy" else inputs[0])
+            if self.definition.type == "Upsample":
                 shape[2:] = self._upsampled(shape)
             return shape
 
         def _upsampled(self, shape):
-            p = definition.upsample_param
-            if len(definition.bottom) == 1:
+            p = self.definition.upsample_param
+            if len(self.definition.bottom) == 1:
                 scale = p.scale if p.HasField("scale") else 1
                 return [shape[2] * scale, shape[3] * scale]
             if p.HasField("upsample_h"):
@@ -72,8 +85,11 @@ def _make_layer(definition: caffe_pb2.LayerParameter):
 
         def forward(self, inputs):
             x = np.asarray(inputs[0], np.float32)
-            if definition.type == "BN":
-                return [numpy_bn(self.blobs, definition.bn_param, x)]
+            if self.definition.type == "BN":
+                return [numpy_bn(self.blobs, self.definition.bn_param, x)]
+            if self.definition.type == "Axpy":
+                a, x, y = (np.asarray(i, np.float32) for i in inputs)
+                return [numpy_axpy(a, x, y)]
             height, width = self._upsampled(list(x.shape))
             if len(inputs) == 2:
                 return [numpy_unpool(x, np.asarray(inputs[1]), height, width)]
@@ -82,23 +98,18 @@ def _make_layer(definition: caffe_pb2.LayerParameter):
     return Custom
 
 
-def _factory(definitions: list[caffe_pb2.LayerParameter]):
-    queue = list(definitions)
-
-    def create(params, blobs):
-        return _make_layer(queue.pop(0))(params, blobs)
-
-    return create
-
-
 def run_opencv(
     deploy: caffe_pb2.NetParameter,
-    caffemodel: Path,
+    caffemodel: Path | None,
     folder: Path,
     inputs: dict[str, np.ndarray],
-    outputs: list[str],
+    outputs: list[tuple[str, str]],
 ) -> list[np.ndarray]:
-    """Forward `inputs` through OpenCV; `outputs` are layer names."""
+    """Forward `inputs` through OpenCV; `outputs` are (layer name, its top) pairs.
+
+    OpenCV names some layers after their top (openpose_hand's Mconv7_stage6 becomes
+    net_output), so a layer name it lacks is asked for by the top's name.
+    """
     import cv2
 
     for_opencv = caffe_pb2.NetParameter()
@@ -106,14 +117,14 @@ def run_opencv(
     registered = []
     for layer in for_opencv.layer:
         if layer.type in CUSTOM:
-            layer.ClearField(CUSTOM[layer.type])
+            if CUSTOM[layer.type]:
+                layer.ClearField(CUSTOM[layer.type])
+            layer.type = PREFIX + layer.type
     for layer_type in CUSTOM:
-        # OpenCV builds the layers in the file's order, so each instance takes the next
-        # definition of its type.
         definitions = [l for l in deploy.layer if l.type == layer_type]
         if definitions:
-            cv2.dnn_registerLayer(layer_type, _factory(definitions))
-            registered.append(layer_type)
+            cv2.dnn_registerLayer(PREFIX + layer_type, _layer_class(definitions))
+            registered.append(PREFIX + layer_type)
     seen: dict[str, int] = {}
     for layer in for_opencv.layer:  # OpenCV refuses two layers of one name; Caffe does not
         seen[layer.name] = seen.get(layer.name, 0) + 1
@@ -122,10 +133,12 @@ def run_opencv(
     prototxt = folder / "opencv.prototxt"
     prototxt.write_text(text_format.MessageToString(for_opencv))
     try:
-        net = cv2.dnn.readNetFromCaffe(str(prototxt), str(caffemodel))
+        net = cv2.dnn.readNetFromCaffe(str(prototxt), str(caffemodel) if caffemodel else None)
         for name, value in inputs.items():
             net.setInput(value, name)
-        return [np.asarray(o) for o in net.forward(outputs)]
+        known = set(net.getLayerNames())
+        names = [layer if layer in known else top for layer, top in outputs]
+        return [np.asarray(o) for o in net.forward(names)]
     finally:
         for layer_type in registered:
             cv2.dnn_unregisterLayer(layer_type)

@@ -12,9 +12,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from google.protobuf import text_format
 
 from caffebatch.caffe.data_input import replace_data_layer
-from caffebatch.caffe.net import build_net
+from caffebatch.caffe.net import TRAINING_ONLY, build_net
 from caffebatch.caffe.proto import caffe_pb2
 from caffebatch.caffe.read import read_caffemodel, read_prototxt
 from caffebatch.caffe.upgrade import upgrade_net
@@ -32,15 +33,15 @@ SMALLER = {
     "bvlc_reference_caffenet": (3, 67, 67),
     "bvlc_reference_rcnn_ilsvrc13": (3, 67, 67),
     "finetune_flickr_style": (3, 67, 67),
-    "caffenet_full_conv": (3, 99, 99),
+    "caffenet_full_conv": (3, 227, 227),  # fc6-conv is 6 x 6
     "places365_alexnet": (3, 67, 67),
     "age_net": (3, 67, 67),
     "gender_net": (3, 67, 67),
-    "bvlc_googlenet": (3, 64, 64),
-    "places365_googlenet": (3, 64, 64),
-    "resnet50": (3, 64, 64),
-    "se_resnet50": (3, 64, 64),
-    "open_nsfw": (3, 64, 64),
+    "bvlc_googlenet": (3, 224, 224),  # a final 7 x 7 pooling
+    "places365_googlenet": (3, 224, 224),  # a final 7 x 7 pooling
+    "resnet50": (3, 224, 224),  # a final 7 x 7 pooling
+    "se_resnet50": (3, 224, 224),  # a final 7 x 7 pooling
+    "open_nsfw": (3, 224, 224),  # a final 7 x 7 pooling
     "squeezenet_v1_0": (3, 64, 64),
     "squeezenet_v1_1": (3, 64, 64),
     "mobilenet_v1": (3, 64, 64),
@@ -55,7 +56,8 @@ SMALLER = {
     "openpose_body25": (3, 64, 64),
     "openpose_hand": (3, 64, 64),
     "enet": (3, 64, 64),
-    "segnet_basic": (3, 45, 61),  # odd sizes: the unpooling masks of odd planes
+    # 40 -> 20 -> 10 -> 5 -> 3: pool4 pools an odd plane, upsample4 unpools with pad_out_h
+    "segnet_basic": (3, 40, 48),
     "icnet_cityscapes": (3, 97, 129),
 }
 # Heavy even at the smaller size (seconds each on 2 cores)
@@ -111,17 +113,19 @@ def test_net_compiles_and_matches_opencv(name, tmp_path):
     deploy = read_prototxt(PROTOTXTS / f"{name}.prototxt")
     _with_input_shape(deploy, SMALLER.get(name))
     prototxt = tmp_path / "deploy.prototxt"
-    from google.protobuf import text_format
-
     prototxt.write_text(text_format.MessageToString(deploy))
     bare = build_net(read_prototxt(prototxt))
     weights = generate(bare, name)
     types = {layer.name: layer.type for layer in bare.layers}
-    caffemodel = tmp_path / "weights.caffemodel"
-    caffemodel.write_bytes(weights_file(weights, types))
-
-    net = build_net(read_prototxt(prototxt), read_caffemodel(caffemodel))
+    caffemodel = None
+    if weights:
+        caffemodel = tmp_path / "weights.caffemodel"
+        caffemodel.write_bytes(weights_file(weights, types))
+    trained = read_caffemodel(caffemodel) if caffemodel else None
+    net = build_net(read_prototxt(prototxt), trained)
     outputs = _sinks(net)
+    first_top = {layer.name: layer.param.top[0] for layer in reversed(net.layers)}
+    outputs_with_tops = [(name, first_top[name]) for name in outputs]
     compiled = compile_net(net, outputs)
     scorer = Scorer(compiled.onnx.SerializeToString(), threads=1)
     # What OpenCV reads: the upgraded net, with a lone data layer turned into its Input
@@ -129,7 +133,8 @@ def test_net_compiles_and_matches_opencv(name, tmp_path):
     for_opencv = caffe_pb2.NetParameter()
     for_opencv.CopyFrom(upgraded)
     del for_opencv.layer[:]
-    for_opencv.layer.extend(replace_data_layer(list(upgraded.layer), {}))
+    scoring = replace_data_layer(list(upgraded.layer), {})
+    for_opencv.layer.extend(layer for layer in scoring if layer.type not in TRAINING_ONLY)
     rng = np.random.default_rng(3)
     for batch in (1, 3):
         inputs = {
@@ -137,6 +142,6 @@ def test_net_compiles_and_matches_opencv(name, tmp_path):
             for key, shape in net.inputs.items()
         }
         ours = scorer(inputs)
-        theirs = run_opencv(for_opencv, caffemodel, tmp_path, inputs, outputs)
+        theirs = run_opencv(for_opencv, caffemodel, tmp_path, inputs, outputs_with_tops)
         for output, expected in zip(outputs, theirs, strict=True):
             _close(ours[output], expected, f"{name} batch {batch} output {output}")

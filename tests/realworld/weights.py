@@ -102,7 +102,12 @@ def _bn(layer: Layer, shapes: list[Shape], rng: np.random.Generator) -> Blobs:
     if p.HasField("bn_mode") or p.HasField("scale_filler") or p.HasField("shift_filler"):
         return [_near_one(rng, channel), _small(rng, channel)]  # caffe-segnet: scale, shift
     # hszhao/PSPNet: slope, bias, mean, variance
-    return [_near_one(rng, channel), _small(rng, channel), _small(rng, channel), _near_one(rng, channel)]
+    return [
+        _near_one(rng, channel),
+        _small(rng, channel),
+        _small(rng, channel),
+        _near_one(rng, channel),
+    ]
 
 
 def _normalize(layer: Layer, shapes: list[Shape], rng: np.random.Generator) -> Blobs:
@@ -134,7 +139,10 @@ def generate(net: Net, seed_name: str) -> dict[str, Blobs]:
         bottoms = [values[b] for b in layer.bottoms]
         blobs = weights.get(layer.name)
         if blobs is None and layer.type in GENERATORS:
-            blobs = [b.astype(np.float32) for b in GENERATORS[layer.type](layer, [b.shape for b in bottoms], rng)]
+            blobs = [
+                b.astype(np.float32)
+                for b in GENERATORS[layer.type](layer, [b.shape for b in bottoms], rng)
+            ]
             weights[layer.name] = blobs
         with_blobs = dataclasses.replace(layer, blobs=tuple(blobs or ()))
         for top in converter_for(layer.type)(with_blobs, bottoms, g):
