@@ -38,6 +38,33 @@ def numpy_axpy(a: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return (a.reshape(*a.shape[:2], *[1] * (x.ndim - 2)) * x + y).astype(np.float32)
 
 
+def numpy_interp(x: np.ndarray, height: int, width: int, pad_beg: int, pad_end: int) -> np.ndarray:
+    """PSPNet's caffe_cpu_interp2 (bilinear, aligned corners) on the cropped input, row by row."""
+    cropped = x[
+        :, :, -pad_beg : x.shape[2] + pad_end or None, -pad_beg : x.shape[3] + pad_end or None
+    ]
+    h1, w1 = cropped.shape[2:]
+    if (h1, w1) == (height, width):
+        return cropped.copy()
+
+    def axis(size_in: int, size_out: int):
+        ratio = (
+            np.float32(size_in - 1) / np.float32(size_out - 1) if size_out > 1 else np.float32(0)
+        )
+        for i in range(size_out):
+            r = np.float32(ratio * np.float32(i))
+            low = int(r)
+            yield i, low, low + (1 if low < size_in - 1 else 0), np.float32(r - np.float32(low))
+
+    top = np.zeros((*x.shape[:2], height, width), np.float32)
+    for i, h0, hp, hl in axis(h1, height):
+        for j, w0, wp, wl in axis(w1, width):
+            top[:, :, i, j] = (1 - hl) * (
+                (1 - wl) * cropped[:, :, h0, w0] + wl * cropped[:, :, h0, wp]
+            ) + hl * ((1 - wl) * cropped[:, :, hp, w0] + wl * cropped[:, :, hp, wp])
+    return top
+
+
 def numpy_unpool(x: np.ndarray, mask: np.ndarray, height: int, width: int) -> np.ndarray:
     """caffe-segnet UpsampleLayer::Forward_cpu: top[mask[i]] = bottom[i] per (n, c) plane."""
     n, c = x.shape[:2]
@@ -71,6 +98,8 @@ def _layer_class(definitions: list[caffe_pb2.LayerParameter]):
             shape = list(inputs[1] if self.definition.type == "Axpy" else inputs[0])
             if self.definition.type == "Upsample":
                 shape[2:] = self._upsampled(shape)
+            if self.definition.type == "Interp":
+                shape[2:] = self._interp_size(shape)
             return shape
 
         def _upsampled(self, shape):
@@ -83,6 +112,20 @@ def _layer_class(definitions: list[caffe_pb2.LayerParameter]):
             sh, sw = (p.scale_h, p.scale_w) if p.HasField("scale_h") else (p.scale, p.scale)
             return [shape[2] * sh - int(p.pad_out_h), shape[3] * sw - int(p.pad_out_w)]
 
+        def _interp_size(self, shape):
+            p = self.definition.interp_param
+            h, w = shape[2] + p.pad_beg + p.pad_end, shape[3] + p.pad_beg + p.pad_end
+            if p.HasField("shrink_factor") and not p.HasField("zoom_factor"):
+                return [(h - 1) // p.shrink_factor + 1, (w - 1) // p.shrink_factor + 1]
+            if p.HasField("zoom_factor") and not p.HasField("shrink_factor"):
+                z = p.zoom_factor
+                return [h + (h - 1) * (z - 1), w + (w - 1) * (z - 1)]
+            if p.HasField("height"):
+                return [p.height, p.width]
+            h, w = (h - 1) // p.shrink_factor + 1, (w - 1) // p.shrink_factor + 1
+            z = p.zoom_factor
+            return [h + (h - 1) * (z - 1), w + (w - 1) * (z - 1)]
+
         def forward(self, inputs):
             x = np.asarray(inputs[0], np.float32)
             if self.definition.type == "BN":
@@ -90,6 +133,9 @@ def _layer_class(definitions: list[caffe_pb2.LayerParameter]):
             if self.definition.type == "Axpy":
                 a, x, y = (np.asarray(i, np.float32) for i in inputs)
                 return [numpy_axpy(a, x, y)]
+            if self.definition.type == "Interp":
+                p = self.definition.interp_param
+                return [numpy_interp(x, *self._interp_size(list(x.shape)), p.pad_beg, p.pad_end)]
             height, width = self._upsampled(list(x.shape))
             if len(inputs) == 2:
                 return [numpy_unpool(x, np.asarray(inputs[1]), height, width)]
@@ -104,6 +150,7 @@ def run_opencv(
     folder: Path,
     inputs: dict[str, np.ndarray],
     outputs: list[tuple[str, str]],
+    numpy_layers: frozenset[str] = frozenset(),
 ) -> list[np.ndarray]:
     """Forward `inputs` through OpenCV; `outputs` are (layer name, its top) pairs.
 
@@ -115,12 +162,13 @@ def run_opencv(
     for_opencv = caffe_pb2.NetParameter()
     for_opencv.CopyFrom(deploy)
     registered = []
+    custom = {**CUSTOM, **{t: f"{t.lower()}_param" for t in numpy_layers}}
     for layer in for_opencv.layer:
-        if layer.type in CUSTOM:
-            if CUSTOM[layer.type]:
-                layer.ClearField(CUSTOM[layer.type])
+        if layer.type in custom:
+            if custom[layer.type]:
+                layer.ClearField(custom[layer.type])
             layer.type = PREFIX + layer.type
-    for layer_type in CUSTOM:
+    for layer_type in custom:
         definitions = [l for l in deploy.layer if l.type == layer_type]
         if definitions:
             cv2.dnn_registerLayer(PREFIX + layer_type, _layer_class(definitions))
