@@ -18,7 +18,10 @@ from caffebatch.errors import NetError
 Shape = tuple[int, ...]
 
 
-def _image_shape(param: caffe_pb2.LayerParameter, p) -> Shape | None:
+Image = caffe_pb2.DenseImageDataParameter | caffe_pb2.ImageDataParameter
+
+
+def _image_shape(param: caffe_pb2.LayerParameter, p: Image) -> Shape | None:
     crop = param.transform_param.crop_size
     height, width = (crop, crop) if crop else (p.new_height, p.new_width)
     if not (height and width):
@@ -26,37 +29,53 @@ def _image_shape(param: caffe_pb2.LayerParameter, p) -> Shape | None:
     return (p.batch_size or 1, 3 if p.is_color else 1, height, width)
 
 
-def _memory_shape(param: caffe_pb2.LayerParameter) -> Shape | None:
+def _dense_image(param: caffe_pb2.LayerParameter) -> Shape | None:
+    return _image_shape(param, param.dense_image_data_param)
+
+
+def _image(param: caffe_pb2.LayerParameter) -> Shape | None:
+    return _image_shape(param, param.image_data_param)
+
+
+def _memory(param: caffe_pb2.LayerParameter) -> Shape | None:
     p = param.memory_data_param
     dims = (p.batch_size, p.channels, p.height, p.width)
     return dims if all(dims) else None
 
 
-def _dummy_shape(param: caffe_pb2.LayerParameter) -> Shape | None:
+def _dummy(param: caffe_pb2.LayerParameter) -> Shape | None:
     shapes = param.dummy_data_param.shape
     return tuple(int(d) for d in shapes[0].dim) if shapes else None
 
 
-def _batch(param: caffe_pb2.LayerParameter, p) -> int:
-    return p.batch_size or 1
+def _unfixed(param: caffe_pb2.LayerParameter) -> Shape | None:
+    return None
 
 
-# Data layer type -> (the shape its parameters fix, or None; its batch size)
-DATA_LAYERS: dict[str, tuple[Callable[[caffe_pb2.LayerParameter], Shape | None], Callable]] = {
-    "DenseImageData": (
-        lambda l: _image_shape(l, l.dense_image_data_param),
-        lambda l: _batch(l, l.dense_image_data_param),
-    ),
-    "ImageData": (
-        lambda l: _image_shape(l, l.image_data_param),
-        lambda l: _batch(l, l.image_data_param),
-    ),
-    "MemoryData": (_memory_shape, lambda l: _batch(l, l.memory_data_param)),
-    "DummyData": (_dummy_shape, lambda l: 1),
-    "Data": (lambda l: None, lambda l: _batch(l, l.data_param)),
-    "HDF5Data": (lambda l: None, lambda l: _batch(l, l.hdf5_data_param)),
-    "WindowData": (lambda l: None, lambda l: _batch(l, l.window_data_param)),
+# Data layer type -> the shape (batch first) its parameters fix, or None
+FIXED_SHAPE: dict[str, Callable[[caffe_pb2.LayerParameter], Shape | None]] = {
+    "DenseImageData": _dense_image,
+    "ImageData": _image,
+    "MemoryData": _memory,
+    "DummyData": _dummy,
+    "Data": _unfixed,
+    "HDF5Data": _unfixed,
+    "WindowData": _unfixed,
 }
+# Where each data layer keeps its batch size (DummyData's is in its shape)
+BATCH_FIELD = {
+    "DenseImageData": "dense_image_data_param",
+    "ImageData": "image_data_param",
+    "MemoryData": "memory_data_param",
+    "Data": "data_param",
+    "HDF5Data": "hdf5_data_param",
+    "WindowData": "window_data_param",
+}
+
+
+def _batch(param: caffe_pb2.LayerParameter) -> int:
+    field = BATCH_FIELD.get(param.type)
+    return int(getattr(param, field).batch_size or 1) if field else 1
 
 
 def replace_data_layer(
@@ -69,14 +88,13 @@ def replace_data_layer(
     """
     if any(p.type == "Input" for p in params):
         return params
-    data = [i for i, p in enumerate(params) if p.type in DATA_LAYERS and p.top]
+    data = [i for i, p in enumerate(params) if p.type in FIXED_SHAPE and p.top]
     if len(data) != 1:
         return params
     index = data[0]
     layer = params[index]
     top = layer.top[0]
-    fixed, batch = DATA_LAYERS[layer.type]
-    shape = _shape(layer, top, fixed(layer), batch(layer), input_shapes)
+    shape = _shape(layer, top, FIXED_SHAPE[layer.type](layer), _batch(layer), input_shapes)
     as_input = caffe_pb2.LayerParameter(name=layer.name, type="Input", top=[top])
     as_input.input_param.shape.add(dim=list(shape))
     replaced = [as_input]

@@ -59,7 +59,9 @@ def _segnet(layer: Layer, x: Tensor, g: GraphBuilder) -> str:
         square = g.op("Mul", value, value, output=scratch(g, layer, "square"))
         mean_square = g.op("ReduceMean", square, g.ints(axes, f"{layer.name}_axes"), keepdims=1)
         variance = g.op("Sub", mean_square, g.op("Mul", mean, mean))
-        std = g.op("Sqrt", g.op("Add", variance, g.floats(SEGNET_LEARN_EPS, f"{layer.name}_eps")))
+        std = g.op(
+            "Sqrt", g.op("Add", variance, g.floats(float(SEGNET_LEARN_EPS), f"{layer.name}_eps"))
+        )
         value = g.op("Div", g.op("Sub", value, mean), std, output=scratch(g, layer, "normalized"))
     scaled = g.op("Mul", value, scale, output=scratch(g, layer, "scaled"))
     return g.op("Add", scaled, shift, output=layer.tops[0])

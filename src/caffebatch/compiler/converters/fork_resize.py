@@ -154,15 +154,22 @@ def _interp_size(layer: Layer, inputs: list[Tensor], effective: tuple[int, int])
             layer,
             f"zoom_factor and shrink_factor must be at least 1, got {p.zoom_factor}, {p.shrink_factor}",
         )
+
+    def shrunk(size: int) -> int:
+        return (size - 1) // p.shrink_factor + 1
+
+    def zoomed(size: int) -> int:
+        return size + (size - 1) * (p.zoom_factor - 1)
+
+    height, width = effective
     if shrink and not zoom:
-        return tuple((s - 1) // p.shrink_factor + 1 for s in effective)
+        return shrunk(height), shrunk(width)
     if zoom and not shrink:
-        return tuple(s + (s - 1) * (p.zoom_factor - 1) for s in effective)
+        return zoomed(height), zoomed(width)
     if sized:
         return p.height, p.width
     if shrink and zoom:  # shrink first, then zoom the shrunk size
-        shrunk = ((s - 1) // p.shrink_factor + 1 for s in effective)
-        return tuple(s + (s - 1) * (p.zoom_factor - 1) for s in shrunk)
+        return zoomed(shrunk(height)), zoomed(shrunk(width))
     refuse(
         layer,
         "give the output size: zoom_factor, shrink_factor, both height and width, "
