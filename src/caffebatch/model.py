@@ -20,7 +20,12 @@ from caffebatch.package import ModelPackage, open_package
 
 def load_net(package: ModelPackage) -> Net:
     """Read and build the scoring net of an opened package."""
-    return build_net(read_prototxt(package.prototxt), read_caffemodel(package.weights))
+    shown = package.prototxt.relative_to(package.root).as_posix()
+    return build_net(
+        read_prototxt(package.prototxt, shown_as=shown),
+        read_caffemodel(package.weights),
+        input_shapes=package.meta.input_shapes,
+    )
 
 
 def compile_package(package: ModelPackage, *, optimized: bool = True) -> CompiledModel:

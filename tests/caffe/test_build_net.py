@@ -162,7 +162,13 @@ def test_input_layer_shape_count_must_fit_its_tops():
 
 def test_a_net_without_inputs_is_refused():
     with pytest.raises(NetError, match="no inputs"):
-        build_net(parse('layer { name: "d" type: "DummyData" top: "x" }'))
+        # Two data layers: neither is the net's only input (see test_data_input.py)
+        build_net(
+            parse(
+                'layer { name: "d" type: "DummyData" top: "x" } '
+                'layer { name: "e" type: "DummyData" top: "y" }'
+            )
+        )
 
 
 # --- TEST phase ----------------------------------------------------------------------
@@ -220,11 +226,25 @@ def test_layers_inherit_the_test_phase():
 
 
 def test_reading_a_training_only_top_is_refused_with_a_hint():
-    train_val = read_prototxt(REFERENCE / "lenet" / "lenet_train_val.prototxt")
+    # With an Input layer, a data layer is training-only (else see test_data_input.py).
+    net = parse(
+        INPUT
+        + """
+      layer { name: "d" type: "Data" top: "images" data_param { batch_size: 2 } }
+      layer { name: "r" type: "ReLU" bottom: "images" top: "r" }
+    """
+    )
     with pytest.raises(
-        NetError, match="comes from training-only layer .*declare 'data' with an Input layer"
+        NetError, match="comes from training-only layer .*declare 'images' with an Input layer"
     ):
-        build_net(train_val)
+        build_net(net)
+
+
+def test_a_train_val_net_scores_from_its_test_data_layer():
+    train_val = read_prototxt(REFERENCE / "lenet" / "lenet_train_val.prototxt")
+    net = build_net(train_val)
+    assert net.inputs == {"data": (60, 1, 28, 28)}  # the TEST-phase MemoryData layer
+    assert "loss" not in names(net) and "accuracy" not in names(net)
 
 
 def test_losses_and_accuracy_are_dropped():
@@ -302,14 +322,22 @@ def test_unknown_bottom_is_refused():
         build_net(parse(INPUT + 'layer { name: "r" type: "ReLU" bottom: "nothing" top: "r" }'))
 
 
-def test_duplicate_layer_names_are_refused():
-    with pytest.raises(NetError, match="two layers are named 'r'"):
-        build_net(
-            parse(
-                INPUT
-                + """
-          layer { name: "r" type: "ReLU" bottom: "data" top: "a" }
-          layer { name: "r" type: "ReLU" bottom: "a" top: "b" }
-        """
-            )
-        )
+def test_duplicate_layer_names_are_kept_and_the_first_gets_the_weights():
+    # BVLC Caffe accepts two layers of one name (HED's deploy has five named "crop");
+    # CopyTrainedLayersFrom finds the first layer of a name.
+    deploy = parse(
+        INPUT
+        + """
+      layer { name: "s" type: "Scale" bottom: "data" top: "a" blobs { shape { dim: 3 } data: 1 data: 1 data: 1 } }
+      layer { name: "s" type: "Scale" bottom: "a" top: "b" blobs { shape { dim: 3 } data: 2 data: 2 data: 2 } }
+    """
+    )
+    weights = parse(
+        'layer { name: "s" type: "Scale" blobs { shape { dim: 3 } data: 5 data: 6 data: 7 } }'
+    )
+    net = build_net(deploy, weights)
+    assert names(net) == ["s", "s"]
+    first, second = net.layers
+    assert first.blobs[0].tolist() == [5, 6, 7]
+    assert second.blobs[0].tolist() == [2, 2, 2]
+    assert net.resolve("s") == "a", "a layer name means the first layer of that name"

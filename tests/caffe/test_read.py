@@ -46,16 +46,19 @@ def test_seed_example_stray_quote_is_reported_with_line_and_column(tmp_path):
     assert str(error).startswith(f"{path}:11:9: ")
 
 
-def test_unknown_field_is_reported_where_caffe_reports_it():
-    # Caffe: 13:63: Message type "caffe.PoolingParameter" has no field named "ceil_mode".
-    path = REFERENCE / "invalid" / "ceil_mode_field" / "deploy.prototxt"
+def test_unknown_field_is_reported_with_its_layer_and_field(tmp_path):
+    # Caffe: 13:63: Message type "caffe.PoolingParameter" has no field named "flip_mode".
+    source = REFERENCE / "invalid" / "ceil_mode_field" / "deploy.prototxt"
+    path = tmp_path / "deploy.prototxt"
+    path.write_text(source.read_text().replace("ceil_mode", "flip_mode"))
     with pytest.raises(PrototxtSyntaxError) as caught:
-        read_prototxt(path)
+        read_prototxt(path, shown_as="deploy.prototxt")
     error = caught.value
     assert error.line == 13
     line = path.read_text().splitlines()[12]
-    assert line[error.column - 1 :].startswith("ceil_mode")
-    assert 'Message type "caffe.PoolingParameter" has no field named "ceil_mode"' in error.reason
+    assert line[error.column - 1 :].startswith("flip_mode")
+    assert error.reason.startswith("layer 'p': unknown field 'flip_mode' (caffe.PoolingParameter")
+    assert str(error).startswith("deploy.prototxt:13:"), "the file as the model folder names it"
 
 
 def test_non_utf8_prototxt_is_a_syntax_error_with_position(tmp_path):

@@ -55,9 +55,18 @@ def test_table_cells_are_not_split_by_formulas():
     for line in table().splitlines():
         if line.startswith("| `"):
             cells = re.split(r"(?<!\\)\|", line)[1:-1]
-            assert len(cells) in (2, 3), line
+            assert len(cells) in (2, 3, 4), line  # fork rows also name the fork
 
 
 def test_every_inference_layer_of_caffe_is_supported():
     supported = set(converters()) | set(HANDLED_BY_NET)
     assert [t for t in INFERENCE_LAYERS if t not in supported] == []
+
+
+def test_fork_layers_have_their_own_table_naming_the_fork():
+    fork_table = table().split("## Fork layers, converted to ONNX")[1].split("\n## ")[0]
+    rows = re.findall(r"^\| `(\w+)` \| ([^|]+) \|", fork_table, flags=re.MULTILINE)
+    assert {"BN", "Interp", "Upsample", "ShuffleChannel", "Axpy"} <= {t for t, _ in rows}
+    assert all(fork.strip() for _, fork in rows)
+    bvlc_table = table().split("## Converted to ONNX")[1].split("## Fork layers")[0]
+    assert "`Interp`" not in bvlc_table and "`Convolution`" in bvlc_table

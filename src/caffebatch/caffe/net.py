@@ -10,11 +10,12 @@ gives (a layer or a Caffe blob) to the value it means.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from caffebatch.caffe import data_input
 from caffebatch.caffe.blobs import BlobGraph
 from caffebatch.caffe.proto import caffe_pb2
 from caffebatch.caffe.upgrade import needs_upgrade, upgrade_net
@@ -116,6 +117,7 @@ TRAINING_ONLY = {
     "MemoryData": "takes training data from memory",
     "WindowData": "reads training windows",
     "DummyData": "generates training data",
+    "DenseImageData": "reads training images and label maps (caffe-segnet)",
     "HDF5Output": "writes blobs to HDF5 while training",
     "Accuracy": "measures accuracy against labels",
     "SoftmaxWithLoss": "is a training loss",
@@ -131,13 +133,22 @@ TRAINING_ONLY = {
 HANDLED_BY_NET = {"Input": "becomes a graph input"}
 
 
-def build_net(deploy: caffe_pb2.NetParameter, weights: caffe_pb2.NetParameter | None = None) -> Net:
+def build_net(
+    deploy: caffe_pb2.NetParameter,
+    weights: caffe_pb2.NetParameter | None = None,
+    input_shapes: Mapping[str, Sequence[int]] | None = None,
+) -> Net:
     """The scoring net of a network definition, with the trained weights attached.
 
     Both messages may be in any Caffe format: they are upgraded here (`upgrade_net`).
     Layers are kept as in Caffe's TEST phase, training-only layers are dropped, Input
     layers become `Net.inputs`, and weights are matched by layer name; weights layers
-    that the deploy net lacks are ignored, as Caffe ignores them.
+    that the deploy net lacks are ignored, as Caffe ignores them. Two layers may share
+    a name, as in Caffe; the weights go to the first (Caffe's CopyTrainedLayersFrom).
+
+    A net whose only input is a data layer (SegNet's deploy reads a DenseImageData layer)
+    gets that layer's first top as its input, shaped by the layer's parameters when they
+    fix it, or else by `input_shapes` (top -> shape without the batch axis).
 
     Raises NetError for what Caffe refuses while building the net (an unknown bottom, a
     top produced twice, an in-place layer on a blob that another layer also reads, no
@@ -148,7 +159,7 @@ def build_net(deploy: caffe_pb2.NetParameter, weights: caffe_pb2.NetParameter | 
     state.CopyFrom(deploy.state)
     state.phase = caffe_pb2.TEST  # the file's level and stages stay, as in Caffe's Net::Init
     params = [p for p in deploy.layer if _included(p, state)]
-    _refuse_duplicate_names(params)
+    params = data_input.replace_data_layer(params, input_shapes or {})
     if weights is not None and needs_upgrade(weights):
         weights = upgrade_net(weights)  # copied only when old: weights can be large
     trained = _layers_by_name(weights) if weights is not None else {}
@@ -171,13 +182,16 @@ def build_net(deploy: caffe_pb2.NetParameter, weights: caffe_pb2.NetParameter | 
             "the net has no inputs: declare them with an Input layer "
             "(or the older net-level `input` with `input_shape`)"
         )
-    layers = tuple(
-        _layer(param, bottoms, tops, trained.get(param.name)) for param, bottoms, tops in kept
-    )
+    named: set[str] = set()
+    layers = []
+    for param, bottoms, tops in kept:
+        first = param.name not in named
+        named.add(param.name)
+        layers.append(_layer(param, bottoms, tops, trained.get(param.name) if first else None))
     return Net(
         name=deploy.name,
         inputs=inputs,
-        layers=layers,
+        layers=tuple(layers),
         latest=graph.latest_kept(),
         input_layers=input_layers,
     )
@@ -203,16 +217,6 @@ def _included(param: caffe_pb2.LayerParameter, state: caffe_pb2.NetState) -> boo
     if param.include:
         return any(_rule_met(state, rule) for rule in param.include)
     return not any(_rule_met(state, rule) for rule in param.exclude)
-
-
-def _refuse_duplicate_names(params: list[caffe_pb2.LayerParameter]) -> None:
-    seen: set[str] = set()
-    for param in params:
-        if param.name in seen:
-            raise NetError(
-                f"two layers are named {param.name!r}; weights are matched by layer name"
-            )
-        seen.add(param.name)
 
 
 def _layers_by_name(net: caffe_pb2.NetParameter) -> dict[str, caffe_pb2.LayerParameter]:

@@ -41,6 +41,9 @@ BUILTIN_MODULES = (
     "crop_tile",
     "eltwise",
     "embed",
+    "fork_channels",
+    "fork_norm",
+    "fork_resize",
     "inner_product",
     "normalization",
     "plumbing",
@@ -52,13 +55,16 @@ BUILTIN_MODULES = (
 )
 
 _CONVERTERS: dict[str, Converter] = {}
+_FORKS: dict[str, str] = {}  # layer type -> the Caffe fork that defines it (BVLC's are absent)
 _builtins_loaded = False
 
 
-def converts(*layer_types: str) -> Callable[[Converter], Converter]:
+def converts(*layer_types: str, fork: str | None = None) -> Callable[[Converter], Converter]:
     """Register the decorated function as the converter of `layer_types`.
 
-    Raises ValueError when one of them already has a converter (nothing is registered then).
+    `fork` names the Caffe fork whose layer it is (e.g. ``"hszhao/PSPNet"``), for a layer
+    type BVLC Caffe does not have; the docs list those in a table of their own. Raises
+    ValueError when one of them already has a converter (nothing is registered then).
     """
 
     def register(function: Converter) -> Converter:
@@ -67,6 +73,8 @@ def converts(*layer_types: str) -> Callable[[Converter], Converter]:
             raise ValueError(f"a converter for {taken[0]!r} is already registered")
         for layer_type in layer_types:
             _CONVERTERS[layer_type] = function
+            if fork is not None:
+                _FORKS[layer_type] = fork
         return function
 
     return register
@@ -88,6 +96,12 @@ def _registered() -> dict[str, Converter]:
 def converters() -> dict[str, Converter]:
     """Every registered converter, by layer type (loads the built-in ones on first use)."""
     return dict(_registered())
+
+
+def forks() -> dict[str, str]:
+    """The fork each fork layer type comes from, by layer type."""
+    _registered()
+    return dict(_FORKS)
 
 
 def converter_for(layer_type: str) -> Converter | None:

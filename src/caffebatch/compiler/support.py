@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import NamedTuple
 
 from caffebatch.caffe.net import HANDLED_BY_NET, TRAINING_ONLY
-from caffebatch.compiler.registry import converters
+from caffebatch.compiler.registry import converters, forks
 
 REGENERATE = ".venv/bin/python -m caffebatch.compiler.support > docs/layers.md"
 
@@ -40,6 +40,46 @@ the batch size, as in Caffe, where reshaping a net for another batch leaves the 
 it is.
 """
 
+FORK_PREAMBLE = """\
+Layer types that BVLC Caffe lacks, from the Caffe forks that trained many models still in
+service. Each converter follows the named fork's C++ forward pass at TEST; the fields join
+caffebatch's schema at the fork's own numbers where BVLC does not use them
+(docs/caffe-schema.md)."""
+
+FORK_NOTES = """\
+### Where forks disagree, and what caffebatch follows
+
+- **BN** exists in two forks with different weights. Two blobs (scale, shift) are
+  alexgkendall/caffe-segnet's (also TimoSaemann/caffe-enet): `bn_mode: INFERENCE` computes
+  `scale * x + shift`; LEARN (its default) normalizes by the statistics of the record itself,
+  with the fixed epsilon 1e-9 of its C++. Four blobs (slope, bias, mean, variance) are
+  hszhao/PSPNet's: `slope * (x - mean) / sqrt(variance + eps) + bias`, `bn_param.eps`
+  (default 1e-5). The blob count decides.
+- **Upsample** with two bottoms is caffe-segnet's max-unpooling: bottom 1 is the mask top of
+  a MAX Pooling (the index `h * W + w` of each maximum in its channel plane, as BVLC's
+  pooling writes it), and positions no value names are 0. With one bottom it is
+  ChenYingpeng/caffe-yolov3's nearest upsampling by `scale`, whose default there is 1
+  (caffe-segnet's is 2: an unset scale means 1 with one bottom, 2 with two).
+- **Interp** follows DeepLab v2's InterpLayer::Reshape, which PSPNet's comes from: the output
+  size is, in this order, shrink_factor alone, zoom_factor alone, height and width, then
+  shrink_factor and zoom_factor together (shrink first). Later PSPNet code refuses both
+  factors together; DeepLab and OpenCV accept them. A second bottom gives the size instead.
+- **ConvolutionDepthwise** sizes its filters by the input's channels, as the fork's
+  LayerSetUp does; `num_output` and `group` are not read.
+- **Pooling `ceil_mode`** (DenseNet-Caffe's fork, BVLC pull request 3057): true is BVLC's
+  `round_mode: CEIL`, false is FLOOR; a layer may set only one of the two.
+
+### Nets as shipped by the forks
+
+- **Two layers with one name** are accepted, as BVLC Caffe accepts them (HED's deploy has
+  five layers named `crop`): the weights of that name go to the first of them, as Caffe's
+  CopyTrainedLayersFrom gives them, and an output name that is a layer name means the first.
+- **A data layer as the only input** (SegNet's `DenseImageData`): its first top becomes the
+  input, shaped by the layer's parameters when they fix it (new_height, new_width, is_color,
+  crop_size; MemoryData's dims) or by deployment-meta.json's `input_shapes`, e.g.
+  `"input_shapes": {"data": [3, 360, 480]}` (without the batch axis). Its other tops stay
+  training-only."""
+
 
 class Row(NamedTuple):
     """One converted layer type: its converter's module and what it computes."""
@@ -53,14 +93,18 @@ def _first_line(text: str | None) -> str:
     return (inspect.cleandoc(text or "").splitlines() or [""])[0]
 
 
-def converted_rows() -> list[Row]:
+def converted_rows(fork_layers: bool = False) -> list[Row]:
     """One row per registered converter, by module (the layer family), then type.
 
-    Types the net builder handles or drops are left out: it acts before any converter.
+    BVLC Caffe's layer types, or with `fork_layers` those of Caffe's forks. Types the net
+    builder handles or drops are left out: it acts before any converter.
     """
     rows = []
+    from_fork = forks()
     for layer_type, converter in converters().items():
         if layer_type in HANDLED_BY_NET or layer_type in TRAINING_ONLY:
+            continue
+        if (layer_type in from_fork) != fork_layers:
             continue
         module = converter.__module__.rsplit(".", 1)[-1]
         rows.append(Row(layer_type, module, _first_line(converter.__doc__)))
@@ -88,6 +132,15 @@ def table() -> str:
     lines = [PREAMBLE, "## Converted to ONNX", ""]
     converted = ("Layer type", "Converter module", "What it computes")
     lines += _markdown_table(converted, converted_rows())
+    lines += ["", "## Fork layers, converted to ONNX", "", FORK_PREAMBLE, ""]
+    from_fork = forks()
+    fork_rows = [
+        (row.layer_type, from_fork[row.layer_type], row.module, row.summary)
+        for row in converted_rows(fork_layers=True)
+    ]
+    lines += _markdown_table(
+        ("Layer type", "Fork", "Converter module", "What it computes"), fork_rows
+    )
     lines += ["", "## Handled while building the scoring net", ""]
     lines += _markdown_table(("Layer type", "What happens"), _by_type(HANDLED_BY_NET))
     lines += ["", "## Dropped from the scoring net (training only)", ""]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from caffebatch.errors import PackageError
 
@@ -19,6 +19,9 @@ class DeploymentMeta:
     output_layers: tuple[str, ...]
     network_definitions_file_name: str
     weights_file_name: str
+    # Optional: input blob -> shape without the batch axis, for a net whose only input is
+    # a data layer that does not fix its shape (docs/layers.md)
+    input_shapes: dict[str, tuple[int, ...]] = field(default_factory=dict)
 
     @classmethod
     def from_json(cls, text: str | bytes) -> DeploymentMeta:
@@ -34,6 +37,7 @@ class DeploymentMeta:
             output_layers=_names(data, "output_layers"),
             network_definitions_file_name=_file_name(data, "network_definitions_file_name"),
             weights_file_name=_file_name(data, "weights_file_name"),
+            input_shapes=_shapes(data, "input_shapes"),
         )
 
 
@@ -59,3 +63,21 @@ def _file_name(data: dict[str, object], key: str) -> str:
             f"{META_FILE}: {key!r} must be a plain file name in the package, got {value!r}"
         )
     return value
+
+
+def _shapes(data: dict[str, object], key: str) -> dict[str, tuple[int, ...]]:
+    value = data.get(key, {})
+    valid = isinstance(value, dict) and all(
+        isinstance(name, str)
+        and isinstance(dims, list)
+        and dims
+        and all(isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in dims)
+        for name, dims in value.items()
+    )
+    if not valid:
+        raise PackageError(
+            f"{META_FILE}: {key!r} must map input names to lists of positive dims without the "
+            f'batch axis, e.g. {{"data": [3, 360, 480]}}; got {value!r}'
+        )
+    assert isinstance(value, dict)
+    return {name: tuple(dims) for name, dims in value.items()}

@@ -59,9 +59,11 @@ def _sizes(
     )
 
 
-def geometry(layer: Layer, shape: tuple[int, ...]) -> Geometry:
-    """Read and check convolution_param for an input of `shape`, as Caffe's LayerSetUp does."""
-    p = layer.param.convolution_param
+def geometry(
+    layer: Layer, shape: tuple[int, ...], p: caffe_pb2.ConvolutionParameter | None = None
+) -> Geometry:
+    """Read and check convolution_param (or `p`) for an input of `shape`, as Caffe's LayerSetUp."""
+    p = layer.param.convolution_param if p is None else p
     axis = canonical_axis(layer, "convolution_param.axis", p.axis, len(shape))
     if axis == 0:
         refuse_batch_axis(
@@ -134,7 +136,17 @@ _KINDS = {
 @converts("Convolution", "Deconvolution")
 def convolution(layer: Layer, inputs: list[Tensor], g: GraphBuilder) -> list[Tensor]:
     """Caffe Convolution / Deconvolution; several bottoms share the weights, one top each."""
-    kind = _KINDS[layer.type]
+    return convolve(layer, inputs, g, layer.param.convolution_param, _KINDS[layer.type])
+
+
+def convolve(
+    layer: Layer,
+    inputs: list[Tensor],
+    g: GraphBuilder,
+    param: caffe_pb2.ConvolutionParameter,
+    kind: _Kind = _KINDS["Convolution"],
+) -> list[Tensor]:
+    """The convolution of `inputs` that `param` describes (for layers that derive it)."""
     shape = inputs[0].shape
     if len(inputs) != len(layer.tops) or any(t.shape != shape for t in inputs):
         refuse(
@@ -142,7 +154,7 @@ def convolution(layer: Layer, inputs: list[Tensor], g: GraphBuilder) -> list[Ten
             f"needs one top per bottom and bottoms of one shape; got "
             f"{[t.shape for t in inputs]} -> {len(layer.tops)} top(s)",
         )
-    geo = geometry(layer, shape)
+    geo = geometry(layer, shape, param)
     expect_blobs(layer, 1 + geo.bias_term)
     weights = [
         g.initializer(layer.blob(0, kind.weight_shape(geo), "weight"), f"{layer.name}_weight")

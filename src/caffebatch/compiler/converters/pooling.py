@@ -23,7 +23,7 @@ import numpy as np
 
 from caffebatch.caffe.net import Layer
 from caffebatch.caffe.proto import caffe_pb2
-from caffebatch.compiler.converters._checks import neuron_bottom, refuse
+from caffebatch.compiler.converters._checks import ONE, ONE_OR_TWO, expect_blob_counts, refuse
 from caffebatch.compiler.converters._spatial import scratch
 from caffebatch.compiler.graph import GraphBuilder
 from caffebatch.compiler.registry import Tensor, converts
@@ -197,11 +197,20 @@ def _windows(layer: Layer, shape: tuple[int, ...]) -> tuple[Window, ...]:
         )
     if pad != (0, 0) and p.pool not in (Method.MAX, Method.AVE):
         refuse(layer, "padding is implemented only for MAX and AVE pooling")
-    ceil = p.round_mode == caffe_pb2.PoolingParameter.CEIL
+    ceil = _ceil(layer, p)
     return tuple(
         window(layer, axis, shape[2 + i], kernel[i], stride[i], pad[i], ceil)
         for i, axis in enumerate(("height", "width"))
     )
+
+
+def _ceil(layer: Layer, p: caffe_pb2.PoolingParameter) -> bool:
+    # DenseNet-Caffe's fork says ceil_mode: false where BVLC says round_mode: FLOOR.
+    if p.HasField("ceil_mode"):
+        if p.HasField("round_mode"):
+            refuse(layer, "give round_mode (BVLC) or ceil_mode (a fork's), not both")
+        return p.ceil_mode
+    return p.round_mode == caffe_pb2.PoolingParameter.CEIL
 
 
 def _pair(
@@ -215,8 +224,10 @@ def _pair(
     return (single, single)
 
 
-def _four_d(layer: Layer, inputs: list[Tensor]) -> Tensor:
-    x = neuron_bottom(layer, inputs, hint="the MAX mask top is not supported")
+def _four_d(layer: Layer, inputs: list[Tensor], tops: range = ONE) -> Tensor:
+    hint = "" if tops != ONE else "a mask top is only produced by MAX pooling"
+    expect_blob_counts(layer, bottoms=ONE, tops=tops, hint=hint)
+    x = inputs[0]
     if len(x.shape) != 4:
         refuse(layer, f"the input must have 4 axes (num, channels, height, width), got {x.shape}")
     return x
@@ -224,14 +235,37 @@ def _four_d(layer: Layer, inputs: list[Tensor]) -> Tensor:
 
 @converts("Pooling")
 def pooling(layer: Layer, inputs: list[Tensor], g: GraphBuilder) -> list[Tensor]:
-    """Caffe Pooling: MAX, AVE and STOCHASTIC (as at TEST), global, CEIL and FLOOR."""
-    x = _four_d(layer, inputs)
+    """Caffe Pooling: MAX (with its mask top), AVE and STOCHASTIC (as at TEST), global, CEIL and FLOOR."""
     method = layer.param.pooling_param.pool
+    x = _four_d(layer, inputs, tops=ONE_OR_TWO if method == Method.MAX else ONE)
     windows = _windows(layer, x.shape)
     top = layer.tops[0]
+    if len(layer.tops) == 2:
+        return _max_with_mask(g, layer, x, windows)
     if layer.param.pooling_param.global_pooling and method in _GLOBAL:
         return [Tensor(g.op(_GLOBAL[method], x.name, output=top), (*x.shape[:2], 1, 1))]
     return [pool(g, layer, x, method, windows, top)]
+
+
+def _max_with_mask(
+    g: GraphBuilder, layer: Layer, x: Tensor, windows: tuple[Window, ...]
+) -> list[Tensor]:
+    """MAX pooling and Caffe's mask top: each maximum's index h * W + w in its channel plane.
+
+    ONNX MaxPool's indices count over the whole (N, C, H, W) tensor; the plane's index is
+    that modulo H * W. Both pick the first maximum in row-major order, as Caffe does.
+    """
+    pooled, indices = g.node(
+        "MaxPool",
+        [x.name],
+        [layer.tops[0], scratch(g, layer, "indices")],
+        **_attributes(windows),
+    )
+    plane = g.ints([x.shape[2] * x.shape[3]], f"{layer.name}_plane")
+    within = g.op("Mod", indices, plane, output=scratch(g, layer, "within"))
+    g.op("Cast", within, output=layer.tops[1], to=1)
+    shape = (*x.shape[:2], *(w.out for w in windows))
+    return [Tensor(pooled, shape), Tensor(layer.tops[1], shape)]
 
 
 @converts("SPP")

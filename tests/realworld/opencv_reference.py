@@ -1,0 +1,192 @@
+"""OpenCV 4.x as the reference for the real-world nets, with numpy for the layers it lacks.
+
+OpenCV's Caffe importer has no BN (either fork's) and cannot build caffe-segnet's or
+caffe-yolov3's Upsample from a prototxt; those run as OpenCV custom layers whose forward
+is a short numpy statement of the fork's C++ (below). Their parameters come from our parse
+of the prototxt, since OpenCV's schema lacks those fields; the file OpenCV reads has them
+removed.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from google.protobuf import text_format
+
+from caffebatch.caffe.proto import caffe_pb2
+
+# Layer types OpenCV runs as numpy custom layers, with the fields OpenCV cannot parse. OpenCV
+# 4.x does build Axpy itself, but as a * bottom 2 + bottom 1 where SENet's axpy_layer.cpp
+# computes a * bottom 1 + bottom 2.
+CUSTOM = {"BN": "bn_param", "Upsample": "upsample_param", "Axpy": None}
+PREFIX = "Numpy"  # OpenCV's importer special-cases some type names; ours are renamed
+
+
+def numpy_bn(blobs: list[np.ndarray], param: caffe_pb2.BNParameter, x: np.ndarray) -> np.ndarray:
+    """caffe-segnet (2 blobs, INFERENCE) or hszhao/PSPNet (4 blobs, TEST) BN forward."""
+    if len(blobs) == 2:
+        scale, shift = blobs
+        return (x * scale + shift).astype(np.float32)
+    slope, bias, mean, variance = blobs
+    inv_std = np.power(variance + np.float32(param.eps), np.float32(-0.5))
+    return ((x - mean) * inv_std * slope + bias).astype(np.float32)
+
+
+def numpy_axpy(a: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """SENet's AxpyLayer::Forward_cpu: top = y, then top += a[n, c] * x per (n, c) plane."""
+    return (a.reshape(*a.shape[:2], *[1] * (x.ndim - 2)) * x + y).astype(np.float32)
+
+
+def numpy_interp(x: np.ndarray, height: int, width: int, pad_beg: int, pad_end: int) -> np.ndarray:
+    """PSPNet's caffe_cpu_interp2 (bilinear, aligned corners) on the cropped input, row by row."""
+    cropped = x[
+        :, :, -pad_beg : x.shape[2] + pad_end or None, -pad_beg : x.shape[3] + pad_end or None
+    ]
+    h1, w1 = cropped.shape[2:]
+    if (h1, w1) == (height, width):
+        return cropped.copy()
+
+    def axis(size_in: int, size_out: int):
+        ratio = (
+            np.float32(size_in - 1) / np.float32(size_out - 1) if size_out > 1 else np.float32(0)
+        )
+        for i in range(size_out):
+            r = np.float32(ratio * np.float32(i))
+            low = int(r)
+            yield i, low, low + (1 if low < size_in - 1 else 0), np.float32(r - np.float32(low))
+
+    top = np.zeros((*x.shape[:2], height, width), np.float32)
+    for i, h0, hp, hl in axis(h1, height):
+        for j, w0, wp, wl in axis(w1, width):
+            top[:, :, i, j] = (1 - hl) * (
+                (1 - wl) * cropped[:, :, h0, w0] + wl * cropped[:, :, h0, wp]
+            ) + hl * ((1 - wl) * cropped[:, :, hp, w0] + wl * cropped[:, :, hp, wp])
+    return top
+
+
+def numpy_unpool(x: np.ndarray, mask: np.ndarray, height: int, width: int) -> np.ndarray:
+    """caffe-segnet UpsampleLayer::Forward_cpu: top[mask[i]] = bottom[i] per (n, c) plane."""
+    n, c = x.shape[:2]
+    top = np.zeros((n, c, height * width), np.float32)
+    index = mask.reshape(n, c, -1).astype(np.int64)
+    for i in range(n):
+        for j in range(c):
+            top[i, j, index[i, j]] = x[i, j].ravel()
+    return top.reshape(n, c, height, width)
+
+
+def numpy_nearest(x: np.ndarray, scale: int) -> np.ndarray:
+    """caffe-yolov3 UpsampleLayer: out[h][w] = in[h // scale][w // scale]."""
+    return x.repeat(scale, axis=2).repeat(scale, axis=3)
+
+
+def _layer_class(definitions: list[caffe_pb2.LayerParameter]):
+    # OpenCV builds the layers in the file's order and gives a custom layer neither its
+    # name nor our fields, so each instance takes the next definition of its type.
+    queue = list(definitions)
+
+    class Custom:
+        def __init__(self, params, blobs):
+            self.definition = queue.pop(0)
+            self.blobs = [np.asarray(b, np.float32) for b in blobs]
+
+        def getMemoryShapes(self, inputs):
+            return [self._shape(inputs)]
+
+        def _shape(self, inputs):
+            shape = list(inputs[1] if self.definition.type == "Axpy" else inputs[0])
+            if self.definition.type == "Upsample":
+                shape[2:] = self._upsampled(shape)
+            if self.definition.type == "Interp":
+                shape[2:] = self._interp_size(shape)
+            return shape
+
+        def _upsampled(self, shape):
+            p = self.definition.upsample_param
+            if len(self.definition.bottom) == 1:
+                scale = p.scale if p.HasField("scale") else 1
+                return [shape[2] * scale, shape[3] * scale]
+            if p.HasField("upsample_h"):
+                return [p.upsample_h, p.upsample_w]
+            sh, sw = (p.scale_h, p.scale_w) if p.HasField("scale_h") else (p.scale, p.scale)
+            return [shape[2] * sh - int(p.pad_out_h), shape[3] * sw - int(p.pad_out_w)]
+
+        def _interp_size(self, shape):
+            p = self.definition.interp_param
+            h, w = shape[2] + p.pad_beg + p.pad_end, shape[3] + p.pad_beg + p.pad_end
+            if p.HasField("shrink_factor") and not p.HasField("zoom_factor"):
+                return [(h - 1) // p.shrink_factor + 1, (w - 1) // p.shrink_factor + 1]
+            if p.HasField("zoom_factor") and not p.HasField("shrink_factor"):
+                z = p.zoom_factor
+                return [h + (h - 1) * (z - 1), w + (w - 1) * (z - 1)]
+            if p.HasField("height"):
+                return [p.height, p.width]
+            h, w = (h - 1) // p.shrink_factor + 1, (w - 1) // p.shrink_factor + 1
+            z = p.zoom_factor
+            return [h + (h - 1) * (z - 1), w + (w - 1) * (z - 1)]
+
+        def forward(self, inputs):
+            x = np.asarray(inputs[0], np.float32)
+            if self.definition.type == "BN":
+                return [numpy_bn(self.blobs, self.definition.bn_param, x)]
+            if self.definition.type == "Axpy":
+                a, x, y = (np.asarray(i, np.float32) for i in inputs)
+                return [numpy_axpy(a, x, y)]
+            if self.definition.type == "Interp":
+                p = self.definition.interp_param
+                return [numpy_interp(x, *self._interp_size(list(x.shape)), p.pad_beg, p.pad_end)]
+            height, width = self._upsampled(list(x.shape))
+            if len(inputs) == 2:
+                return [numpy_unpool(x, np.asarray(inputs[1]), height, width)]
+            return [numpy_nearest(x, height // x.shape[2])]
+
+    return Custom
+
+
+def run_opencv(
+    deploy: caffe_pb2.NetParameter,
+    caffemodel: Path | None,
+    folder: Path,
+    inputs: dict[str, np.ndarray],
+    outputs: list[tuple[str, str]],
+    numpy_layers: frozenset[str] = frozenset(),
+) -> list[np.ndarray]:
+    """Forward `inputs` through OpenCV; `outputs` are (layer name, its top) pairs.
+
+    OpenCV names some layers after their top (openpose_hand's Mconv7_stage6 becomes
+    net_output), so a layer name it lacks is asked for by the top's name.
+    """
+    import cv2
+
+    for_opencv = caffe_pb2.NetParameter()
+    for_opencv.CopyFrom(deploy)
+    registered = []
+    custom = {**CUSTOM, **{t: f"{t.lower()}_param" for t in numpy_layers}}
+    for layer in for_opencv.layer:
+        if layer.type in custom:
+            if custom[layer.type]:
+                layer.ClearField(custom[layer.type])
+            layer.type = PREFIX + layer.type
+    for layer_type in custom:
+        definitions = [l for l in deploy.layer if l.type == layer_type]
+        if definitions:
+            cv2.dnn_registerLayer(PREFIX + layer_type, _layer_class(definitions))
+            registered.append(PREFIX + layer_type)
+    seen: dict[str, int] = {}
+    for layer in for_opencv.layer:  # OpenCV refuses two layers of one name; Caffe does not
+        seen[layer.name] = seen.get(layer.name, 0) + 1
+        if seen[layer.name] > 1:
+            layer.name = f"{layer.name}#{seen[layer.name]}"
+    prototxt = folder / "opencv.prototxt"
+    prototxt.write_text(text_format.MessageToString(for_opencv))
+    try:
+        net = cv2.dnn.readNetFromCaffe(str(prototxt), str(caffemodel) if caffemodel else None)
+        for name, value in inputs.items():
+            net.setInput(value, name)
+        known = set(net.getLayerNames())
+        names = [layer if layer in known else top for layer, top in outputs]
+        return [np.asarray(o) for o in net.forward(names)]
+    finally:
+        for layer_type in registered:
+            cv2.dnn_unregisterLayer(layer_type)

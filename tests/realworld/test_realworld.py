@@ -1,0 +1,159 @@
+"""The public deploy nets of tests/realworld/prototxts (SOURCES.md) compile and match OpenCV.
+
+Each net gets generated weights of the right shapes (weights.py) and, where the net
+allows it, a smaller input; caffebatch's output is compared with OpenCV 4.x's, with numpy
+statements of the fork's C++ for the layers OpenCV lacks (opencv_reference.py), at batch 1
+and batch 3, within rtol 1e-4 and atol 1e-5 x the output's scale.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from google.protobuf import text_format
+
+from caffebatch.caffe.data_input import replace_data_layer
+from caffebatch.caffe.net import TRAINING_ONLY, build_net
+from caffebatch.caffe.proto import caffe_pb2
+from caffebatch.caffe.read import read_caffemodel, read_prototxt
+from caffebatch.caffe.upgrade import upgrade_net
+from caffebatch.compiler.compile import compile_net
+from caffebatch.runtime.scorer import Scorer
+from tests.realworld.opencv_reference import run_opencv
+from tests.realworld.weights import generate, weights_file
+
+PROTOTXTS = Path(__file__).parent / "prototxts"
+
+# Input (channels, height, width) per net where it can be smaller than the declared one;
+# a net not named keeps its declared input.
+SMALLER = {
+    "bvlc_alexnet": (3, 67, 67),
+    "bvlc_reference_caffenet": (3, 67, 67),
+    "bvlc_reference_rcnn_ilsvrc13": (3, 67, 67),
+    "finetune_flickr_style": (3, 67, 67),
+    "caffenet_full_conv": (3, 227, 227),  # fc6-conv is 6 x 6
+    "places365_alexnet": (3, 67, 67),
+    "age_net": (3, 67, 67),
+    "gender_net": (3, 67, 67),
+    "bvlc_googlenet": (3, 224, 224),  # a final 7 x 7 pooling
+    "places365_googlenet": (3, 224, 224),  # a final 7 x 7 pooling
+    "resnet50": (3, 224, 224),  # a final 7 x 7 pooling
+    "se_resnet50": (3, 224, 224),  # a final 7 x 7 pooling
+    "open_nsfw": (3, 224, 224),  # a final 7 x 7 pooling
+    "squeezenet_v1_0": (3, 64, 64),
+    "squeezenet_v1_1": (3, 64, 64),
+    "mobilenet_v1": (3, 64, 64),
+    "mobilenet_v2": (3, 64, 64),
+    "densenet121": (3, 64, 64),
+    "shufflenet_g3": (3, 64, 64),
+    "shufflenet_v2": (3, 64, 64),
+    "mobilenet_v1_yolov3": (3, 64, 64),
+    "fcn8s_voc": (3, 64, 64),
+    "hed": (3, 64, 64),
+    "openpose_body25": (3, 64, 64),
+    "openpose_hand": (3, 64, 64),
+    "colorization_v2": (1, 64, 64),
+    "enet": (3, 64, 64),
+    # 40 -> 20 -> 10 -> 5 -> 3: pool4 pools an odd plane, upsample4 unpools with pad_out_h
+    "segnet_basic": (3, 40, 48),
+    # icnet_cityscapes keeps 1025 x 2049: its pyramid pools have kernels of that size / 32
+}
+# Heavy even at the smaller size (seconds each on 2 cores)
+SLOW = {"pspnet50_ade20k", "icnet_cityscapes", "densenet121", "openpose_body25", "colorization_v2"}
+
+# Layers OpenCV gets wrong in a net, run as numpy statements instead: OpenCV 4.x's Interp
+# makes an empty output from shrink_factor alone (ICNet's data_sub2).
+NUMPY_LAYERS = {"icnet_cityscapes": frozenset({"Interp"})}
+
+NETS = sorted(p.stem for p in PROTOTXTS.glob("*.prototxt"))
+
+
+def _with_input_shape(deploy: caffe_pb2.NetParameter, chw: tuple[int, ...] | None) -> None:
+    """Rewrite the first input's shape (Input layer, net-level input or data layer), batch 1."""
+    for layer in deploy.layer:
+        if layer.type == "Input":
+            for shape in layer.input_param.shape:
+                if chw is not None:
+                    shape.dim[:] = [1, *chw]
+                else:
+                    shape.dim[0] = 1
+            return
+        if layer.type == "DenseImageData":
+            p = layer.dense_image_data_param
+            p.batch_size, (p.new_height, p.new_width) = 1, chw[1:]
+            return
+    for shape in deploy.input_shape:
+        shape.dim[:] = [1, *chw] if chw is not None else [1, *shape.dim[1:]]
+    if deploy.input_dim:
+        dims = list(deploy.input_dim)
+        for i in range(0, len(dims), 4):
+            dims[i : i + 4] = [1, *chw] if chw is not None else [1, *dims[i + 1 : i + 4]]
+        deploy.input_dim[:] = dims
+
+
+def _sinks(net) -> list[str]:
+    # What a Silence layer reads is still an output (colorization's class8_ab)
+    read = {b for layer in net.layers if layer.type != "Silence" for b in layer.bottoms}
+    return [
+        layer.name
+        for layer in net.layers
+        if layer.type != "Silence" and layer.tops and not any(t in read for t in layer.tops)
+    ]
+
+
+def _close(actual: np.ndarray, expected: np.ndarray, what: str) -> None:
+    assert actual.shape == expected.shape, f"{what}: shape {actual.shape} vs {expected.shape}"
+    scale = float(np.max(np.abs(expected))) or 1.0
+    np.testing.assert_allclose(actual, expected, rtol=1e-4, atol=1e-5 * scale, err_msg=what)
+
+
+def _params(name: str) -> list:
+    return [pytest.param(n, marks=pytest.mark.slow) if n in SLOW else n for n in NETS]
+
+
+@pytest.mark.parametrize("name", _params("nets"))
+def test_net_compiles_and_matches_opencv(name, tmp_path):
+    deploy = read_prototxt(PROTOTXTS / f"{name}.prototxt")
+    _with_input_shape(deploy, SMALLER.get(name))
+    prototxt = tmp_path / "deploy.prototxt"
+    prototxt.write_text(text_format.MessageToString(deploy))
+    bare = build_net(read_prototxt(prototxt))
+    weights = generate(bare, name)
+    types = {layer.name: layer.type for layer in bare.layers}
+    caffemodel = None
+    if weights:
+        caffemodel = tmp_path / "weights.caffemodel"
+        caffemodel.write_bytes(weights_file(weights, types))
+    trained = read_caffemodel(caffemodel) if caffemodel else None
+    net = build_net(read_prototxt(prototxt), trained)
+    outputs = _sinks(net)
+    first_top = {l.name: l.param.top[0] for l in reversed(net.layers) if l.param.top}
+    outputs_with_tops = [(name, first_top[name]) for name in outputs]
+    compiled = compile_net(net, outputs)
+    scorer = Scorer(compiled.onnx.SerializeToString(), threads=1)
+    # What OpenCV reads: the upgraded net, with a lone data layer turned into its Input
+    upgraded = upgrade_net(read_prototxt(prototxt))
+    for_opencv = caffe_pb2.NetParameter()
+    for_opencv.CopyFrom(upgraded)
+    del for_opencv.layer[:]
+    scoring = replace_data_layer(list(upgraded.layer), {})
+    for_opencv.layer.extend(layer for layer in scoring if layer.type not in TRAINING_ONLY)
+    rng = np.random.default_rng(3)
+    for batch in (1, 3):
+        inputs = {
+            key: rng.uniform(-1, 1, (batch, *shape[1:])).astype(np.float32)
+            for key, shape in net.inputs.items()
+        }
+        ours = scorer(inputs)
+        theirs = run_opencv(
+            for_opencv,
+            caffemodel,
+            tmp_path,
+            inputs,
+            outputs_with_tops,
+            NUMPY_LAYERS.get(name, frozenset()),
+        )
+        for output, expected in zip(outputs, theirs, strict=True):
+            _close(ours[output], expected, f"{name} batch {batch} output {output}")
