@@ -18,16 +18,20 @@ import importlib
 from collections.abc import Callable
 from typing import TYPE_CHECKING, NamedTuple
 
+from caffebatch.compiler.layouts import BATCH
+
 if TYPE_CHECKING:
     from caffebatch.caffe.net import Layer
     from caffebatch.compiler.graph import GraphBuilder
 
 
 class Tensor(NamedTuple):
-    """A value in the graph: its unique name and its shape as Caffe infers it."""
+    """A value in the graph: its unique name, its shape as Caffe infers it, and how its
+    values belong to the records of a batch (a `caffebatch.compiler.layouts` name)."""
 
     name: str
     shape: tuple[int, ...]
+    layout: str = BATCH
 
 
 Converter = Callable[["Layer", list[Tensor], "GraphBuilder"], list[Tensor]]
@@ -52,13 +56,16 @@ BUILTIN_MODULES = (
 )
 
 _CONVERTERS: dict[str, Converter] = {}
+_FORKS: dict[str, str] = {}
 _builtins_loaded = False
 
 
-def converts(*layer_types: str) -> Callable[[Converter], Converter]:
+def converts(*layer_types: str, fork: str | None = None) -> Callable[[Converter], Converter]:
     """Register the decorated function as the converter of `layer_types`.
 
-    Raises ValueError when one of them already has a converter (nothing is registered then).
+    `fork` names the Caffe fork a layer type comes from (``"weiliu89/caffe (SSD)"``) when
+    BVLC Caffe does not have it; the docs list those layers in their own table. Raises
+    ValueError when one of them already has a converter (nothing is registered then).
     """
 
     def register(function: Converter) -> Converter:
@@ -67,6 +74,8 @@ def converts(*layer_types: str) -> Callable[[Converter], Converter]:
             raise ValueError(f"a converter for {taken[0]!r} is already registered")
         for layer_type in layer_types:
             _CONVERTERS[layer_type] = function
+            if fork is not None:
+                _FORKS[layer_type] = fork
         return function
 
     return register
@@ -88,6 +97,12 @@ def _registered() -> dict[str, Converter]:
 def converters() -> dict[str, Converter]:
     """Every registered converter, by layer type (loads the built-in ones on first use)."""
     return dict(_registered())
+
+
+def forks() -> dict[str, str]:
+    """The fork each registered fork layer type comes from, by layer type."""
+    _registered()
+    return dict(_FORKS)
 
 
 def converter_for(layer_type: str) -> Converter | None:

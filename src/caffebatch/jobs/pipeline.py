@@ -7,14 +7,18 @@ Executors decide where and how concurrently each stage runs (see executors/).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from caffebatch.errors import ModelError, ObjectNotFoundError, RecordError
 from caffebatch.jobs import records
 from caffebatch.jobs.batches import Batch, Scored, results
 from caffebatch.jobs.report import RunReport
 from caffebatch.jobs.storage import Entry, Storage
+
+if TYPE_CHECKING:
+    from caffebatch.runtime.scorer import Scorer
 
 
 # Threads per stage over local files. Reading a cached file takes microseconds and decoding
@@ -107,8 +111,8 @@ def accept(
                 yield item
 
 
-def score(scorer: Callable[[dict], dict], batch: Batch) -> Scored:
-    """Run the model on one batch."""
+def score(scorer: Scorer, batch: Batch) -> Scored:
+    """Run the model on one batch; the Scored carries how its outputs split per record."""
     try:
         outputs = scorer(batch.feeds)
     except ModelError:
@@ -117,7 +121,7 @@ def score(scorer: Callable[[dict], dict], batch: Batch) -> Scored:
         raise ModelError(
             f"the model failed on the batch of {batch.keys[0]!r}..{batch.keys[-1]!r}: {error}"
         ) from error
-    return Scored(batch.keys, outputs)
+    return Scored(batch.keys, outputs, scorer.layouts)
 
 
 def write(storage: Storage, scored: Scored) -> int:
