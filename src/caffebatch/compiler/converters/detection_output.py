@@ -125,6 +125,10 @@ def detection_output(layer: Layer, inputs: list[Tensor], g: GraphBuilder) -> lis
         refuse(layer, f"nms_param.nms_threshold must be >= 0, got {nms.nms_threshold}")
     if not 0 < nms.eta <= 1:
         refuse(layer, f"nms_param.eta must be in (0, 1], got {nms.eta}")
+    if p.share_location and p.background_label_id == -1:
+        refuse(layer, "with share_location, background_label_id -1 makes Caffe skip decoding the "
+                      "shared boxes (bbox_util.cpp's DecodeBBoxesAll) and abort; for no "
+                      "background class, give a background_label_id of num_classes or more")
     loc, conf, prior = inputs
     classes = p.num_classes
     loc_classes = 1 if p.share_location else classes
