@@ -9,7 +9,7 @@ from pathlib import Path
 
 from caffebatch.caffe.net import HANDLED_BY_NET, TRAINING_ONLY
 from caffebatch.compiler.registry import converters
-from caffebatch.compiler.support import REGENERATE, converted_rows, table
+from caffebatch.compiler.support import REGENERATE, converted_rows, fork_rows, table
 
 DOCS = Path(__file__).parents[2] / "docs" / "layers.md"
 
@@ -55,9 +55,16 @@ def test_table_cells_are_not_split_by_formulas():
     for line in table().splitlines():
         if line.startswith("| `"):
             cells = re.split(r"(?<!\\)\|", line)[1:-1]
-            assert len(cells) in (2, 3), line
+            assert len(cells) in (2, 3, 4), line  # 4: the fork layers' table
 
 
 def test_every_inference_layer_of_caffe_is_supported():
     supported = set(converters()) | set(HANDLED_BY_NET)
     assert [t for t in INFERENCE_LAYERS if t not in supported] == []
+
+
+def test_fork_layers_have_their_own_table_naming_the_fork():
+    ssd = {row[0]: row[1] for row in fork_rows()}
+    for layer_type in ("Permute", "PriorBox", "DetectionOutput", "Normalize"):
+        assert ssd[layer_type] == "weiliu89/caffe (SSD)"
+    assert not set(ssd) & {row.layer_type for row in converted_rows()}

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import NamedTuple
 
 from caffebatch.caffe.net import HANDLED_BY_NET, TRAINING_ONLY
-from caffebatch.compiler.registry import converters
+from caffebatch.compiler.registry import converters, forks
 
 REGENERATE = ".venv/bin/python -m caffebatch.compiler.support > docs/layers.md"
 
@@ -41,6 +41,32 @@ it is.
 """
 
 
+FORK_LAYERS = """\
+Layer types that BVLC Caffe does not have, from the Caffe forks that models were trained
+with. Each follows its fork's own C++ source (named in the converter's docstring).
+
+**Detections (SSD's DetectionOutput).** Caffe writes the detections of a whole batch into
+one `[1, 1, rows, 7]` blob, each row `[image id, label, score, xmin, ymin, xmax, ymax]`,
+by image, then label, then descending score, and, when no image of the batch has a
+detection, one row `[i, -1, -1, -1, -1, -1, -1]` per image `i`. The compiled (and
+exported) ONNX model computes exactly that blob for the batch it is given: its output is
+declared `[1, 1, "detections", 7]`, the batch axis of its inputs stays symbolic, and the
+image id is the record's index in the batch. The model's metadata (`metadata_props`)
+records it under `caffebatch.output_layouts` as `{"detection_out": "rows"}` (by output
+name), and caffebatch cuts each record's rows out by image id: a record's result is what
+Caffe gives for that record alone in a batch of one, its own rows with image id 0 (shape
+`[1, rows, 7]`), or `[[0, -1, -1, -1, -1, -1, -1]]`. A layer may not take detections as a
+bottom. NMS follows bbox_util.cpp's ApplyNMSFast exactly, as an ONNX `Loop` (ONNX's
+NonMaxSuppression has no eta and breaks score ties in another order): boxes of equal score
+keep the lower prior index first; ties at the keep_top_k cut, which Caffe's std::sort
+leaves unspecified, go to the lower label, then the better rank.
+
+**Priors (SSD's PriorBox).** The priors are the same for every record: a constant
+`[1, 2, boxes*4]`, declared with that shape and recorded as `"shared"`; every record's
+result holds the whole blob (`[2, boxes*4]`).
+"""
+
+
 class Row(NamedTuple):
     """One converted layer type: its converter's module and what it computes."""
 
@@ -57,14 +83,25 @@ def converted_rows() -> list[Row]:
     """One row per registered converter, by module (the layer family), then type.
 
     Types the net builder handles or drops are left out: it acts before any converter.
+    Fork layer types are left out too: they have their own table (`fork_rows`).
     """
     rows = []
     for layer_type, converter in converters().items():
-        if layer_type in HANDLED_BY_NET or layer_type in TRAINING_ONLY:
+        if layer_type in HANDLED_BY_NET or layer_type in TRAINING_ONLY or layer_type in forks():
             continue
         module = converter.__module__.rsplit(".", 1)[-1]
         rows.append(Row(layer_type, module, _first_line(converter.__doc__)))
     return sorted(rows, key=lambda row: (row.module, row.layer_type.lower()))
+
+
+def fork_rows() -> list[tuple[str, str, str, str]]:
+    """(layer type, fork, converter module, what it computes) per fork layer, by fork."""
+    rows = []
+    for layer_type, fork in forks().items():
+        converter = converters()[layer_type]
+        module = converter.__module__.rsplit(".", 1)[-1]
+        rows.append((layer_type, fork, module, _first_line(converter.__doc__)))
+    return sorted(rows, key=lambda row: (row[1], row[0].lower()))
 
 
 def _cell(text: str) -> str:
@@ -88,6 +125,9 @@ def table() -> str:
     lines = [PREAMBLE, "## Converted to ONNX", ""]
     converted = ("Layer type", "Converter module", "What it computes")
     lines += _markdown_table(converted, converted_rows())
+    lines += ["", "## Fork layers", "", FORK_LAYERS]
+    lines += _markdown_table(("Layer type", "Fork", "Converter module", "What it computes"),
+                             fork_rows())
     lines += ["", "## Handled while building the scoring net", ""]
     lines += _markdown_table(("Layer type", "What happens"), _by_type(HANDLED_BY_NET))
     lines += ["", "## Dropped from the scoring net (training only)", ""]
