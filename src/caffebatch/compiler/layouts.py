@@ -69,10 +69,10 @@ def of_bytes(model: bytes) -> dict[str, str]:
 def record_value(layout: str, values: np.ndarray, index: int) -> np.ndarray:
     """Record `index`'s value of an output of `layout` holding a whole batch's `values`."""
     if layout == SHARED:
-        return values[0]
+        return np.asarray(values[0])
     if layout == ROWS:
         return _record_rows(values, index)
-    return values[index]
+    return np.asarray(values[index])
 
 
 def _record_rows(values: np.ndarray, index: int) -> np.ndarray:
@@ -84,4 +84,4 @@ def _record_rows(values: np.ndarray, index: int) -> np.ndarray:
     else:
         own = own.copy()
     own[:, 0] = 0
-    return own[np.newaxis]
+    return np.asarray(own[np.newaxis])

@@ -62,5 +62,5 @@ def test_normalize_two_axes():
 
 def test_normalize_refuses_a_scale_of_the_wrong_size():
     norm = _normalize(PER_CHANNEL[:3], across_spatial=False, channel_shared=False)
-    with pytest.raises(LayerError, match=r"scale \(one per channel\) \(blob 0\) has shape"):
+    with pytest.raises(LayerError, match=r"the scale \(blob 0\) holds 3 values, expected 5"):
         run([norm], {"data": X}, ["norm"])

@@ -16,6 +16,8 @@ node inputs would not see a value a subgraph reads from the outer scope.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
@@ -37,13 +39,13 @@ class _Body:
     def name(self, what: str) -> str:
         return scratch(self.g, self.layer, f"nms_{what}")
 
-    def op(self, op_type: str, *inputs: str, **attributes: object) -> str:
+    def op(self, op_type: str, *inputs: str, **attributes: Any) -> str:
         output = self.name(op_type.lower())
         self.nodes.append(helper.make_node(op_type, list(inputs), [output], name=output,
                                            **attributes))
         return output
 
-    def const(self, array: np.ndarray) -> str:
+    def const(self, array: np.ndarray | np.generic) -> str:
         output = self.name("const")
         tensor = numpy_helper.from_array(np.asarray(array), output)
         self.nodes.append(helper.make_node("Constant", [], [output], name=output, value=tensor))

@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from caffebatch.caffe.net import Layer
 from caffebatch.compiler.converters._checks import neuron_bottom, refuse
 from caffebatch.compiler.converters._forks import SSD
-from caffebatch.compiler.converters._spatial import blob, expect_blobs, scratch
+from caffebatch.compiler.converters._spatial import expect_blobs, scratch
 from caffebatch.compiler.graph import GraphBuilder
 from caffebatch.compiler.registry import Tensor, converts
+
+
+def _scale(layer: Layer, count: int, what: str) -> np.ndarray:
+    # NormalizeLayer::LayerSetUp checks only the count of the scale blob, not its shape
+    if not layer.blobs:
+        refuse(layer, f"the weights hold no blob; the scale ({what}) is missing")
+    values = np.asarray(layer.blobs[0], dtype=np.float32)
+    if values.size != count:
+        refuse(layer, f"the scale (blob 0) holds {values.size} values, expected {count} ({what})")
+    return values
 
 
 @converts("Normalize", fork=SSD)
@@ -26,10 +38,10 @@ def normalize(layer: Layer, inputs: list[Tensor], g: GraphBuilder) -> list[Tenso
     channels = x.shape[1]
     expect_blobs(layer, 1)
     if p.channel_shared:
-        scale = blob(layer, 0, (), "scale (norm_param.channel_shared: one value)")
+        scale = _scale(layer, 1, "norm_param.channel_shared: one value").reshape(())
     else:
         per_channel = (channels,) + (1,) * (len(x.shape) - 2)
-        scale = blob(layer, 0, (channels,), "scale (one per channel)").reshape(per_channel)
+        scale = _scale(layer, channels, "one per channel").reshape(per_channel)
     axes = list(range(1, len(x.shape))) if p.across_spatial else [1]
     squares = g.op(
         "ReduceSumSquare", x.name, g.ints(axes, f"{layer.name}_axes"),

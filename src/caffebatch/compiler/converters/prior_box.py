@@ -9,7 +9,9 @@ does (including its float/double mix and its int truncation of min_size and max_
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 
@@ -19,6 +21,8 @@ from caffebatch.compiler.converters._forks import SSD
 from caffebatch.compiler.graph import GraphBuilder
 from caffebatch.compiler.layouts import SHARED
 from caffebatch.compiler.registry import Tensor, converts
+
+Number = TypeVar("Number", int, float)
 
 
 @dataclass(frozen=True)
@@ -39,7 +43,9 @@ class Priors:
         return len(self.aspect_ratios) * len(self.min_sizes) + len(self.max_sizes)
 
 
-def _pair(layer: Layer, both: str, h: str, w: str, cast: type) -> tuple:
+def _pair(
+    layer: Layer, both: str, h: str, w: str, cast: Callable[[float], Number]
+) -> tuple[Number, Number]:
     p = layer.param.prior_box_param
     if p.HasField(h) or p.HasField(w):
         if p.HasField(both):
@@ -56,7 +62,7 @@ def _pair(layer: Layer, both: str, h: str, w: str, cast: type) -> tuple:
     return (cast(0), cast(0))
 
 
-def _aspect_ratios(ratios, flip: bool) -> tuple[float, ...]:
+def _aspect_ratios(ratios: Iterable[float], flip: bool) -> tuple[float, ...]:
     kept = [np.float32(1.0)]
     for ratio in (np.float32(r) for r in ratios):
         if any(abs(ratio - existing) < 1e-6 for existing in kept):
@@ -97,7 +103,9 @@ def read_priors(layer: Layer) -> Priors:
     )
 
 
-def _box(cx: np.float32, cy: np.float32, width: float, height: float, img: tuple[int, int]):
+def _box(
+    cx: np.float32, cy: np.float32, width: float, height: float, img: tuple[int, int]
+) -> tuple[float, float, float, float]:
     # Caffe computes these four in double from float centers and float box sizes
     w, h = float(np.float32(width)) / 2.0, float(np.float32(height)) / 2.0
     return ((float(cx) - w) / img[1], (float(cy) - h) / img[0],
@@ -152,6 +160,6 @@ def prior_box(layer: Layer, inputs: list[Tensor], g: GraphBuilder) -> list[Tenso
             refuse(layer, f"bottom {bottom.name!r} must be 4-D (num, channels, height, width), "
                           f"got {bottom.shape}")
     priors = read_priors(layer)
-    top = prior_boxes(priors, feature.shape[2:], image.shape[2:])
+    top = prior_boxes(priors, (feature.shape[2], feature.shape[3]), (image.shape[2], image.shape[3]))
     value = g.initializer(top, f"{layer.name}_priors")
     return [Tensor(g.op("Identity", value, output=layer.tops[0]), top.shape, SHARED)]
