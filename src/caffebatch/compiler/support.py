@@ -59,7 +59,11 @@ Caffe gives for that record alone in a batch of one, its own rows with image id 
 bottom. NMS follows bbox_util.cpp's ApplyNMSFast exactly, as an ONNX `Loop` (ONNX's
 NonMaxSuppression has no eta and breaks score ties in another order): boxes of equal score
 keep the lower prior index first; ties at the keep_top_k cut, which Caffe's std::sort
-leaves unspecified, go to the lower label, then the better rank.
+leaves unspecified, go to the lower label, then the better rank. `clip` (OpenCV's
+extension, which its res10 face detector sets) clips the decoded boxes to [0, 1] first.
+The tie order rests on ONNX TopK's rule (the lower index first among equal values):
+OpenVINO (`--engine openvino`) does not keep it, so where scores tie exactly its detections
+can differ from Caffe's; `auto` keeps ONNX Runtime when they differ on its probe.
 
 **Priors (SSD's PriorBox).** The priors are the same for every record: a constant
 `[1, 2, boxes*4]`, declared with that shape and recorded as `"shared"`; every record's
