@@ -60,7 +60,7 @@ class RunOptions:
     max_record_bytes: int = 64 * 1024 * 1024
     max_batch_bytes: int = 1024 * 1024 * 1024  # the decoded inputs of one batch, float32
     max_inflight_bytes: int = 512 * 1024 * 1024  # records fetched, decoded, batched at once
-    processes: int | None = None        # local worker processes; None: one per core for big runs
+    processes: int = 0                  # local worker processes (opt-in); 0: threads in this process
     retry: RetryPolicy = RetryPolicy()
     scorer_threads: int | None = None   # ONNX Runtime threads; None: every core
     progress_interval_s: float = 0.5

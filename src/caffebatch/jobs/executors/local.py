@@ -1,11 +1,10 @@
-"""The local executor: chunks of entries done by worker processes, or by threads in this one.
+"""The local executor: chunks of entries done by threads in this process, or worker processes.
 
-A run big enough to pay for starting them (its listing holds more than
-`PROCESSES_FROM_BYTES` of decoded input) goes to one worker process per core (processes.py):
-decoding and encoding hold the GIL, so only processes put every core to the Python side's
-work. A smaller run, or one given a Scorer to use, stays in this process: a few threads
-stream chunks through one ChunkWorker, so the steps of different chunks overlap (ONNX
-Runtime and file and socket I/O release the GIL).
+By default a few threads stream chunks through one ChunkWorker, so the steps of different
+chunks overlap (ONNX Runtime and file and socket I/O release the GIL). With `processes`
+(RunOptions.processes, opt-in) the chunks go to that many worker processes instead
+(processes.py), each with its own GIL; not faster on the shared 2-core machine so far
+(BENCHMARKS.md), hence not the default. A run given a Scorer to use stays in this process.
 
 Either way a feeder thread reads the listing ahead by at most ``2 * workers`` chunks, each
 charged to the run's byte budget until its Outcome is back (budget.py), so memory stays
@@ -14,8 +13,6 @@ flat however many inputs there are and however big they are.
 
 from __future__ import annotations
 
-import itertools
-import os
 import queue
 import threading
 from collections.abc import Callable, Generator, Iterable, Iterator
@@ -36,33 +33,26 @@ B = TypeVar("B")
 # decoded or written.
 CHUNKS_IN_FLIGHT = 3
 POLL_S = 0.1  # how often a waiting thread looks at the stop flags
-# Worker processes take about a second to start (the model loads in each): a run with
-# less decoded input than this (10,000 LeNet records, 50 GoogLeNet ones) is done sooner
-# in this process. Read ahead from the listing to decide, never more than the cap.
-PROCESSES_FROM_BYTES = 32 * 1024 * 1024
-DECIDE_WITHIN_ENTRIES = 20_000
 
 
 class LocalExecutor:
     """Runs chunks on this machine. `cancel`, when set, stops the run.
 
-    `processes`: how many worker processes; None decides per run (one per core for a big
-    run with its own Scorer, none otherwise), 0 keeps every run in this process.
+    `processes`: how many worker processes to do the chunks in; 0 (the default) keeps
+    them in this process.
     """
 
-    def __init__(self, cancel: threading.Event | None = None,
-                 processes: int | None = None) -> None:
+    def __init__(self, cancel: threading.Event | None = None, processes: int = 0) -> None:
         self._cancel = cancel
         self._processes = processes
 
     def run(self, job: Job, entries: Iterable[Entry]) -> Generator[Outcome, None, None]:
         budget = ByteBudget(job.options.max_inflight_bytes)
         decoded = record_bytes(job.inputs)
-        head, rest = _look_ahead(iter(entries), decoded)
-        count = self._count(job, head, decoded)
+        count = self._processes if job.scorer is None else 0
         workers = count or CHUNKS_IN_FLIGHT
         # each chunk weighs at most its share of the budget, so `workers` of them fit at once
-        chunks = chunks_within(itertools.chain(head, rest), job.batch_size,
+        chunks = chunks_within(entries, job.batch_size,
                                max(1, budget.limit // workers), decoded)
         closed = threading.Event()
 
@@ -91,19 +81,6 @@ class LocalExecutor:
         finally:
             closed.set()
             close()
-
-    def _count(self, job: Job, head: list[Entry], decoded: int) -> int:
-        if self._processes is not None:
-            return self._processes
-        if job.scorer is not None or (os.cpu_count() or 1) < 2:
-            return 0
-        return (os.cpu_count() or 1) if len(head) * decoded >= PROCESSES_FROM_BYTES else 0
-
-
-def _look_ahead(entries: Iterator[Entry], decoded: int) -> tuple[list[Entry], Iterator[Entry]]:
-    """The first entries of the listing, up to the bytes that decide; and the rest."""
-    wanted = min(DECIDE_WITHIN_ENTRIES, -(-PROCESSES_FROM_BYTES // max(1, decoded)))
-    return list(itertools.islice(entries, wanted)), entries
 
 
 def _submitter(pool: ThreadPoolExecutor,
