@@ -18,7 +18,8 @@ import threading
 from collections.abc import Callable, Generator, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import TypeVar
+from functools import partial
+from typing import Any, TypeVar
 
 from caffebatch.jobs.budget import ByteBudget, chunks_within, record_bytes
 from caffebatch.jobs.executors import Job
@@ -59,6 +60,8 @@ class LocalExecutor:
         def stopped() -> bool:
             return closed.is_set() or (self._cancel is not None and self._cancel.is_set())
 
+        submit: Callable[[list[Entry]], Future[Outcome]]
+        close: Callable[[], None]
         if count:
             from caffebatch.jobs.executors.processes import WorkerProcesses
 
@@ -69,9 +72,10 @@ class LocalExecutor:
             threads = ThreadPoolExecutor(workers, thread_name_prefix="chunk")
             submit = _submitter(threads, worker.process)
 
-            def close() -> None:
+            def close_threads() -> None:
                 threads.shutdown(wait=False, cancel_futures=True)
                 worker.close()
+            close = close_threads
 
         try:
             if not count:
@@ -88,6 +92,18 @@ def _submitter(pool: ThreadPoolExecutor,
     def submit(entries: list[Entry]) -> Future[Outcome]:
         return pool.submit(fn, entries)
     return submit
+
+
+def _take_slot(slots: threading.Semaphore, timeout: float) -> bool:
+    return slots.acquire(timeout=timeout)
+
+
+def _take_bytes(budget: ByteBudget, weight: int, timeout: float) -> bool:
+    return budget.acquire(weight, timeout)
+
+
+def _finished(done: queue.Queue[Any], weight: int, future: Future[Any]) -> None:
+    done.put((future, weight))
 
 
 @dataclass(frozen=True)
@@ -126,13 +142,12 @@ def threaded(submit: Callable[[A], Future[B]], items: Iterable[tuple[A, int]], *
         submitted = 0
         try:
             for item, weight in items:
-                if not wait(lambda timeout: slots.acquire(timeout=timeout)):
+                if not wait(partial(_take_slot, slots)):
                     return
-                if not wait(lambda timeout, weight=weight: budget.acquire(weight, timeout)):
+                if not wait(partial(_take_bytes, budget, weight)):
                     slots.release()
                     return
-                future = submit(item)
-                future.add_done_callback(lambda f, weight=weight: done.put((f, weight)))
+                submit(item).add_done_callback(partial(_finished, done, weight))
                 submitted += 1
         except Exception as error:  # noqa: BLE001 (the listing failed: raised to the caller)
             done.put(_Raised(error))
