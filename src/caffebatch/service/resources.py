@@ -18,7 +18,7 @@ from caffebatch.store.tables import Deployment, Instance, ModelVersion, Publishe
 
 # The status vocabulary the API and the dashboard show, from the rooms that define it.
 __all__ = ["ACTIVE", "DeploymentInfo", "DeploymentStatus", "InstanceInfo", "ModelInfo",
-           "StatusDetails", "VersionInfo"]
+           "StatusDetails", "UserInfo", "VersionInfo"]
 
 
 @dataclass(frozen=True)
