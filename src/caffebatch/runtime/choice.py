@@ -200,8 +200,8 @@ def recorded(
     still installed; None: measure again."""
     for choice in choices:
         same = (choice.get("batch"), choice.get("precision", F32)) == (batch, precision)
-        named_so = setting == AUTO or choice.get("engine") == setting
-        if same and named_so and choice.get("engine") in installed():
+        fits = setting == AUTO or choice.get("engine") == setting
+        if same and fits and choice.get("engine") in installed():
             return choice
     return None
 
