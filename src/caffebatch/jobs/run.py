@@ -61,7 +61,7 @@ def run_batch(
         target_storage = open_storage(target, options.retry, connections=options.concurrency)
         target_storage.prepare()
         job = Job(source, target, model.onnx.SerializeToString(), model.inputs, options,
-                  plan.batch_size, scorer, options.scorer_threads, model.engine)
+                  plan.batch_size, scorer, options.scorer_threads, model.engine, model.precision)
         ticker.start()
         entries = pending(source_storage.list(), target_storage.list(), report)
         with contextlib.closing(executor.run(job, entries)) as outcomes:
