@@ -138,8 +138,25 @@ def _close(actual: np.ndarray, expected: np.ndarray, what: str) -> None:
     np.testing.assert_allclose(actual, expected, rtol=1e-4, atol=1e-5 * scale, err_msg=what)
 
 
+# Nets that do not match yet, with what is known. Strict: the day one passes, this fails,
+# and its line goes.
+KNOWN_MISMATCH = {
+    "mobilenetv2_ssdlite": (
+        "mbox_loc differs from OpenCV by up to 2e-4 (4.5e-5 allowed) in 0.5% of elements; "
+        "the drift starts near conv_12/depthwise/relu and grows layer by layer, no single "
+        "layer is wrong; cause not found yet (rounding through BatchNorm folding suspected)"
+    ),
+}
+
+
 def _params(name: str) -> list:
-    return [pytest.param(n, marks=pytest.mark.slow) if n in SLOW else n for n in NETS]
+    params = []
+    for net in NETS:
+        marks = [pytest.mark.slow] if net in SLOW else []
+        if net in KNOWN_MISMATCH:
+            marks.append(pytest.mark.xfail(reason=KNOWN_MISMATCH[net], strict=True))
+        params.append(pytest.param(net, marks=marks))
+    return params
 
 
 @pytest.mark.parametrize("name", _params("nets"))
