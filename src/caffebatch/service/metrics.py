@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
+from sqlalchemy.exc import SQLAlchemyError
 
 log = logging.getLogger("caffebatch.metrics")
 
@@ -104,7 +105,7 @@ class _StoreCollector(Collector):
     def collect(self) -> Iterable[Metric]:
         try:
             figures = self.figures()
-        except Exception as error:  # a scrape during a store outage still gets the rest
+        except SQLAlchemyError as error:  # a scrape during a store outage still gets the rest
             log.warning("metrics: the store did not answer: %s", error)
             return
         runs = GaugeMetricFamily(

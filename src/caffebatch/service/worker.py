@@ -63,8 +63,9 @@ class WorkerPool:
         with self.ctx.db.session() as session:
             rows = session.execute(
                 select(Deployment.status, func.count()).group_by(Deployment.status)
-            ).all()
-        return StoreFigures({status: count for status, count in rows}, self.ctx.runs.running())
+            )
+        by_status = dict.fromkeys(states.DeploymentStatus, 0) | dict(rows.tuples())
+        return StoreFigures(by_status, self.ctx.runs.running())
 
     def _join_ray(self) -> None:
         # Join (or start) Ray here, in the thread that starts the server: a Ray started
