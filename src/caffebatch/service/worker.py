@@ -64,7 +64,8 @@ class WorkerPool:
             rows = session.execute(
                 select(Deployment.status, func.count()).group_by(Deployment.status)
             )
-        by_status = dict.fromkeys(states.DeploymentStatus, 0) | dict(rows.tuples())
+            by_status = {str(status): 0 for status in states.DeploymentStatus}
+            by_status.update({status: count for status, count in rows})
         return StoreFigures(by_status, self.ctx.runs.running())
 
     def _join_ray(self) -> None:
