@@ -42,8 +42,10 @@ def _executor(ctx: ServiceContext, pool: Any) -> str | None:
         return None
     if pool is not None and pool.executor_error:
         return str(pool.executor_error)
-    import ray
-
+    try:
+        import ray
+    except ImportError:
+        return "Ray is not installed (pip install 'caffebatch[ray]')"
     return None if ray.is_initialized() else "Ray is not joined"
 
 
