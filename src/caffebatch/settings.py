@@ -125,6 +125,18 @@ class Settings(BaseSettings):
     poll_interval_s: float = 0.5
     progress_interval_s: float = 1.0
     cancel_wait_s: float = 5.0
+    lease_s: float = Field(
+        default=30.0,
+        gt=0,
+        description="How long a server's claim on a run holds unless renewed (it renews it "
+        "every third of this): a run whose server died is taken over by another server, or "
+        "by the restarted one, this long after its last renewal.",
+    )
+    log_format: Literal["text", "json"] = Field(
+        default="text",
+        description="`json`: one JSON object per line, uvicorn's lines too, each with the "
+        "request's id while a request is served.",
+    )
 
     # where runs execute: "local" (threads in this process) or "ray" (pip install 'caffebatch[ray]')
     executor: Literal["local", "ray"] = "local"
