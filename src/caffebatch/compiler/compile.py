@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import onnx
 
@@ -14,6 +14,9 @@ from caffebatch.compiler.graph import GraphBuilder
 from caffebatch.compiler.passes import optimize
 from caffebatch.compiler.registry import Tensor, converter_for
 from caffebatch.errors import LayerError, NetError, UnsupportedLayerError
+
+if TYPE_CHECKING:
+    from caffebatch.inputs.transform import Transform
 
 
 @dataclass(frozen=True)
@@ -35,7 +38,9 @@ class CompiledModel:
     to score it on (None: ONNX Runtime) at `precision` (``f32``, or an opt-in ``bf16``),
     and `engine_choice` what was measured to choose it (`caffebatch.model.choose_engine`);
     `engine_choices` keeps every choice measured, one per batch size and precision. All
-    are kept in compiled.json.
+    are kept in compiled.json. What the model package adds (caffebatch.model fills it in):
+    `transforms`, by input name, for the inputs that take images, and `labels`, the class
+    names of its labels file.
     """
 
     onnx: onnx.ModelProto
@@ -47,6 +52,8 @@ class CompiledModel:
     engine_choice: dict[str, Any] | None = None
     precision: str = "f32"
     engine_choices: tuple[dict[str, Any], ...] = ()
+    transforms: Mapping[str, Transform] = field(default_factory=dict)
+    labels: tuple[str, ...] | None = None
 
     @property
     def output_layouts(self) -> dict[str, str]:
