@@ -32,10 +32,9 @@ NOT_NUMERIC = "not_numeric"
 RAGGED = "ragged"
 WRONG_SHAPE = "wrong_shape"
 DUPLICATE_KEY = "duplicate_key"
-UNREADABLE = "unreadable"
-INVALID_KEY = "invalid_key"
-# Codes of objects that storage cannot hand over (unreadable, permission_denied, archived,
-# invalid_name, reserved_name, output_name_too_long, corrupt) are those of errors.ObjectError.
+# The codes of objects that cannot be read, or whose names cannot be used (unreadable,
+# permission_denied, archived, corrupt, invalid_name, invalid_key, reserved_name,
+# output_name_too_long), are those of errors.ObjectError and its subclasses.
 
 UTF8_BOM = b"\xef\xbb\xbf"
 

@@ -133,7 +133,7 @@ def run_batch(
 def _pipeline(executor: Executor, model: CompiledModel, scorer, source: Storage, target: Storage,
               options: RunOptions, batch_size: int, report: RunReport) -> None:
     entries = pipeline.pending(source.list(), target.list(), report)
-    load = partial(pipeline.load_all, source, model.inputs, options.max_record_bytes)
+    load = partial(pipeline.load_all, source, target, model.inputs, options.max_record_bytes)
     loaded = executor.map(load, pipeline.chunks(entries, pipeline.chunk_size(source, batch_size)),
                           workers=pipeline.workers(source, options.concurrency))
     scored = executor.map(partial(pipeline.score, scorer),

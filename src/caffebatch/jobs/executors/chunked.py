@@ -83,7 +83,8 @@ class ChunkWorker:
         """Fetch, decode, score and write `entries`; bad inputs are failures, not errors."""
         self.ready()
         job = self.job
-        load = partial(pipeline.load, self._source, job.inputs, job.options.max_record_bytes)
+        load = partial(pipeline.load, self._source, self._target, job.inputs,
+                       job.options.max_record_bytes)
         loaded = list(self._pool.map(load, entries))  # fetches overlap; order is kept
         good = [item for item in loaded if isinstance(item, Record)]
         written = 0
