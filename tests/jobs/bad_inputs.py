@@ -89,3 +89,29 @@ CORPUS: dict[str, tuple[bytes, str]] = {
     "nan_after_non_ascii": ('{"dé": [NaN]}'.encode(), "not_finite"),
     "nan_like_word": (b'{"data": [NaNa]}', "invalid_json"),
 }
+
+# Objects that are bad for what they are, not for what they hold: kind -> the code of the
+# record error a run reports (tests/jobs/odd_objects.py plants each kind).
+OBJECT_KINDS: dict[str, str] = {
+    "unreadable_file": "unreadable",            # EACCES on one local file
+    "io_error": "unreadable",                   # EIO on one local file
+    "non_utf8_name": "invalid_name",            # b"caf\xe9.json" in a local folder
+    "s3_leading_slash": "invalid_name",         # the key "/x.json" at the bucket's root
+    "s3_double_slash": "invalid_name",          # the key "in//x.json" under the prefix "in"
+    "s3_dot_key": "invalid_key",                # the key "in/." names no result
+    "s3_access_denied": "permission_denied",    # 403 AccessDenied for one object
+    "s3_archived": "archived",                  # InvalidObjectState: a GLACIER object
+    "s3_damaged": "corrupt",                    # never matches its checksum
+    "name_too_long_for_target": "output_name_too_long",  # a 300-byte key, a local target
+    "reserved_name": "reserved_name",           # an input named "_caffebatch"
+}
+
+# Listed objects that are not inputs at all: kind -> the skip reason of their listing entry.
+SKIP_KINDS: dict[str, str] = {
+    "hidden_file": "hidden",
+    "folder_named_like_a_record": "nested",
+    "s3_nested_prefix": "nested",
+    "fifo": "not_a_regular_file",
+    "socket": "not_a_regular_file",
+    "dangling_link": "not_a_regular_file",
+}

@@ -44,6 +44,7 @@ class FaultProxy:
                        **{fault: 0 for fault in FAULTS}}
         self.outage_until = 0.0
         self.refusals: dict[str, tuple[int, str]] = {}  # request path -> (status, S3 code)
+        self.damaged: set[str] = set()  # request paths whose body is always corrupted
         self.put_headers: list[dict[str, str]] = []
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.server.daemon_threads = True
@@ -65,6 +66,10 @@ class FaultProxy:
         """Answer every request for `path` (``/bucket/key``) with this S3 error."""
         self.refusals[path] = (status, code)
 
+    def damage(self, path: str) -> None:
+        """Corrupt every read of `path` (``/bucket/key``): the object looks damaged at rest."""
+        self.damaged.add(path)
+
     def draw(self, path: str) -> str | None:
         with self.lock:
             if time.monotonic() < self.outage_until:
@@ -76,9 +81,9 @@ class FaultProxy:
             self.counts[fault or "forwarded"] += 1
             return fault
 
-    def corrupts(self) -> bool:
+    def corrupts(self, path: str) -> bool:
         with self.lock:
-            hit = self.random.random() < self.corrupt_rate
+            hit = path in self.damaged or self.random.random() < self.corrupt_rate
             self.counts["corrupt"] += hit
             return hit
 
@@ -123,7 +128,7 @@ class FaultProxy:
                     self.connection.close()
                     return
                 one_object = self.command == "GET" and "list-type" not in query
-                if one_object and status == 200 and data and proxy.corrupts():
+                if one_object and status == 200 and data and proxy.corrupts(path):
                     data = _changed_byte(data, proxy.random)
                 self._reply(status, dict(headers), data)
 
