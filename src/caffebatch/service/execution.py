@@ -6,6 +6,7 @@ import logging
 import threading
 import time
 from collections import OrderedDict
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
@@ -96,6 +97,7 @@ class Execution:
 
     def run(self) -> None:
         from caffebatch.jobs.run import run_batch
+        from caffebatch.jobs.spec import RetryPolicy
 
         with self.ctx.db.session() as session:
             deployment = session.get(Deployment, self.id)
@@ -128,7 +130,8 @@ class Execution:
             compiled,
             places.source,
             places.target,
-            choices.run_options(self.id, model_name, self.ctx.settings.progress_interval_s),
+            replace(choices.run_options(self.id, model_name, self.ctx.settings.progress_interval_s),
+                    retry=RetryPolicy(outage_s=self.ctx.settings.storage_outage_s)),
             progress=self._progress,
             cancel=self.cancel,
             executor=executor,

@@ -24,7 +24,7 @@ MAX_KEY_BYTES = 1024  # S3's limit on a key, prefix included
 
 # Reads of one object whose bytes must match its checksum before it counts as corrupt: a
 # body damaged on the way differs from read to read, one damaged at rest never passes.
-CORRUPT_READS = 3
+CORRUPT_READS = 5
 
 # An ETag that is the MD5 of the bytes: a single-part upload without SSE-KMS or SSE-C.
 _MD5_ETAG = re.compile(r'"?([0-9a-f]{32})"?')
