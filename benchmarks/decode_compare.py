@@ -19,7 +19,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from caffebatch.jobs import records  # noqa: E402
+from caffebatch.jobs import records
 
 INPUTS = {"data": (1, 28, 28)}
 LIMIT = 64 * 1024 * 1024

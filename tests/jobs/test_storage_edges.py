@@ -3,7 +3,6 @@ the budget, and what is read from S3 is verified. A real S3 server, behind the f
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import threading
