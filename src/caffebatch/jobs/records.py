@@ -158,7 +158,7 @@ def _may_hold_booleans(data: bytes) -> bool:
 def _refuse_duplicate_keys(data: bytes) -> None:
     """Raise duplicate_key when an object holds a key twice (orjson keeps the last silently)."""
 
-    def pairs(items: list[tuple[str, object]]) -> dict:
+    def pairs(items: list[tuple[str, object]]) -> dict[str, object]:
         keys = [key for key, _ in items]
         if len(set(keys)) < len(keys):
             twice = sorted({key for key in keys if keys.count(key) > 1})

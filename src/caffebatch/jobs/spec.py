@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Literal
 
 # Error codes of a whole run (RunSummary.failure["code"]).
 STORAGE_FAILED = "storage_error"
@@ -47,7 +48,7 @@ class RetryPolicy:
     outage_s: float = 60.0
     base_delay_s: float = 0.1
     max_delay_s: float = 5.0
-    mode: str = "standard"
+    mode: Literal["standard", "adaptive"] = "standard"
     request_attempts: int = 3
 
 @dataclass(frozen=True)

@@ -71,7 +71,7 @@ class LocalStorage:
 
     remote = False
 
-    def __init__(self, root: str | os.PathLike) -> None:
+    def __init__(self, root: str | os.PathLike[str]) -> None:
         self.root = Path(root)
         # temporary names: unique to this object, and O_EXCL refuses a clash anyway
         self._prefix = uuid.uuid4().hex[:12]
@@ -181,7 +181,7 @@ class LocalStorage:
                     os.close(descriptor)
 
 
-def _entry(item: os.DirEntry) -> Entry:
+def _entry(item: os.DirEntry[str]) -> Entry:
     """A listed name as an Entry: an input, or a skip with its reason."""
     key, bad_name = _printable(item.name)
     if item.name.startswith("."):

@@ -6,7 +6,8 @@ import hashlib
 import os
 import re
 from collections.abc import Callable, Iterator
-from typing import TypeVar
+from functools import partial
+from typing import Any, TypeVar
 
 import boto3
 from botocore.config import Config
@@ -96,14 +97,17 @@ class S3Storage:
 
         return retrying(self.retry, translated, what)
 
-    def _pages(self, prefix: str, delimiter: str | None) -> Iterator[dict]:
+    def _pages(self, prefix: str, delimiter: str | None) -> Iterator[dict[str, Any]]:
         """The listing pages under `prefix`, one request each, as they are needed."""
-        arguments = {"Bucket": self.bucket, "Prefix": prefix, "MaxKeys": self.page_size}
+        arguments: dict[str, Any] = {"Bucket": self.bucket, "Prefix": prefix,
+                                     "MaxKeys": self.page_size}
         if delimiter:
             arguments["Delimiter"] = delimiter
         while True:
-            page = self._call(lambda a=dict(arguments): self.client.list_objects_v2(**a),
-                              f"listing s3://{self.bucket}/{prefix}")
+            page: dict[str, Any] = self._call(
+                partial(self.client.list_objects_v2, **arguments),
+                f"listing s3://{self.bucket}/{prefix}",
+            )
             yield page
             token = page.get("NextContinuationToken")
             if not page.get("IsTruncated") or not token:
@@ -149,8 +153,9 @@ class S3Storage:
                                           ChecksumMode="ENABLED")
         with response["Body"] as body:
             if response.get("ContentLength", 0) > limit:  # too large: enough to tell
-                return body.read(limit + 1)
-            data = body.read()  # a full read checks the length, and the checksum S3 sent
+                head: bytes = body.read(limit + 1)
+                return head
+            data: bytes = body.read()  # a full read checks the length, and S3's checksum
         if not isinstance(body, StreamingChecksumBody):  # no checksum came for botocore to check
             _check_etag(response, data, what)
         return data
@@ -179,7 +184,7 @@ class S3Storage:
         self.client.close()
 
 
-def _check_etag(response: dict, data: bytes, what: str) -> None:
+def _check_etag(response: dict[str, Any], data: bytes, what: str) -> None:
     """Compare the bytes with the object's ETag, when that is their MD5."""
     match = _MD5_ETAG.fullmatch(response.get("ETag", ""))
     if (match is None or response.get("ServerSideEncryption") in _OPAQUE_ETAG_ENCRYPTION
