@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from caffebatch.errors import ModelError, ObjectNotFoundError, RecordError
+from caffebatch.errors import ModelError, ObjectError, ObjectNameError, RecordError
 from caffebatch.jobs import records
 from caffebatch.jobs.batches import Batch, Scored
 from caffebatch.jobs.storage import Entry, Storage
@@ -47,9 +47,11 @@ def pending(source: Iterable[Entry], done: Iterable[Entry], report: RunReport) -
 
     One pass over each listing, so resuming costs no request per input.
     """
-    done_keys = iter(done)
+    done_keys = (entry for entry in done if entry.skip is None)
     latest = next(done_keys, None)
     for entry in source:
+        if entry.skip is not None:  # not an input (issue 10: count it as skipped, by reason)
+            continue
         while latest is not None and latest.key < entry.key:
             latest = next(done_keys, None)
         skipped = latest is not None and latest.key == entry.key
@@ -60,18 +62,24 @@ def pending(source: Iterable[Entry], done: Iterable[Entry], report: RunReport) -
 
 
 def load(
-    storage: Storage, inputs: Mapping[str, tuple[int, ...]], limit: int, entry: Entry
+    source: Storage, target: Storage, inputs: Mapping[str, tuple[int, ...]], limit: int,
+    entry: Entry,
 ) -> records.Record | Failure:
-    """Fetch and decode one input object. A bad object is a Failure; a broken storage raises."""
-    if entry.key in (".", "..") or "/" in entry.key:
-        return Failure(entry.key, records.INVALID_KEY, "the key cannot name an output object")
-    if entry.size is not None and entry.size > limit:
-        return Failure(entry.key, records.TOO_LARGE,
-                       f"the object has {entry.size} bytes, over the limit of {limit}")
+    """Fetch and decode one input object. A bad object is a Failure; a broken storage raises.
+
+    Bad objects are bad records: one whose name cannot be an input's or its result's, one
+    the source will not hand over (an ObjectError, with its code), one that does not decode.
+    """
     try:
-        data = storage.get(entry.key, limit)
-    except ObjectNotFoundError as error:
-        return Failure(entry.key, records.UNREADABLE, f"the object was listed but is gone: {error}")
+        if entry.bad_name is not None:
+            raise ObjectNameError(entry.bad_name)
+        target.check_name(entry.key)
+        if entry.size is not None and entry.size > limit:
+            return Failure(entry.key, records.TOO_LARGE,
+                           f"the object has {entry.size} bytes, over the limit of {limit}")
+        data = source.get(entry.key, limit)
+    except ObjectError as error:  # this object only: the run goes on
+        return Failure(entry.key, error.code, error.message)
     try:
         return records.decode(entry.key, data, inputs, limit)
     except RecordError as error:

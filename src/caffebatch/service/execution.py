@@ -14,7 +14,7 @@ from typing import Any, cast
 from sqlalchemy import CursorResult, update
 
 from caffebatch.errors import CaffebatchError, code_of
-from caffebatch.jobs import StatusDetails, make_executor, run_batch
+from caffebatch.jobs import RetryPolicy, StatusDetails, make_executor, run_batch
 from caffebatch.service.context import ServiceContext
 from caffebatch.service.crypto import MASK
 from caffebatch.service.runfiles import places_of
@@ -119,7 +119,8 @@ class Execution:
             compiled,
             places.source,
             places.target,
-            choices.run_options(self.id, model_name, self.ctx.settings.progress_interval_s),
+            replace(choices.run_options(self.id, model_name, self.ctx.settings.progress_interval_s),
+                    retry=RetryPolicy(outage_s=self.ctx.settings.storage_outage_s)),
             progress=self._progress,
             cancel=self.cancel,
             executor=executor,

@@ -55,7 +55,7 @@ class ChunkWorker:
         """Fetch, decode, score and write `entries`; bad inputs are failures, not errors."""
         source, target, _ = self._parts()
         job = self.job
-        load = partial(pipeline.load, source, job.inputs, job.options.max_record_bytes)
+        load = partial(pipeline.load, source, target, job.inputs, job.options.max_record_bytes)
         loaded = _spread(self._reads, load, entries, source.remote)
         written = 0
         for batch in batches([item for item in loaded if isinstance(item, Record)],
