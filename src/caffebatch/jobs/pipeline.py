@@ -22,6 +22,8 @@ from caffebatch.jobs.storage import Entry, Storage
 if TYPE_CHECKING:
     from caffebatch.jobs.report import RunReport
 
+DONE = "done"  # the skip reason of an input whose complete result is in the target already
+
 Feeds = dict[str, np.ndarray]
 
 
@@ -45,18 +47,21 @@ class Outcome:
 def pending(source: Iterable[Entry], done: Iterable[Entry], report: RunReport) -> Iterator[Entry]:
     """The source entries without a result yet: a merge of two listings in sorted key order.
 
-    One pass over each listing, so resuming costs no request per input.
+    One pass over each listing. `done` lists the complete results (see jobs/resume.py); what
+    the source lists that is not an input is counted as skipped with its reason.
     """
     done_keys = (entry for entry in done if entry.skip is None)
     latest = next(done_keys, None)
     for entry in source:
-        if entry.skip is not None:  # not an input (issue 10: count it as skipped, by reason)
+        if entry.skip is not None:  # not an input: counted, never read
+            report.listed_one(entry.skip)
             continue
         while latest is not None and latest.key < entry.key:
             latest = next(done_keys, None)
-        skipped = latest is not None and latest.key == entry.key
-        report.listed_one(skipped)
-        if not skipped:
+        if latest is not None and latest.key == entry.key:
+            report.listed_one(DONE)
+        else:
+            report.listed_one()
             yield entry
     report.listing_done()
 

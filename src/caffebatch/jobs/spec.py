@@ -8,6 +8,8 @@ from typing import Literal
 # The codes of a RunError (RunSummary.failure["code"]); a run's model and storage failures
 # have theirs in caffebatch.errors.CODES.
 ERROR_THRESHOLD = "error_threshold"
+NO_INPUTS = "no_inputs"        # nothing listed under the source is an input
+INTERRUPTED = "interrupted"    # Ctrl-C (KeyboardInterrupt) ended the run
 INVALID_RUN = "invalid_run"
 
 
