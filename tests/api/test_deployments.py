@@ -127,9 +127,11 @@ def test_delete_cancels_a_running_run_and_a_model_in_use_is_kept(
     assert api.request("DELETE", url).status_code == 204
     assert time.monotonic() - started < 10
     assert api.request("GET", url).status_code == 404
-    settled = count_results(data / "out")
-    time.sleep(0.5)
-    assert count_results(data / "out") == settled < 1500  # the run stopped, early
+    settled = count_results(data / "out")  # at the 204: the run has ended, writes and all
+    time.sleep(1.0)
+    assert count_results(data / "out") == settled < 1500  # nothing landed after, and early
+    usage = api.request("GET", api.base).json()["entity"]["usage"]
+    assert usage["prediction_count"]["current"] == settled
 
     assert api.request("DELETE", f"{api.base}/published_models/{model_id}").status_code == 204
     assert api.request("GET", f"{api.base}/published_models/{model_id}").status_code == 404
