@@ -62,6 +62,7 @@ def run_batch(
     try:
         plan = plan_run(source, target, model, options)
         assert plan.batch_size is not None  # planned with the model
+        source, target = plan.source, plan.target  # local ones made absolute
         source_storage = open_storage(source, options.retry, connections=options.concurrency)
         target_storage = open_storage(target, options.retry, connections=options.concurrency)
         target_storage.prepare()
