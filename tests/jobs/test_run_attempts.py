@@ -129,10 +129,10 @@ def test_ctrl_c_writes_a_summary_with_what_was_written(tmp_path):
         time.sleep(0.02)
     process.send_signal(signal.SIGINT)
     _, stderr = process.communicate(timeout=120)
-    assert process.returncode == 1 and "Aborted" in stderr
+    assert process.returncode == 1 and b"Aborted" in stderr
     summary = summary_of(out, "int")
     assert summary["status"] == "CANCELLED" and summary["failure"]["code"] == "interrupted"
-    assert summary["scored"] == len(results_in(out)) > 0, stderr[-2000:]
+    assert summary["scored"] == len(results_in(out)) > 0, stderr[-2000:].decode()
 
 
 def test_a_failed_run_counts_what_it_wrote(lenet, lenet_scorer, digits, tmp_path):
