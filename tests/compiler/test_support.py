@@ -9,7 +9,7 @@ from pathlib import Path
 
 from caffebatch.caffe.net import HANDLED_BY_NET, TRAINING_ONLY
 from caffebatch.compiler.registry import converters
-from caffebatch.compiler.support import REGENERATE, converted_rows, table
+from caffebatch.compiler.support import REGENERATE, converted_rows, fork_rows, table
 
 DOCS = Path(__file__).parents[2] / "docs" / "layers.md"
 
@@ -70,3 +70,7 @@ def test_fork_layers_have_their_own_table_naming_the_fork():
     assert all(fork.strip() for _, fork in rows)
     bvlc_table = table().split("## Converted to ONNX")[1].split("## Fork layers")[0]
     assert "`Interp`" not in bvlc_table and "`Convolution`" in bvlc_table
+    ssd = {row[0]: row[1] for row in fork_rows()}
+    for layer_type in ("Permute", "PriorBox", "DetectionOutput", "Normalize"):
+        assert ssd[layer_type] == "weiliu89/caffe (SSD)"
+    assert not set(ssd) & {row.layer_type for row in converted_rows()}

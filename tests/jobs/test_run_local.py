@@ -111,6 +111,7 @@ def test_cancel_stops_promptly(lenet, tmp_path, digits):
     class SlowScorer:  # a real scorer would be too quick to catch in the act
         def __init__(self, inner):
             self.inner = inner
+            self.layouts = inner.layouts
 
         def __call__(self, feeds):
             seen.append(1)

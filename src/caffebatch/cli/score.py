@@ -54,6 +54,10 @@ def new_run_id() -> str:
 @click.option("--run-id", default=None, help="Names DST/_caffebatch/RUN_ID/ [default: a timestamp].")
 @click.option("--concurrency", type=click.IntRange(min=1), default=16, show_default=True,
               help="Objects fetched (and batches written) at once.")
+@click.option("--max-inflight-mib", type=click.IntRange(min=1), default=512, show_default=True,
+              help="Memory for the records in flight (fetched, decoded, batched), in MiB.")
+@click.option("--processes", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Local worker processes to score in (0: threads in this process).")
 @click.option("--threads", type=click.IntRange(min=1), default=None, help="Scoring threads [default: every core].")
 @click.option("--engine", type=click.Choice(engine_names()), default="auto", show_default=True,
               help="Backend: auto measures the installed ones on this model and batch size and "
@@ -65,8 +69,9 @@ def new_run_id() -> str:
               help="Where to run: this process, or a Ray cluster (pip install 'caffebatch[ray]').")
 @ray_options
 def score(model_dir: str, source: str, target: str, batch_size: int | None, max_error_ratio: float,
-          s3_endpoint: str | None, run_id: str | None, concurrency: int, threads: int | None,
-          outage_budget: float, engine: str, executor: str, **ray_flags: Any) -> None:
+          s3_endpoint: str | None, run_id: str | None, concurrency: int, max_inflight_mib: int,
+          processes: int, threads: int | None, outage_budget: float,
+          engine: str, executor: str, **ray_flags: Any) -> None:
     """Score every input object of SRC with the model MODEL_DIR, one result object per input in DST.
 
     MODEL_DIR is a model folder (with deployment-meta.json) or a .tar.gz/.zip archive of one.
@@ -92,6 +97,7 @@ def score(model_dir: str, source: str, target: str, batch_size: int | None, max_
     options = RunOptions(
         run_id=run_id or new_run_id(), batch_size=batch_size, max_error_ratio=max_error_ratio,
         concurrency=concurrency, scorer_threads=threads, model_name=str(model_dir),
+        max_inflight_bytes=max_inflight_mib * 1024 * 1024, processes=processes,
         retry=RetryPolicy(outage_s=outage_budget),
     )
     try:

@@ -8,8 +8,8 @@ from typing import Any
 
 import onnx
 
-from caffebatch.caffe.net import Net
-from caffebatch.compiler import macs
+from caffebatch.caffe.net import Layer, Net
+from caffebatch.compiler import layouts, macs
 from caffebatch.compiler.graph import GraphBuilder
 from caffebatch.compiler.passes import optimize
 from caffebatch.compiler.registry import Tensor, converter_for
@@ -43,6 +43,11 @@ class CompiledModel:
     declared_batch: int
     engine: str | None = None
     engine_choice: dict[str, Any] | None = None
+
+    @property
+    def output_layouts(self) -> dict[str, str]:
+        """The outputs whose first axis is not the batch axis, with their `layouts` name."""
+        return layouts.of_model(self.onnx)
 
     @property
     def macs(self) -> int:
@@ -90,7 +95,8 @@ def compile_net(
         convert = converter_for(layer.type)
         if convert is None:  # refused above; kept for the type checker
             raise UnsupportedLayerError([(layer.name, layer.type)])
-        tops = convert(layer, bottoms, g)
+        _refuse_rows_bottoms(layer, bottoms)
+        tops = _with_layout(convert(layer, bottoms, g), bottoms)
         if [t.name for t in tops] != list(layer.tops):
             raise LayerError(layer.name, layer.type, "converter produced the wrong tops")
         for top in tops:
@@ -100,14 +106,16 @@ def compile_net(
         infos.append(LayerInfo(layer.name, layer.type, tuple(tops), macs.count(layer, bottoms, tops)))
 
     graph_outputs = []
+    output_layouts: dict[str, str] = {}
     for name in outputs:
         try:
             value = values[net.resolve(name)]
         except KeyError:
             raise NetError(f"output {name!r} is neither a layer nor a blob of the net") from None
         graph_outputs.append((name, value.name, value.shape))
+        output_layouts[name] = value.layout
 
-    model = g.build(graph_outputs, net.name or "caffebatch")
+    model = g.build(graph_outputs, net.name or "caffebatch", output_layouts)
     if optimized:
         model = optimize(model)
     return CompiledModel(
@@ -117,3 +125,21 @@ def compile_net(
         layers=tuple(infos),
         declared_batch=net.declared_batch,
     )
+
+
+def _refuse_rows_bottoms(layer: Layer, bottoms: list[Tensor]) -> None:
+    """Refuse a layer fed with detection rows: their count varies, and they mix the records."""
+    rows = [b.name for b in bottoms if b.layout == layouts.ROWS]
+    if rows:
+        raise LayerError(
+            layer.name, layer.type,
+            f"bottom(s) {rows} hold the detections of the whole batch (a variable number of "
+            "rows, keyed by record); caffebatch can only output them, not feed them to a layer",
+        )
+
+
+def _with_layout(tops: list[Tensor], bottoms: list[Tensor]) -> list[Tensor]:
+    """A layer computing only from values shared by the batch (priors) shares its tops too."""
+    if bottoms and all(b.layout == layouts.SHARED for b in bottoms):
+        return [t._replace(layout=layouts.SHARED) if t.layout == layouts.BATCH else t for t in tops]
+    return tops

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
+from caffebatch.compiler import layouts
 from caffebatch.errors import NetError
 from caffebatch.naming import UniqueNames
 
 OPSET = 21
-BATCH = "N"  # the symbolic name of the batch axis in the compiled model
+BATCH = layouts.BATCH_AXIS  # the symbolic name of the batch axis in the compiled model
 
 
 class GraphBuilder:
@@ -77,8 +78,16 @@ class GraphBuilder:
         """Add a single-output node and return its output name."""
         return self.node(op_type, inputs, output, **attributes)[0]
 
-    def build(self, outputs: Sequence[tuple[str, str, Sequence[int]]], name: str) -> onnx.ModelProto:
+    def build(
+        self,
+        outputs: Sequence[tuple[str, str, Sequence[int]]],
+        name: str,
+        output_layouts: Mapping[str, str] | None = None,
+    ) -> onnx.ModelProto:
         """The model computing `outputs`: (graph output name, value name, shape) triples.
+
+        `output_layouts` gives the `layouts` of outputs whose first axis is not the batch
+        axis; they are declared with their own dims and recorded in the model's metadata.
 
         Nodes that no output needs are left out. An output whose name differs from
         its value gets an Identity node. When that name is already taken by an inner
@@ -100,7 +109,8 @@ class GraphBuilder:
             if out_name != value:
                 node_name = self._node_names.take(out_name)
                 nodes.append(helper.make_node("Identity", [value], [out_name], name=node_name))
-            dims: list[int | str] = [BATCH, *shape[1:]] if shape else []
+            layout = (output_layouts or {}).get(out_name, layouts.BATCH)
+            dims = layouts.graph_dims(layout, shape)
             output_infos.append(helper.make_tensor_value_info(out_name, TensorProto.FLOAT, dims))
         nodes = _needed(nodes, [o[0] for o in outputs])
         used = {i for node in nodes for i in node.input}
@@ -117,6 +127,7 @@ class GraphBuilder:
             producer_name="caffebatch",
         )
         model.ir_version = 10
+        layouts.write(model, output_layouts or {})
         return model
 
 

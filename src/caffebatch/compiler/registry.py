@@ -18,16 +18,20 @@ import importlib
 from collections.abc import Callable
 from typing import TYPE_CHECKING, NamedTuple
 
+from caffebatch.compiler.layouts import BATCH
+
 if TYPE_CHECKING:
     from caffebatch.caffe.net import Layer
     from caffebatch.compiler.graph import GraphBuilder
 
 
 class Tensor(NamedTuple):
-    """A value in the graph: its unique name and its shape as Caffe infers it."""
+    """A value in the graph: its unique name, its shape as Caffe infers it, and how its
+    values belong to the records of a batch (a `caffebatch.compiler.layouts` name)."""
 
     name: str
     shape: tuple[int, ...]
+    layout: str = BATCH
 
 
 Converter = Callable[["Layer", list[Tensor], "GraphBuilder"], list[Tensor]]
@@ -39,16 +43,20 @@ BUILTIN_MODULES = (
     "concat_slice",
     "convolution",
     "crop_tile",
+    "detection_output",
     "eltwise",
     "embed",
     "fork_channels",
     "fork_norm",
     "fork_resize",
     "inner_product",
+    "l2_normalize",
     "normalization",
+    "permute",
     "plumbing",
     "pooling",
     "power",
+    "prior_box",
     "reduction",
     "reshape",
     "scale_bias",

@@ -81,6 +81,33 @@ FORK_NOTES = """\
   training-only."""
 
 
+FORK_LAYERS = """\
+**Detections (SSD's DetectionOutput).** Caffe writes the detections of a whole batch into
+one `[1, 1, rows, 7]` blob, each row `[image id, label, score, xmin, ymin, xmax, ymax]`,
+by image, then label, then descending score, and, when no image of the batch has a
+detection, one row `[i, -1, -1, -1, -1, -1, -1]` per image `i`. The compiled (and
+exported) ONNX model computes exactly that blob for the batch it is given: its output is
+declared `[1, 1, "detections", 7]`, the batch axis of its inputs stays symbolic, and the
+image id is the record's index in the batch. The model's metadata (`metadata_props`)
+records it under `caffebatch.output_layouts` as `{"detection_out": "rows"}` (by output
+name), and caffebatch cuts each record's rows out by image id: a record's result is what
+Caffe gives for that record alone in a batch of one, its own rows with image id 0 (shape
+`[1, rows, 7]`), or `[[0, -1, -1, -1, -1, -1, -1]]`. A layer may not take detections as a
+bottom. NMS follows bbox_util.cpp's ApplyNMSFast exactly, as an ONNX `Loop` (ONNX's
+NonMaxSuppression has no eta and breaks score ties in another order): boxes of equal score
+keep the lower prior index first; ties at the keep_top_k cut, which Caffe's std::sort
+leaves unspecified, go to the lower label, then the better rank. `clip` (OpenCV's
+extension, which its res10 face detector sets) clips the decoded boxes to [0, 1] first.
+The tie order rests on ONNX TopK's rule (the lower index first among equal values):
+OpenVINO (`--engine openvino`) does not keep it, so where scores tie exactly its detections
+can differ from Caffe's; `auto` keeps ONNX Runtime when they differ on its probe.
+
+**Priors (SSD's PriorBox).** The priors are the same for every record: a constant
+`[1, 2, boxes*4]`, declared with that shape and recorded as `"shared"`; every record's
+result holds the whole blob (`[2, boxes*4]`).
+"""
+
+
 class Row(NamedTuple):
     """One converted layer type: its converter's module and what it computes."""
 
@@ -93,22 +120,30 @@ def _first_line(text: str | None) -> str:
     return (inspect.cleandoc(text or "").splitlines() or [""])[0]
 
 
-def converted_rows(fork_layers: bool = False) -> list[Row]:
+def converted_rows() -> list[Row]:
     """One row per registered converter, by module (the layer family), then type.
 
-    BVLC Caffe's layer types, or with `fork_layers` those of Caffe's forks. Types the net
-    builder handles or drops are left out: it acts before any converter.
+    Types the net builder handles or drops are left out: it acts before any converter.
+    Fork layer types are left out too: they have their own table (`fork_rows`).
     """
     rows = []
     from_fork = forks()
     for layer_type, converter in converters().items():
-        if layer_type in HANDLED_BY_NET or layer_type in TRAINING_ONLY:
-            continue
-        if (layer_type in from_fork) != fork_layers:
+        if layer_type in HANDLED_BY_NET or layer_type in TRAINING_ONLY or layer_type in from_fork:
             continue
         module = converter.__module__.rsplit(".", 1)[-1]
         rows.append(Row(layer_type, module, _first_line(converter.__doc__)))
     return sorted(rows, key=lambda row: (row.module, row.layer_type.lower()))
+
+
+def fork_rows() -> list[tuple[str, str, str, str]]:
+    """(layer type, fork, converter module, what it computes) per fork layer, by fork."""
+    rows = []
+    for layer_type, fork in forks().items():
+        converter = converters()[layer_type]
+        module = converter.__module__.rsplit(".", 1)[-1]
+        rows.append((layer_type, fork, module, _first_line(converter.__doc__)))
+    return sorted(rows, key=lambda row: (row[1], row[0].lower()))
 
 
 def _cell(text: str) -> str:
@@ -133,14 +168,9 @@ def table() -> str:
     converted = ("Layer type", "Converter module", "What it computes")
     lines += _markdown_table(converted, converted_rows())
     lines += ["", "## Fork layers, converted to ONNX", "", FORK_PREAMBLE, ""]
-    from_fork = forks()
-    fork_rows = [
-        (row.layer_type, from_fork[row.layer_type], row.module, row.summary)
-        for row in converted_rows(fork_layers=True)
-    ]
-    lines += _markdown_table(
-        ("Layer type", "Fork", "Converter module", "What it computes"), fork_rows
-    )
+    lines += _markdown_table(("Layer type", "Fork", "Converter module", "What it computes"),
+                             fork_rows())
+    lines += ["", "### Detections and priors (SSD)", "", FORK_LAYERS, FORK_NOTES]
     lines += ["", "## Handled while building the scoring net", ""]
     lines += _markdown_table(("Layer type", "What happens"), _by_type(HANDLED_BY_NET))
     lines += ["", "## Dropped from the scoring net (training only)", ""]

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TypeVar
 
 import numpy as np
 import orjson
 
+from caffebatch.compiler.layouts import BATCH, record_value
 from caffebatch.jobs.records import Record
 
 T = TypeVar("T")
@@ -24,10 +25,15 @@ class Batch:
 
 @dataclass(frozen=True)
 class Scored:
-    """A batch's keys with the model's outputs (batch axis first)."""
+    """A batch's keys with the model's outputs (batch axis first).
+
+    `layouts` names the outputs whose first axis is not the batch axis (detections,
+    priors), as the compiled model describes them (`caffebatch.compiler.layouts`).
+    """
 
     keys: tuple[str, ...]
     outputs: dict[str, np.ndarray]
+    layouts: Mapping[str, str] = field(default_factory=dict)
 
 
 def chunked(items: Iterable[T], size: int) -> Iterator[list[T]]:
@@ -66,6 +72,13 @@ def encode(key: str, outputs: Mapping[str, np.ndarray]) -> bytes:
 
 
 def results(scored: Scored) -> Iterator[tuple[str, bytes]]:
-    """Split a scored batch back into one (key, result bytes) per input."""
+    """Split a scored batch back into one (key, result bytes) per input.
+
+    Each record gets what Caffe gives for it alone in a batch of one: its row of an
+    ordinary output, its own detections of a detection output (`layouts.ROWS`).
+    """
     for index, key in enumerate(scored.keys):
-        yield key, encode(key, {name: values[index] for name, values in scored.outputs.items()})
+        yield key, encode(key, {
+            name: record_value(scored.layouts.get(name, BATCH), values, index)
+            for name, values in scored.outputs.items()
+        })

@@ -8,7 +8,7 @@ entries; the executors decide where and how many chunks run at once (see executo
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -21,6 +21,7 @@ from caffebatch.jobs.storage import Entry, Storage
 
 if TYPE_CHECKING:
     from caffebatch.jobs.report import RunReport
+    from caffebatch.runtime.scorer import Scorer
 
 DONE = "done"  # the skip reason of an input whose complete result is in the target already
 
@@ -91,8 +92,8 @@ def load(
         return Failure(entry.key, error.code, error.message)
 
 
-def score(scorer: Callable[[Feeds], Feeds], batch: Batch) -> Scored:
-    """Run the model on one batch."""
+def score(scorer: Scorer, batch: Batch) -> Scored:
+    """Run the model on one batch; the Scored carries how its outputs split per record."""
     try:
         outputs = scorer(batch.feeds)
     except ModelError:
@@ -101,7 +102,7 @@ def score(scorer: Callable[[Feeds], Feeds], batch: Batch) -> Scored:
         raise ModelError(
             f"the model failed on the batch of {batch.keys[0]!r}..{batch.keys[-1]!r}: {error}"
         ) from error
-    return Scored(batch.keys, outputs)
+    return Scored(batch.keys, outputs, scorer.layouts)
 
 
 def write(storage: Storage, result: tuple[str, bytes]) -> None:

@@ -52,7 +52,7 @@ def run_batch(
     and once at the end; `executor` (default: local threads) should share `cancel`.
     """
     report = RunReport(options.max_error_ratio)
-    executor = executor or LocalExecutor(cancel)
+    executor = executor or LocalExecutor(cancel, options.processes)
     plan: RunPlan | None = None
     failure: dict[str, str] | None = None
     interrupted = False

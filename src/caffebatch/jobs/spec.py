@@ -58,6 +58,8 @@ class RunOptions:
     `batch_size` None takes the prototxt's batch dimension when it is above 1, else 32.
     `max_error_ratio`: the run fails when more than this share of its records are bad
     (0.1 by default: one bad record in ten is a broken input set, not a few strays).
+    `max_inflight_bytes` bounds what the records in flight weigh (their text while decoded,
+    then their arrays; see jobs/budget.py), so memory follows it whatever the object size.
     """
 
     run_id: str
@@ -66,6 +68,8 @@ class RunOptions:
     concurrency: int = 16               # fetches (and writes) in flight at once
     max_record_bytes: int = 64 * 1024 * 1024
     max_batch_bytes: int = 1024 * 1024 * 1024  # the decoded inputs of one batch, float32
+    max_inflight_bytes: int = 512 * 1024 * 1024  # records fetched, decoded, batched at once
+    processes: int = 0                  # local worker processes (opt-in); 0: threads in this process
     retry: RetryPolicy = RetryPolicy()
     scorer_threads: int | None = None   # ONNX Runtime threads; None: every core
     progress_interval_s: float = 0.5

@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from caffebatch.compiler import layouts
 from caffebatch.runtime.backends import F32, ONNXRUNTIME, SessionOptions, backend
 from caffebatch.runtime.onnxruntime_session import CPU, CUDA, default_providers, session_options
 
@@ -44,6 +45,9 @@ class Scorer:
         self._session = backend(self.engine, precision).open(model, self._options)
         self.inputs: dict[str, tuple[int, ...]] = self._session.inputs
         self.outputs: tuple[str, ...] = self._session.outputs
+        # Outputs whose first axis is not the batch axis, from the model's metadata
+        # (caffebatch.compiler.layouts), whatever backend runs it
+        self.layouts: dict[str, str] = layouts.of_bytes(model)
 
     @property
     def providers(self) -> list[str]:

@@ -33,11 +33,10 @@ B = TypeVar("B")
 class ChunkWorker:
     """Does whole chunks of a Job, from any number of threads. Built once per worker process.
 
-    Storage calls go through two I/O pools, reads and writes, each `concurrency` wide (so
-    one chunk's writes do not wait behind the next chunk's reads): one task per object on a
-    remote storage (many requests in flight), one task per chunk on a local one (a local
-    file takes microseconds, so a chunk costs one hand-off rather than one per file). After
-    `close` no storage call starts.
+    Calls to a remote storage go through two I/O pools, reads and writes, each `concurrency`
+    wide (so one chunk's writes do not wait behind the next chunk's reads), one task per
+    object (many requests in flight); a local file takes microseconds, so the chunk's own
+    thread reads and writes them, with no hand-off. After `close` no storage call starts.
     """
 
     def __init__(self, job: Job) -> None:
@@ -49,6 +48,8 @@ class ChunkWorker:
         self._writes = ThreadPoolExecutor(job.options.concurrency, thread_name_prefix="chunk-io")
         self._opening = threading.Lock()
         self._scoring = threading.Lock()  # one forward pass at a time: each takes every core
+        self._local_calls = threading.Condition()  # counts the local storage calls under way
+        self._active, self._closed = 0, False
 
     def ready(self) -> bool:
         """Open the storages and load the model; raises what stands in the way (a local
@@ -63,13 +64,13 @@ class ChunkWorker:
         source, target, _ = self._parts()
         job = self.job
         load = partial(pipeline.load, source, target, job.inputs, job.options.max_record_bytes)
-        loaded = _spread(self._reads, load, entries, source.remote)
+        loaded = self._spread(self._reads, load, entries, source.remote)
         written = 0
         for batch in batches([item for item in loaded if isinstance(item, Record)],
                              job.batch_size):
             scored = list(results(self._score(batch)))
             write = partial(pipeline.write, target)
-            written += len(_spread(self._writes, write, scored, target.remote))
+            written += len(self._spread(self._writes, write, scored, target.remote))
         return Outcome(written, tuple(item for item in loaded if isinstance(item, Failure)))
 
     def close(self) -> None:
@@ -78,6 +79,9 @@ class ChunkWorker:
         Storage calls queued but not started are dropped (a cancelled run's), those under
         way finish first.
         """
+        with self._local_calls:
+            self._closed = True
+            self._local_calls.wait_for(lambda: self._active == 0)
         for pool in (self._reads, self._writes):
             pool.shutdown(wait=True, cancel_futures=True)
         for storage in (self._source, self._target):
@@ -96,11 +100,26 @@ class ChunkWorker:
                                       engine=self.job.engine)
             return self._source, self._target, self._scorer
 
+    def _spread(self, pool: ThreadPoolExecutor, fn: Callable[[A], B], items: Sequence[A],
+                remote: bool) -> list[B]:
+        if remote:
+            return list(pool.map(fn, items))  # order is kept
+        # A local file takes microseconds: this chunk's own thread does them, no hand-off.
+        with self._local_calls:
+            if self._closed:
+                raise RuntimeError("the chunk worker is closed")
+            self._active += 1
+        try:
+            return [fn(item) for item in items if not self._closed]
+        finally:
+            with self._local_calls:
+                self._active -= 1
+                self._local_calls.notify_all()
+
     def _score(self, batch: Batch) -> Scored:
         _, _, scorer = self._parts()
         with self._scoring:
             return pipeline.score(scorer, batch)
-
 
 
 def _visible(location: Location) -> None:
@@ -109,14 +128,3 @@ def _visible(location: Location) -> None:
             f"the folder {location.url!r} does not exist on {socket.gethostname()}: every "
             "machine of the run must see its local locations (a shared file system), or use "
             "s3:// locations")
-
-
-def _spread(pool: ThreadPoolExecutor, fn: Callable[[A], B], items: Sequence[A],
-            remote: bool) -> list[B]:
-    if remote:
-        return list(pool.map(fn, items))  # order is kept
-    return pool.submit(_each, fn, items).result()
-
-
-def _each(fn: Callable[[A], B], items: Sequence[A]) -> list[B]:
-    return [fn(item) for item in items]

@@ -1,10 +1,14 @@
-"""The local executor: a few threads stream chunks through one ChunkWorker in this process.
+"""The local executor: chunks of entries done by threads in this process, or worker processes.
 
-Each thread takes a batch's worth of entries at a time and fetches, decodes, scores and
-writes it, so the steps of different chunks overlap: ONNX Runtime and file and socket I/O
-release the GIL, so one chunk is decoded while another is scored. A feeder thread reads
-the listing ahead by at most ``2 * CHUNKS_IN_FLIGHT`` chunks, so memory stays flat however
-many inputs there are.
+By default a few threads stream chunks through one ChunkWorker, so the steps of different
+chunks overlap (ONNX Runtime and file and socket I/O release the GIL). With `processes`
+(RunOptions.processes, opt-in) the chunks go to that many worker processes instead
+(processes.py), each with its own GIL; not faster on the shared 2-core machine so far
+(BENCHMARKS.md), hence not the default. A run given a Scorer to use stays in this process.
+
+Either way a feeder thread reads the listing ahead by at most ``2 * workers`` chunks, each
+charged to the run's byte budget until its Outcome is back (budget.py), so memory stays
+flat however many inputs there are and however big they are.
 """
 
 from __future__ import annotations
@@ -14,9 +18,10 @@ import threading
 from collections.abc import Callable, Generator, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import TypeVar
+from functools import partial
+from typing import Any, TypeVar
 
-from caffebatch.jobs.batches import chunked
+from caffebatch.jobs.budget import ByteBudget, chunks_within, record_bytes
 from caffebatch.jobs.executors import Job
 from caffebatch.jobs.executors.chunked import ChunkWorker
 from caffebatch.jobs.pipeline import Outcome
@@ -25,31 +30,80 @@ from caffebatch.jobs.storage import Entry
 A = TypeVar("A")
 B = TypeVar("B")
 
-# Chunks at work at once: one being scored while the others are read, decoded or written.
+# Chunks at work at once in this process: one being scored while the others are read,
+# decoded or written.
 CHUNKS_IN_FLIGHT = 3
 POLL_S = 0.1  # how often a waiting thread looks at the stop flags
 
 
 class LocalExecutor:
-    """Runs chunks with threads in this process. `cancel`, when set, stops the run."""
+    """Runs chunks on this machine. `cancel`, when set, stops the run.
 
-    def __init__(self, cancel: threading.Event | None = None) -> None:
+    `processes`: how many worker processes to do the chunks in; 0 (the default) keeps
+    them in this process.
+    """
+
+    def __init__(self, cancel: threading.Event | None = None, processes: int = 0) -> None:
         self._cancel = cancel
+        self._processes = processes
 
     def run(self, job: Job, entries: Iterable[Entry]) -> Generator[Outcome, None, None]:
-        worker = ChunkWorker(job)
+        budget = ByteBudget(job.options.max_inflight_bytes)
+        decoded = record_bytes(job.inputs)
+        count = self._processes if job.scorer is None else 0
+        workers = count or CHUNKS_IN_FLIGHT
+        # each chunk weighs at most its share of the budget, so `workers` of them fit at once
+        chunks = chunks_within(entries, job.batch_size,
+                               max(1, budget.limit // workers), decoded)
         closed = threading.Event()
 
         def stopped() -> bool:
             return closed.is_set() or (self._cancel is not None and self._cancel.is_set())
 
+        submit: Callable[[list[Entry]], Future[Outcome]]
+        close: Callable[[], None]
+        if count:
+            from caffebatch.jobs.executors.processes import WorkerProcesses
+
+            pool = WorkerProcesses(job, count)
+            submit, close = pool.submit, pool.close
+        else:
+            worker = ChunkWorker(job)
+            threads = ThreadPoolExecutor(workers, thread_name_prefix="chunk")
+            submit = _submitter(threads, worker.process)
+
+            def close_threads() -> None:
+                threads.shutdown(wait=False, cancel_futures=True)
+                worker.close()
+            close = close_threads
+
         try:
-            worker.ready()
-            yield from threaded(worker.process, chunked(entries, job.batch_size),
-                                workers=CHUNKS_IN_FLIGHT, stopped=stopped)
+            if not count:
+                worker.ready()
+            yield from threaded(submit, chunks, workers=workers, budget=budget,
+                                stopped=stopped)
         finally:
             closed.set()
-            worker.close()
+            close()
+
+
+def _submitter(pool: ThreadPoolExecutor,
+               fn: Callable[[list[Entry]], Outcome]) -> Callable[[list[Entry]], Future[Outcome]]:
+    def submit(entries: list[Entry]) -> Future[Outcome]:
+        return pool.submit(fn, entries)
+    return submit
+
+
+def _take_slot(slots: threading.Semaphore, timeout: float) -> bool:
+    return slots.acquire(timeout=timeout)
+
+
+def _take_bytes(budget: ByteBudget, weight: int, timeout: float) -> bool:
+    return budget.acquire(weight, timeout)
+
+
+def _finished(done: queue.Queue[Any], weight: int, future: Future[Any]) -> None:
+    done.put((future, weight))
 
 
 @dataclass(frozen=True)
@@ -62,32 +116,38 @@ class _Raised:
     error: BaseException
 
 
-def threaded(fn: Callable[[A], B], items: Iterable[A], *, workers: int,
-             stopped: Callable[[], bool]) -> Iterator[B]:
-    """`fn` over `items` on `workers` threads, unordered, with bounded read-ahead.
+def threaded(submit: Callable[[A], Future[B]], items: Iterable[tuple[A, int]], *, workers: int,
+             budget: ByteBudget, stopped: Callable[[], bool]) -> Iterator[B]:
+    """Each of `items` (an item and its weight in bytes) through `submit`, results unordered,
+    with at most ``2 * workers`` submitted and `budget` not exceeded.
 
     A feeder thread pulls `items` (so a slow listing overlaps the work) and stops when
-    `stopped()` or when the caller closes the iterator; what `fn` or `items` raise is raised
-    to the caller.
+    `stopped()` or when the caller closes the iterator; what the work or `items` raise is
+    raised to the caller.
     """
     slots = threading.Semaphore(2 * workers)
-    done: queue.Queue[Future[B] | _End | _Raised] = queue.Queue()
-    pool = ThreadPoolExecutor(workers, thread_name_prefix="chunk")
+    done: queue.Queue[tuple[Future[B], int] | _End | _Raised] = queue.Queue()
     closed = threading.Event()
 
     def over() -> bool:
         return closed.is_set() or stopped()
 
+    def wait(take: Callable[[float], bool]) -> bool:
+        while not take(POLL_S):
+            if over():
+                return False
+        return not over()
+
     def feed() -> None:
         submitted = 0
         try:
-            for item in items:
-                while not slots.acquire(timeout=POLL_S):
-                    if over():
-                        return
-                if over():
+            for item, weight in items:
+                if not wait(partial(_take_slot, slots)):
                     return
-                pool.submit(fn, item).add_done_callback(done.put)
+                if not wait(partial(_take_bytes, budget, weight)):
+                    slots.release()
+                    return
+                submit(item).add_done_callback(partial(_finished, done, weight))
                 submitted += 1
         except Exception as error:  # noqa: BLE001 (the listing failed: raised to the caller)
             done.put(_Raised(error))
@@ -109,9 +169,10 @@ def threaded(fn: Callable[[A], B], items: Iterable[A], *, workers: int,
             elif isinstance(got, _Raised):
                 raise got.error
             else:
+                future, weight = got
                 received += 1
+                budget.release(weight)
                 slots.release()
-                yield got.result()  # raises what `fn` raised
+                yield future.result()  # raises what the work raised
     finally:
         closed.set()
-        pool.shutdown(wait=False, cancel_futures=True)
