@@ -107,7 +107,10 @@ def run_batch(
 def _recount(target: Storage, report: RunReport) -> None:
     """A run that ended early may have written more than the chunks that came back said
     (a chunk's writes land before its outcome): count the results in the target now, less
-    those that were done before the run. Best effort: the target may be what failed."""
+    those that were done before the run. Only once the listing is complete (before, the done
+    ones are not all known); best effort, since the target may be what failed."""
+    if report.total is None:
+        return
     try:
         present = sum(1 for entry in target.list() if entry.skip is None)
     except StorageError:

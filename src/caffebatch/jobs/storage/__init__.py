@@ -38,10 +38,10 @@ class Entry:
 
     `size` is None where the listing does not know it cheaply. `skip` is None for an input,
     else why the object is not one (NESTED, HIDDEN, NOT_A_REGULAR_FILE): a run never reads
-    it, and is to count it as skipped with that reason (today pipeline.pending passes it by). `bad_name` says why the object's name cannot
-    be an input's (a local name that is not UTF-8, an S3 key with an empty path segment); the
-    key is then a printable stand-in, and a run reports the object as a bad record with code
-    ``invalid_name``.
+    it, and counts it as skipped with that reason (pipeline.pending). `bad_name` says why the
+    object's name cannot be an input's (a local name that is not UTF-8, an S3 key with an
+    empty path segment); the key is then a printable stand-in, and a run reports the object
+    as a bad record with code ``invalid_name``.
     """
 
     key: str
