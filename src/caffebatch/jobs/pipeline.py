@@ -55,14 +55,14 @@ def pending(source: Iterable[Entry], done: Iterable[Entry], report: RunReport) -
     latest = next(done_keys, None)
     for entry in source:
         if entry.skip is not None:  # not an input: counted, never read
-            report.listed_one(entry.skip)
+            report.listed_one(entry.key, entry.skip)
             continue
         while latest is not None and latest.key < entry.key:
             latest = next(done_keys, None)
         if latest is not None and latest.key == entry.key:
-            report.listed_one(DONE)
+            report.listed_one(entry.key, DONE)
         else:
-            report.listed_one()
+            report.listed_one(entry.key)
             yield entry
     report.listing_done()
 

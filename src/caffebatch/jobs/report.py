@@ -33,16 +33,18 @@ class RunReport:
         self.total: int | None = None
         self.listed = self.scored = self.failed = self.skipped = 0
         self.skip_reasons: dict[str, int] = {}  # DONE, or a storage's reason (NESTED, ...)
+        self.last_listed: str | None = None     # listings come in key order
         self.first_errors: list[dict[str, str]] = []
         # open for the run's length; close() closes it
         self._spool = tempfile.SpooledTemporaryFile(max_size=1 << 20)  # noqa: SIM115
 
     # --- counting, called from any thread
 
-    def listed_one(self, skip: str | None = None) -> None:
+    def listed_one(self, key: str, skip: str | None = None) -> None:
         """One listed entry: an input to score (`skip` None), or skipped with its reason."""
         with self._lock:
             self.listed += 1
+            self.last_listed = key
             if skip is not None:
                 self.skipped += 1
                 self.skip_reasons[skip] = self.skip_reasons.get(skip, 0) + 1

@@ -107,12 +107,14 @@ def run_batch(
 def _recount(target: Storage, report: RunReport) -> None:
     """A run that ended early may have written more than the chunks that came back said
     (a chunk's writes land before its outcome): count the results in the target now, less
-    those that were done before the run. Only once the listing is complete (before, the done
-    ones are not all known); best effort, since the target may be what failed."""
-    if report.total is None:
+    those that were done before the run. Results are written only for inputs listed so far,
+    and listings come in key order, so only keys up to the last one listed count. Best
+    effort: the target may be what failed."""
+    last = report.last_listed
+    if last is None:
         return
     try:
-        present = sum(1 for entry in target.list() if entry.skip is None)
+        present = sum(1 for entry in target.list() if entry.skip is None and entry.key <= last)
     except StorageError:
         return
     report.recounted(present - report.skip_reasons.get(DONE, 0))
