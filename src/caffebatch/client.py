@@ -175,8 +175,9 @@ class Client:
         (`read_full_error_report`)."""
         details = self.deployment(model_id, deployment_id)["entity"]["status_details"]
         report = list(details.get("errors") or [])
-        if details.get("failure"):
-            report.append({"input": None, **details["failure"]})
+        failure = details.get("failure")
+        if failure:  # its `errors` repeats it as a list, for IBM's client
+            report.append({"input": None, "code": failure["code"], "message": failure["message"]})
         return report
 
     def delete_deployment(self, model_id: str, deployment_id: str) -> None:

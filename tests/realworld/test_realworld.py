@@ -103,6 +103,17 @@ def _sinks(net) -> list[str]:
     ]
 
 
+def _before_softmax(net, outputs: list[str]) -> list[str]:
+    """The layer that last wrote each output Softmax's bottom: a saturated softmax hides
+    errors in its logits, so those are compared too."""
+    found = []
+    for index, layer in enumerate(net.layers):
+        if layer.name in outputs and layer.type == "Softmax":
+            writers = [l.name for l in net.layers[:index] if layer.bottoms[0] in l.tops]
+            found.append(writers[-1])
+    return found
+
+
 def _close(actual: np.ndarray, expected: np.ndarray, what: str) -> None:
     assert actual.shape == expected.shape, f"{what}: shape {actual.shape} vs {expected.shape}"
     scale = float(np.max(np.abs(expected))) or 1.0
@@ -129,6 +140,7 @@ def test_net_compiles_and_matches_opencv(name, tmp_path):
     trained = read_caffemodel(caffemodel) if caffemodel else None
     net = build_net(read_prototxt(prototxt), trained)
     outputs = _sinks(net)
+    outputs += [logits for logits in _before_softmax(net, outputs) if logits not in outputs]
     first_top = {l.name: l.param.top[0] for l in reversed(net.layers) if l.param.top}
     outputs_with_tops = [(name, first_top[name]) for name in outputs]
     compiled = compile_net(net, outputs)

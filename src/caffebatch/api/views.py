@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+import uuid
+
 from caffebatch.api import schemas
 from caffebatch.service.deployments import status_details
 from caffebatch.service.instances import InstanceDetails
 from caffebatch.service.resources import DeploymentInfo, ModelInfo, VersionInfo
 
 RUNTIME = "caffebatch-onnxruntime"
+REGION = "local"  # a self-hosted server has no cloud region
+ACCOUNT_TYPE = "SELF_HOSTED"
+# a model's training history and feedback: caffebatch keeps none, these answer empty lists
+MODEL_FEEDS = ("learning_configuration", "learning_iterations", "feedback", "evaluation_metrics")
+
+
+def plan_id(plan: str) -> str:
+    """The plan's UUID: derived from its name, so every instance on a plan shows the same."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"caffebatch:plan:{plan}"))
 
 
 def instance_url(base: str, instance_id: str) -> str:
@@ -22,17 +33,23 @@ def version_url(base: str, model_id: str, version_id: str) -> str:
     return f"{base}/v3/ml_assets/models/{model_id}/versions/{version_id}"
 
 
+def version_slot(base: str, model_id: str, version_id: str) -> schemas.VersionSlot:
+    url = version_url(base, model_id, version_id)
+    return schemas.VersionSlot(guid=version_id, url=url, content_url=f"{url}/content")
+
+
 def deployment_url(base: str, deployment: DeploymentInfo) -> str:
     instance = instance_url(base, deployment.instance_id)
     return f"{instance}/published_models/{deployment.model_id}/deployments/{deployment.id}"
 
 
 def instance_public(details: InstanceDetails, base: str) -> schemas.InstancePublic:
-    instance, usage = details.instance, details.usage
+    instance, usage, owner = details.instance, details.usage, details.owner
     url = instance_url(base, instance.id)
     figures = {
         name: schemas.Figure(limit=getattr(usage, name).limit, current=getattr(usage, name).current)
-        for name in schemas.UsagePublic.model_fields
+        for name, field in schemas.UsagePublic.model_fields.items()
+        if field.annotation is schemas.Figure
     }
     return schemas.InstancePublic(
         metadata=schemas.Metadata(
@@ -46,17 +63,37 @@ def instance_public(details: InstanceDetails, base: str) -> schemas.InstancePubl
             name=instance.name,
             status="Active",
             plan=instance.plan,
-            plan_id=instance.plan,
+            plan_id=plan_id(instance.plan),
+            # the instance is the tenant: its own organization, space and account
+            organization_guid=instance.id,
+            space_guid=instance.id,
+            region=REGION,
+            account=schemas.Account(
+                id=uuid.UUID(instance.id).hex, name=instance.name, type=ACCOUNT_TYPE
+            ),
+            owner=None
+            if owner is None
+            else schemas.Owner(
+                user_id=owner.id,
+                ibm_id=owner.username,
+                email=None,
+                country_code=None,
+                beta_user=False,
+            ),
             published_models=schemas.Link(url=f"{url}/published_models"),
             deployments=schemas.Link(url=f"{url}/deployments"),
-            usage=schemas.UsagePublic(**figures),
+            usage=schemas.UsagePublic(expiration_date=None, **figures),
         ),
     )
 
 
-def model_public(model: ModelInfo, deployments: int, base: str) -> schemas.PublishedModelPublic:
+def model_public(
+    model: ModelInfo, deployments: int, base: str, next_version: str | None = None
+) -> schemas.PublishedModelPublic:
+    """The model; with `next_version`, the slot its next upload fills (on create answers)."""
     url = model_url(base, model)
     latest = model.latest
+    feeds = {f"{name}_url": f"{url}/{name}" for name in MODEL_FEEDS}
     return schemas.PublishedModelPublic(
         metadata=schemas.Metadata(
             guid=model.id, url=url, created_at=model.created_at, modified_at=model.modified_at
@@ -66,6 +103,7 @@ def model_public(model: ModelInfo, deployments: int, base: str) -> schemas.Publi
             description=model.description,
             model_type=model.model_type,
             runtime_environment=RUNTIME,
+            label_col="",
             latest_version=None
             if latest is None
             else schemas.VersionRef(
@@ -76,6 +114,10 @@ def model_public(model: ModelInfo, deployments: int, base: str) -> schemas.Publi
             deployments=schemas.DeploymentsRef(count=deployments, url=f"{url}/deployments"),
             input_layers=None if latest is None else latest.meta.get("input_layers"),
             output_layers=None if latest is None else latest.meta.get("output_layers"),
+            model_version=None
+            if next_version is None
+            else version_slot(base, model.id, next_version),
+            **feeds,
         ),
     )
 
@@ -83,6 +125,7 @@ def model_public(model: ModelInfo, deployments: int, base: str) -> schemas.Publi
 def deployment_public(
     deployment: DeploymentInfo, model: ModelInfo, base: str
 ) -> schemas.DeploymentPublic:
+    details = schemas.StatusDetails.from_details(status_details(deployment))
     return schemas.DeploymentPublic(
         metadata=schemas.Metadata(
             guid=deployment.id,
@@ -97,12 +140,17 @@ def deployment_public(
             type="batch",
             model_type=model.model_type,
             status=deployment.status,
-            status_details=schemas.StatusDetails.from_details(status_details(deployment)),
+            status_message=None if details.failure is None else details.failure.message,
+            status_details=details,
             published_model=schemas.ModelRef(
                 name=model.name,
                 url=model_url(base, model),
                 guid=model.id,
                 description=model.description,
+                created_at=model.created_at,
+            ),
+            deployable_asset=schemas.DeployableAsset(
+                name=model.name, url=model_url(base, model), guid=model.id,
                 created_at=model.created_at,
             ),
             deployed_version=schemas.DeployedVersion(

@@ -39,6 +39,8 @@ def save_meta(compiled: CompiledModel, folder: Path) -> None:
         ],
         "engine": compiled.engine,
         "engine_choice": compiled.engine_choice,
+        "precision": compiled.precision,
+        "engine_choices": list(compiled.engine_choices),
     }
     (folder / META_FILE).write_bytes(orjson.dumps(meta, option=orjson.OPT_INDENT_2))
 
@@ -63,7 +65,16 @@ def load_compiled(folder: Path) -> CompiledModel:
         declared_batch=meta["declared_batch"],
         engine=meta.get("engine"),  # absent when saved before engines could be chosen
         engine_choice=meta.get("engine_choice"),
+        precision=meta.get("precision", "f32"),
+        engine_choices=_choices(meta),
     )
+
+
+def _choices(meta: dict[str, Any]) -> tuple[dict[str, Any], ...]:
+    # Saved before choices were kept per batch size: the one choice there was, if any.
+    if "engine_choices" in meta:
+        return tuple(meta["engine_choices"])
+    return (meta["engine_choice"],) if meta.get("engine_choice") else ()
 
 
 _KEYS = ("inputs", "outputs", "declared_batch", "layers")

@@ -13,7 +13,7 @@ from caffebatch.errors import ConflictError, InvalidRequestError, NotFoundError
 from caffebatch.service.context import ServiceContext
 from caffebatch.service.crypto import SCRYPT_N, hash_password
 from caffebatch.service.identity import Principal
-from caffebatch.service.resources import InstanceInfo
+from caffebatch.service.resources import InstanceInfo, UserInfo
 from caffebatch.service.usage import Usage, usage_of
 from caffebatch.store.tables import Instance, User
 
@@ -72,8 +72,11 @@ def bootstrap(ctx: ServiceContext) -> Bootstrap | None:
 
 @dataclass(frozen=True)
 class InstanceDetails:
+    """An instance, its usage, and its owner: the first user, made with it (None once gone)."""
+
     instance: InstanceInfo
     usage: Usage
+    owner: UserInfo | None
 
 
 def get_instance(
@@ -84,4 +87,11 @@ def get_instance(
     instance = session.get(Instance, instance_id)
     if instance is None:
         raise NotFoundError(f"no instance {instance_id!r}")
-    return InstanceDetails(InstanceInfo.of(instance), usage_of(session, ctx.settings, instance_id))
+    first = session.scalars(
+        select(User).where(User.instance_id == instance_id).order_by(User.created_at, User.id)
+    ).first()
+    return InstanceDetails(
+        InstanceInfo.of(instance),
+        usage_of(session, ctx.settings, instance_id),
+        None if first is None else UserInfo.of(first),
+    )

@@ -9,7 +9,9 @@ When anything fails, the folder is removed and the database change rolled back.
 
 from __future__ import annotations
 
+import logging
 import shutil
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,6 +26,8 @@ from caffebatch.service.resources import ModelInfo, VersionInfo
 from caffebatch.service.usage import require_room
 from caffebatch.store import states
 from caffebatch.store.tables import Deployment, ModelVersion, PublishedModel, new_id
+
+log = logging.getLogger("caffebatch.models")
 
 MODEL_TYPES = frozenset({"caffe-1.0"})
 
@@ -139,9 +143,15 @@ def publish_content(
     instance_id: str,
     model_id: str,
     upload: Path,
+    version_id: str | None = None,
 ) -> VersionInfo:
-    """Validate and compile the uploaded archive; it becomes the model's latest version."""
+    """Validate and compile the uploaded archive; it becomes the model's latest version.
+
+    `version_id` is the id `next_version_id` handed out (a fresh one when None); a version
+    is never replaced, so an id in use is a ConflictError.
+    """
     model = model_row(session, principal, instance_id, model_id)
+    version_id = _unused_version_id(session, version_id)
     with upload.open("rb") as stream:
         head = stream.read(4)
     archive_name = next((n for magic, n in ARCHIVE_MAGIC.items() if head.startswith(magic)), None)
@@ -150,7 +160,7 @@ def publish_content(
             "the model content must be a .tar.gz or .zip archive of the model folder",
             code="invalid_archive",
         )
-    version = ModelVersion(id=new_id(), model_id=model.id, archive_name=archive_name)
+    version = ModelVersion(id=version_id, model_id=model.id, archive_name=archive_name)
     folder = version_dir(ctx, version.id)
     try:
         folder.mkdir(parents=True)
@@ -166,21 +176,66 @@ def publish_content(
     return VersionInfo.of(version)
 
 
+def next_version_id(session: Session, principal: Principal, model_id: str) -> str:
+    """The id the model's next upload will get when sent to its version's content url.
+
+    Nothing is stored: the id is only a name for the upload to take, checked then.
+    """
+    _find_row(session, principal, model_id)
+    return new_id()
+
+
+def _unused_version_id(session: Session, version_id: str | None) -> str:
+    if version_id is None:
+        return new_id()
+    try:
+        canonical = str(uuid.UUID(version_id))
+    except ValueError:
+        raise InvalidRequestError(
+            f"a version id is a UUID, as `model_version.guid` gives; got {version_id!r}",
+            code="invalid_version_id",
+        ) from None
+    if session.get(ModelVersion, canonical) is not None:
+        raise ConflictError(
+            f"version {canonical!r} already has its content; versions are never replaced: "
+            "POST /v3/ml_assets/models/{model_id} for a new one",
+            code="version_exists",
+        )
+    return canonical
+
+
+def choose_version(
+    session: Session, principal: Principal, instance_id: str, model_id: str, version_id: str
+) -> VersionInfo:
+    """Make one of the model's versions the one new deployments run (its `latest`)."""
+    model = model_row(session, principal, instance_id, model_id)
+    version = get_version(session, principal, model_id, version_id)
+    model.latest_version_id = version.id
+    session.flush()
+    return version
+
+
 def _compile_into(ctx: ServiceContext, archive: Path, folder: Path) -> dict[str, Any]:
     """Open and compile the package in `folder`; what the version shows of it."""
     from caffebatch.compiler.artifact import save_compiled
     from caffebatch.jobs import default_batch_size
     from caffebatch.model import choose_engine, compile_package
     from caffebatch.package import open_package
-    from caffebatch.runtime.backends import AUTO
+    from caffebatch.runtime.backends import AUTO, F32
+    from caffebatch.runtime.choice import deviation_line
 
     (folder / "package").mkdir()
     package = open_package(archive, folder / "package", limits=ctx.settings.packages)
     compiled = compile_package(package)
-    if ctx.settings.engine == AUTO:  # measured once, here; runs reuse the recorded choice
+    settings = ctx.settings
+    if settings.engine == AUTO or settings.precision != F32:
+        # measured once, here, at the default batch size; runs reuse the recorded choice
         compiled = choose_engine(
-            compiled, AUTO, batch=default_batch_size(compiled.declared_batch)
+            compiled, settings.engine, batch=default_batch_size(compiled.declared_batch),
+            precision=settings.precision,
         )
+        if compiled.engine_choice is not None and deviation_line(compiled.engine_choice):
+            log.info("published %s: %s", folder.name, deviation_line(compiled.engine_choice))
     save_compiled(compiled, folder)
     return {
         "package_root": package.root.relative_to(folder).as_posix(),

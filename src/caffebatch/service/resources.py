@@ -14,11 +14,11 @@ from caffebatch.jobs import StatusDetails
 from caffebatch.service.connections import masked
 from caffebatch.service.spec import RunChoices
 from caffebatch.store.states import ACTIVE, DeploymentStatus
-from caffebatch.store.tables import Deployment, Instance, ModelVersion, PublishedModel
+from caffebatch.store.tables import Deployment, Instance, ModelVersion, PublishedModel, User
 
 # The status vocabulary the API and the dashboard show, from the rooms that define it.
 __all__ = ["ACTIVE", "DeploymentInfo", "DeploymentStatus", "InstanceInfo", "ModelInfo",
-           "StatusDetails", "VersionInfo"]
+           "StatusDetails", "UserInfo", "VersionInfo"]
 
 
 @dataclass(frozen=True)
@@ -34,6 +34,19 @@ class InstanceInfo:
     @classmethod
     def of(cls, row: Instance) -> InstanceInfo:
         return cls(row.id, row.name, row.plan, row.created_at, row.modified_at)
+
+
+@dataclass(frozen=True)
+class UserInfo:
+    """A user of an instance (never its password hash)."""
+
+    id: str
+    instance_id: str
+    username: str
+
+    @classmethod
+    def of(cls, row: User) -> UserInfo:
+        return cls(row.id, row.instance_id, row.username)
 
 
 @dataclass(frozen=True)

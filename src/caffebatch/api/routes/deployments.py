@@ -7,6 +7,7 @@ from sqlalchemy.orm import Session
 
 from caffebatch.api import views
 from caffebatch.api.deps import BaseUrl, ContextDep, CurrentUser, SessionDep
+from caffebatch.api.paths import PathScope, add_routes
 from caffebatch.api.schemas import DeploymentCreate, DeploymentList, DeploymentPublic
 from caffebatch.service import deployments, models
 from caffebatch.service.identity import Principal
@@ -62,31 +63,47 @@ def create_deployment(
     return _public(session, user, deployment, base)
 
 
-@router.get(MODEL_DEPLOYMENTS + "/{deployment_id}", summary="A deployment's status and progress")
+# a deployment by its id: under its model (the seed's url) or under the instance (the v3 client's)
+DEPLOYMENT_PATHS = (MODEL_DEPLOYMENTS + "/{deployment_id}", "/deployments/{deployment_id}")
+
+
 def get_deployment(
     instance_id: str,
-    model_id: str,
     deployment_id: str,
+    scope: PathScope,
     session: SessionDep,
     user: CurrentUser,
     base: BaseUrl,
 ) -> DeploymentPublic:
-    deployment = deployments.get_deployment(session, user, instance_id, deployment_id, model_id)
+    """A deployment's status and progress."""
+    deployment = deployments.get_deployment(
+        session, user, instance_id, deployment_id, scope.model_id
+    )
     return _public(session, user, deployment, base)
 
 
-@router.delete(
-    MODEL_DEPLOYMENTS + "/{deployment_id}",
-    status_code=204,
-    summary="Cancel a running deployment and remove it",
+add_routes(
+    router, DEPLOYMENT_PATHS, get_deployment, methods=["GET"],
+    summary="A deployment's status and progress",
 )
+
+
 def delete_deployment(
     instance_id: str,
-    model_id: str,
     deployment_id: str,
+    scope: PathScope,
     ctx: ContextDep,
     session: SessionDep,
     user: CurrentUser,
 ) -> Response:
-    deployments.delete_deployment(ctx, session, user, instance_id, deployment_id, model_id)
+    """Cancel a running deployment and remove it."""
+    deployments.delete_deployment(
+        ctx, session, user, instance_id, deployment_id, scope.model_id
+    )
     return Response(status_code=204)
+
+
+add_routes(
+    router, DEPLOYMENT_PATHS, delete_deployment, methods=["DELETE"], status_code=204,
+    summary="Cancel a running deployment and remove it",
+)

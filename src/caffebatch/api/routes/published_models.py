@@ -1,4 +1,5 @@
-"""/v3/wml_instances/{instance_id}/published_models: models and their content."""
+"""Published models and their content, under the instance (the seed's paths) and under
+/v3/ml_assets/models (the v3 client's): one handler per operation, routed from both."""
 
 from __future__ import annotations
 
@@ -10,12 +11,22 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 
 from caffebatch.api import views
 from caffebatch.api.deps import BaseUrl, ContextDep, CurrentUser, SessionDep
-from caffebatch.api.schemas import PublishedModelCreate, PublishedModelList, PublishedModelPublic
+from caffebatch.api.paths import PathScope, add_routes
+from caffebatch.api.schemas import (
+    EmptyList,
+    JsonPatchOperation,
+    PublishedModelCreate,
+    PublishedModelList,
+    PublishedModelPublic,
+)
+from caffebatch.errors import InvalidRequestError
 from caffebatch.service import models, uploads
 
-router = APIRouter(
-    prefix="/v3/wml_instances/{instance_id}/published_models", tags=["published_models"]
-)
+router = APIRouter(tags=["published_models"])
+
+MODELS = "/v3/wml_instances/{instance_id}/published_models"
+ASSETS = "/v3/ml_assets/models"
+MODEL_PATHS = (MODELS + "/{model_id}", ASSETS + "/{model_id}")
 
 PACKAGE_BODY = {
     "requestBody": {
@@ -40,7 +51,6 @@ async def receive_upload(request: Request, ctx: ContextDep) -> AsyncIterator[Pat
 Upload = Annotated[Path, Depends(receive_upload, scope="function")]
 
 
-@router.get("", summary="List the instance's models")
 def list_models(
     instance_id: str,
     session: SessionDep,
@@ -49,6 +59,7 @@ def list_models(
     limit: Annotated[int, Query(ge=1, le=1000)] = 1000,
     start: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
 ) -> PublishedModelList:
+    """A page of the instance's models; `next` only when there is a next page."""
     page = models.list_models(session, user, instance_id, limit, start)
     url = f"{views.instance_url(base, instance_id)}/published_models"
     following = start + len(page.models)
@@ -61,55 +72,141 @@ def list_models(
     )
 
 
+router.add_api_route(MODELS, list_models, methods=["GET"], summary="List the instance's models")
 # the seed's curl lists with a trailing slash; answer it directly instead of redirecting
-router.add_api_route("/", list_models, methods=["GET"], include_in_schema=False)
+router.add_api_route(MODELS + "/", list_models, methods=["GET"], include_in_schema=False)
 
 
-@router.post("", status_code=201, summary="Create a model from metadata")
 def create_model(
-    instance_id: str,
     body: PublishedModelCreate,
+    scope: PathScope,
     ctx: ContextDep,
     session: SessionDep,
     user: CurrentUser,
     base: BaseUrl,
 ) -> PublishedModelPublic:
+    """A model from metadata; `entity.model_version.content_url` is where its package goes."""
     model = models.create_model(
-        ctx, session, user, instance_id, body.name, body.description, body.model_type
+        ctx, session, user, scope.instance_id, body.name, body.description, body.chosen_type()
     )
-    return views.model_public(model, 0, base)
+    slot = models.next_version_id(session, user, model.id)
+    return views.model_public(model, 0, base, next_version=slot)
 
 
-@router.get("/{model_id}", summary="A model's details")
+add_routes(
+    router,
+    (MODELS, ASSETS),
+    create_model,
+    methods=["POST"],
+    status_code=201,
+    summary="Create a model from metadata (`model_type`, or the v3 client's `framework`)",
+)
+
+
 def get_model(
-    instance_id: str, model_id: str, session: SessionDep, user: CurrentUser, base: BaseUrl
+    model_id: str, scope: PathScope, session: SessionDep, user: CurrentUser, base: BaseUrl
 ) -> PublishedModelPublic:
-    model = models.get_model(session, user, instance_id, model_id)
+    """A model's details."""
+    model = models.get_model(session, user, scope.instance_id, model_id)
     return views.model_public(model, models.deployment_counts(session, [model.id])[model.id], base)
 
 
-@router.put(
-    "/{model_id}/content",
-    summary="Upload the model package (.tar.gz or .zip)",
-    openapi_extra=PACKAGE_BODY,
-)
+add_routes(router, MODEL_PATHS, get_model, methods=["GET"], summary="A model's details")
+
+
 def put_content(
-    instance_id: str,
     model_id: str,
+    scope: PathScope,
     upload: Upload,
     ctx: ContextDep,
     session: SessionDep,
     user: CurrentUser,
     base: BaseUrl,
 ) -> PublishedModelPublic:
-    models.publish_content(ctx, session, user, instance_id, model_id, upload)
-    model = models.get_model(session, user, instance_id, model_id)
-    return views.model_public(model, models.deployment_counts(session, [model.id])[model.id], base)
+    """Validate and compile the package; it becomes the model's latest version (with the
+    path's version id, when the path names one)."""
+    models.publish_content(
+        ctx, session, user, scope.instance_id, model_id, upload, version_id=scope.version_id
+    )
+    return get_model(model_id, scope, session, user, base)
 
 
-@router.delete("/{model_id}", status_code=204, summary="Delete a model and its versions")
+add_routes(
+    router,
+    (MODELS + "/{model_id}/content", ASSETS + "/{model_id}/versions/{version_id}/content"),
+    put_content,
+    methods=["PUT"],
+    summary="Upload the model package (.tar.gz or .zip)",
+    openapi_extra=PACKAGE_BODY,
+)
+
+
+def patch_model(
+    model_id: str,
+    operations: list[JsonPatchOperation],
+    scope: PathScope,
+    session: SessionDep,
+    user: CurrentUser,
+    base: BaseUrl,
+) -> PublishedModelPublic:
+    """JSON Patch: ``replace`` of ``/deployed_version/url`` with one of the model's version
+    urls chooses the version new deployments run (it becomes `latest_version`)."""
+    for operation in operations:
+        if operation.path != "/deployed_version/url":
+            raise InvalidRequestError(
+                f"a model's patch may change '/deployed_version/url' only, not {operation.path!r}",
+                code="unsupported_patch",
+            )
+        if not isinstance(operation.value, str) or "/versions/" not in operation.value:
+            raise InvalidRequestError(
+                "/deployed_version/url takes a version url, .../ml_assets/models/{model_id}/"
+                f"versions/{{version_id}}; got {operation.value!r}",
+                code="invalid_version_url",
+            )
+        version_id = operation.value.rstrip("/").rpartition("/")[2]
+        models.choose_version(session, user, scope.instance_id, model_id, version_id)
+    return get_model(model_id, scope, session, user, base)
+
+
+add_routes(
+    router,
+    MODEL_PATHS,
+    patch_model,
+    methods=["PATCH"],
+    summary="Choose the version new deployments run (JSON Patch on /deployed_version/url)",
+)
+
+
 def delete_model(
-    instance_id: str, model_id: str, ctx: ContextDep, session: SessionDep, user: CurrentUser
+    model_id: str, scope: PathScope, ctx: ContextDep, session: SessionDep, user: CurrentUser
 ) -> Response:
-    models.delete_model(ctx, session, user, instance_id, model_id)
+    """Delete a model, its versions and finished deployments."""
+    models.delete_model(ctx, session, user, scope.instance_id, model_id)
     return Response(status_code=204)
+
+
+add_routes(
+    router,
+    MODEL_PATHS,
+    delete_model,
+    methods=["DELETE"],
+    status_code=204,
+    summary="Delete a model and its versions",
+)
+
+
+def model_feed(
+    model_id: str, scope: PathScope, session: SessionDep, user: CurrentUser
+) -> EmptyList:
+    """The seed's learning and feedback links of a model: caffebatch keeps none of it."""
+    models.get_model(session, user, scope.instance_id, model_id)
+    return EmptyList()
+
+
+add_routes(
+    router,
+    [f"{MODELS}/{{model_id}}/{feed}" for feed in views.MODEL_FEEDS],
+    model_feed,
+    methods=["GET"],
+    summary="A model's training and feedback history (always empty here)",
+)
