@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from caffebatch.errors import ModelError, ObjectNotFoundError, RecordError
+from caffebatch.errors import ModelError, ObjectError, ObjectNameError, RecordError
 from caffebatch.inputs import formats
 from caffebatch.inputs.spec import InputSpec
 from caffebatch.jobs import records
@@ -24,6 +24,8 @@ from caffebatch.jobs.storage import Entry, Storage
 if TYPE_CHECKING:
     from caffebatch.jobs.report import RunReport
     from caffebatch.runtime.scorer import Scorer
+
+DONE = "done"  # the skip reason of an input whose complete result is in the target already
 
 Feeds = dict[str, np.ndarray]
 
@@ -48,31 +50,44 @@ class Outcome:
 def pending(source: Iterable[Entry], done: Iterable[Entry], report: RunReport) -> Iterator[Entry]:
     """The source entries without a result yet: a merge of two listings in sorted key order.
 
-    One pass over each listing, so resuming costs no request per input.
+    One pass over each listing. `done` lists the complete results (see jobs/resume.py); what
+    the source lists that is not an input is counted as skipped with its reason.
     """
-    done_keys = iter(done)
+    done_keys = (entry for entry in done if entry.skip is None)
     latest = next(done_keys, None)
     for entry in source:
+        if entry.skip is not None:  # not an input: counted, never read
+            report.listed_one(entry.key, entry.skip)
+            continue
         while latest is not None and latest.key < entry.key:
             latest = next(done_keys, None)
-        skipped = latest is not None and latest.key == entry.key
-        report.listed_one(skipped)
-        if not skipped:
+        if latest is not None and latest.key == entry.key:
+            report.listed_one(entry.key, DONE)
+        else:
+            report.listed_one(entry.key)
             yield entry
     report.listing_done()
 
 
-def load(storage: Storage, inputs: InputSpec, limit: int, entry: Entry) -> records.Record | Failure:
-    """Fetch and decode one input object. A bad object is a Failure; a broken storage raises."""
-    if entry.key in (".", "..") or "/" in entry.key:
-        return Failure(entry.key, records.INVALID_KEY, "the key cannot name an output object")
-    if entry.size is not None and entry.size > limit:
-        return Failure(entry.key, records.TOO_LARGE,
-                       f"the object has {entry.size} bytes, over the limit of {limit}")
+def load(
+    source: Storage, target: Storage, inputs: InputSpec, limit: int,
+    entry: Entry,
+) -> records.Record | Failure:
+    """Fetch and decode one input object. A bad object is a Failure; a broken storage raises.
+
+    Bad objects are bad records: one whose name cannot be an input's or its result's, one
+    the source will not hand over (an ObjectError, with its code), one that does not decode.
+    """
     try:
-        data = storage.get(entry.key, limit)
-    except ObjectNotFoundError as error:
-        return Failure(entry.key, records.UNREADABLE, f"the object was listed but is gone: {error}")
+        if entry.bad_name is not None:
+            raise ObjectNameError(entry.bad_name)
+        target.check_name(entry.key)
+        if entry.size is not None and entry.size > limit:
+            return Failure(entry.key, records.TOO_LARGE,
+                           f"the object has {entry.size} bytes, over the limit of {limit}")
+        data = source.get(entry.key, limit)
+    except ObjectError as error:  # this object only: the run goes on
+        return Failure(entry.key, error.code, error.message)
     try:
         return formats.decode(entry.key, data, inputs, limit)
     except RecordError as error:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import threading
 import time
@@ -16,7 +15,7 @@ from sqlalchemy import CursorResult, update
 from sqlalchemy.orm import Session
 
 from caffebatch.errors import CaffebatchError, code_of
-from caffebatch.jobs import StatusDetails, make_executor, run_batch
+from caffebatch.jobs import RetryPolicy, StatusDetails, make_executor, run_batch
 from caffebatch.service.context import ServiceContext
 from caffebatch.service.crypto import MASK
 from caffebatch.service.metrics import ServiceMetrics
@@ -145,9 +144,10 @@ class Execution:
             compiled,
             places.source,
             places.target,
-            dataclasses.replace(
+            replace(
                 choices.run_options(self.id, model_name, self.ctx.settings.progress_interval_s),
                 max_image_pixels=self.ctx.settings.max_image_pixels,
+                retry=RetryPolicy(outage_s=self.ctx.settings.storage_outage_s),
             ),
             progress=self._progress,
             cancel=self.cancel,
@@ -155,7 +155,7 @@ class Execution:
         )
         self._count(summary.scored, summary.failed)
         with self.ctx.db.session() as session:
-            self._save_usage(session, summary.scored)
+            self._save_usage(session, summary.details())
         end = states.run_end(summary.status, self._why_cancelled())
         if end.status is not None:
             details = self._redacted(summary.details())
@@ -201,7 +201,7 @@ class Execution:
                 .values(progress=details, modified_at=utcnow(), **self.ctx.lease.terms())
             )
             if cast("CursorResult[Any]", saved).rowcount:
-                self._save_usage(session, progress.scored or 0)
+                self._save_usage(session, progress)
             else:  # stop scoring for nobody
                 self.cancel.set()
         # the plan's limits are the instance's: every deployment's usage counts
@@ -217,14 +217,18 @@ class Execution:
                 self.limit_hit = f"Current plan '{settings.plan}' only allows {limit} {unit}"
                 self.cancel.set()
 
-    def _save_usage(self, session: Session, scored: int) -> None:
-        """This attempt's usage on top of the earlier attempts'; never once another server
-        has taken the run over (its attempt counts from what this one saved)."""
+    def _save_usage(self, session: Session, details: StatusDetails) -> None:
+        """Predictions are the results in the deployment's output: those an earlier attempt
+        left (the run counts them as done; the stored count may lag them after a kill) and
+        those this attempt wrote. Never once another server has taken the run over (its
+        attempt counts from what this one saved)."""
+        done = (details.skip_reasons or {}).get("done", 0)
+        predictions = max(self._base[0], done) + (details.scored or 0)
         elapsed = time.monotonic() - self._started
         session.execute(
             update(Usage)
             .where(Usage.deployment_id == self.id, self.ctx.lease.not_elsewhere(self.id))
-            .values(predictions=self._base[0] + scored, computation_s=self._base[1] + elapsed)
+            .values(predictions=predictions, computation_s=self._base[1] + elapsed)
         )
 
     def _finish(self, status: states.DeploymentStatus, details: StatusDetails) -> None:
