@@ -1,7 +1,8 @@
 """Batch-run throughput on the LeNet example: end to end vs the engine alone vs a naive loop.
 
     .venv/bin/python benchmarks/pipeline.py [--count 20000] [--s3-count 20000] [--baseline-count 2000]
-        [--work /dev/shm] [--rounds 3]
+        [--work /dev/shm] [--rounds 3] [--googlenet-count 200] [--rss-counts 200,2000]
+        [--no-processes] [--no-ray]
 
 `--work` chooses the file system the folders live on: on this machine's ext4 disk, creating
 one small file costs from 40 to over 600 µs of kernel CPU depending on what else writes to the
@@ -9,10 +10,13 @@ disk, which swamps everything else the run does; tmpfs (/dev/shm) shows the pipe
 benchmarks/pipeline_costs.py breaks a run's CPU per record down by stage.
 
 Measures, in one process and one run (the machine is noisy, so only ratios within a run count):
-- engine alone: the same records, already decoded in memory, scored in batches of 64;
-- end to end, folder to folder, and S3 to S3 against moto on 127.0.0.1;
+- in turn, `--rounds` times, on the same records: the engine alone (already decoded, in memory,
+  batches of 64), end to end folder to folder with threads, and with `processes=2`;
+  each with records/s and CPU µs per record (worker processes' CPU included);
 - a plain loop a user might write: read a file, `json` parse, one forward pass, write;
-- peak RSS of a folder-to-folder run of 2,000 and of `--count` inputs (each in a fresh process);
+- GoogLeNet-size JSON records (1x3x224x224): engine alone against end to end, in turn;
+- S3 to S3 against moto on 127.0.0.1;
+- peak RSS of folder-to-folder runs over `--rss-counts` inputs (each in a fresh process);
 - the Ray column (unless --no-ray): the same runs on a local Ray of --ray-cpus CPUs, its start-up
   and the per-record overhead it adds over the local executor.
 Results go to BENCHMARKS.md by hand.
