@@ -1,7 +1,8 @@
 """Batch-run throughput on the LeNet example: end to end vs the engine alone vs a naive loop.
 
     .venv/bin/python benchmarks/pipeline.py [--count 20000] [--s3-count 20000] [--baseline-count 2000]
-        [--work /dev/shm] [--rounds 3]
+        [--work /dev/shm] [--rounds 3] [--googlenet-count 200] [--rss-counts 200,2000]
+        [--no-processes] [--no-ray]
 
 `--work` chooses the file system the folders live on: on this machine's ext4 disk, creating
 one small file costs from 40 to over 600 µs of kernel CPU depending on what else writes to the
@@ -9,10 +10,13 @@ disk, which swamps everything else the run does; tmpfs (/dev/shm) shows the pipe
 benchmarks/pipeline_costs.py breaks a run's CPU per record down by stage.
 
 Measures, in one process and one run (the machine is noisy, so only ratios within a run count):
-- engine alone: the same records, already decoded in memory, scored in batches of 64;
-- end to end, folder to folder, and S3 to S3 against moto on 127.0.0.1;
+- in turn, `--rounds` times, on the same records: the engine alone (already decoded, in memory,
+  batches of 64), end to end folder to folder with threads, and with `processes=2`;
+  each with records/s and CPU µs per record (worker processes' CPU included);
 - a plain loop a user might write: read a file, `json` parse, one forward pass, write;
-- peak RSS of a folder-to-folder run of 2,000 and of `--count` inputs (each in a fresh process);
+- GoogLeNet-size JSON records (1x3x224x224): engine alone against end to end, in turn;
+- S3 to S3 against moto on 127.0.0.1;
+- peak RSS of folder-to-folder runs over `--rss-counts` inputs (each in a fresh process);
 - the Ray column (unless --no-ray): the same runs on a local Ray of --ray-cpus CPUs, its start-up
   and the per-record overhead it adds over the local executor.
 Results go to BENCHMARKS.md by hand.
@@ -55,45 +59,78 @@ def make_inputs(folder: Path, count: int) -> list[Path]:
     return paths
 
 
-def engine_alone(model, scorer: Scorer, paths: list[Path]) -> float:
+def cpu_seconds() -> float:
+    """User + system CPU of this process and of the children it has waited for."""
+    own, children = (resource.getrusage(who) for who in (resource.RUSAGE_SELF,
+                                                        resource.RUSAGE_CHILDREN))
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+class Rate:
+    """Records per second and CPU microseconds per record of one measurement."""
+
+    def __init__(self, count: int, wall: float, cpu: float) -> None:
+        self.rate, self.cpu_us = count / wall, 1e6 * cpu / count
+
+    def __str__(self) -> str:
+        return f"{self.rate:9,.0f}/s {self.cpu_us:7,.0f} µs CPU"
+
+
+def engine_alone(model, scorer: Scorer, paths: list[Path], batch: int = 64) -> Rate:
     from caffebatch.jobs.records import decode
 
-    records = [decode(p.name, p.read_bytes(), model.inputs, 1 << 20).arrays["data"] for p in paths]
-    data = np.stack(records)
-    start = time.perf_counter()
-    for offset in range(0, len(data), 64):
-        scorer({"data": data[offset:offset + 64]})
-    return len(data) / (time.perf_counter() - start)
+    name = next(iter(model.inputs))
+    data = np.stack([decode(p.name, p.read_bytes(), model.inputs, 64 << 20).arrays[name]
+                     for p in paths])
+    start, cpu = time.perf_counter(), cpu_seconds()
+    for offset in range(0, len(data), batch):
+        scorer({name: data[offset:offset + batch]})
+    return Rate(len(data), time.perf_counter() - start, cpu_seconds() - cpu)
 
 
 def end_to_end(model, source: Location, target: Location, scorer: Scorer | None = None,
-               executor=None) -> float:
-    summary = run_batch(model, source, target, RunOptions(run_id="bench"), scorer=scorer,
+               executor=None, processes: int = 0) -> Rate:
+    cpu = cpu_seconds()
+    summary = run_batch(model, source, target,
+                        RunOptions(run_id="bench", processes=processes), scorer=scorer,
                         executor=executor)
     assert summary.status == "SUCCESS", summary
-    return summary.scored / (summary.finished_at - summary.started_at).total_seconds()
+    if processes:
+        # The workers fork from the forkserver, which reaps them: stop it, and their CPU
+        # (with its own) lands in RUSAGE_CHILDREN. (A private call; benchmarks only.)
+        from multiprocessing import forkserver
+        forkserver._forkserver._stop()
+    wall = (summary.finished_at - summary.started_at).total_seconds()
+    return Rate(summary.scored, wall, cpu_seconds() - cpu)
 
 
-def alternate(model, scorer: Scorer, paths: list[Path], work: str, rounds: int) -> tuple[float, float]:
-    """(engine alone, end to end folder to folder): the best of `rounds` alternations.
+def alternate(model, scorer: Scorer, paths: list[Path], work: str, rounds: int,
+              batch: int, processes: bool) -> dict[str, list[Rate]]:
+    """Engine alone and end to end (threads, and 2 worker processes) in turn, `rounds` times.
 
     Other sessions' load comes and goes within seconds on this machine, so one measurement of
-    each, minutes apart, can make the ratio anything; alternating and taking each one's best
-    compares the two at their least disturbed.
+    each, minutes apart, can make the ratio anything; alternating and comparing within a
+    round compares them under the same load.
     """
-    engine, folders = [], []
+    found: dict[str, list[Rate]] = {"engine": [], "threads": [], "processes": []}
+    source = Location(f"{work}/in")
     for index in range(rounds):
-        engine.append(engine_alone(model, scorer, paths))
-        folders.append(end_to_end(model, Location(f"{work}/in"), Location(f"{work}/out{index}")))
-        print(f"round {index + 1}: engine alone {engine[-1]:,.0f}, end to end {folders[-1]:,.0f} "
-              f"records/s ({folders[-1] / engine[-1]:.2f})", flush=True)
-    return max(engine), max(folders)
+        found["engine"].append(engine_alone(model, scorer, paths, batch))
+        found["threads"].append(end_to_end(model, source, Location(f"{work}/out-t{index}")))
+        if processes:
+            found["processes"].append(end_to_end(model, source, Location(f"{work}/out-p{index}"),
+                                                 processes=2))
+        engine = found["engine"][-1].rate
+        print(f"round {index + 1}: " + ", ".join(
+            f"{kind} {rates[-1]} ({rates[-1].rate / engine:.2f})"
+            for kind, rates in found.items() if rates), flush=True)
+    return found
 
 
-def baseline(scorer: Scorer, paths: list[Path], out: Path) -> float:
+def baseline(scorer: Scorer, paths: list[Path], out: Path) -> Rate:
     """What a user might write first: one file, one json.load, one forward pass, one write."""
     out.mkdir(parents=True, exist_ok=True)
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), cpu_seconds()
     for path in paths:
         with open(path) as file:
             record = json.load(file)
@@ -101,13 +138,43 @@ def baseline(scorer: Scorer, paths: list[Path], out: Path) -> float:
         prob = scorer({"data": data})["prob"][0]
         with open(out / path.name, "w") as file:
             json.dump({path.name: {"prob": prob.tolist()}}, file)
-    return len(paths) / (time.perf_counter() - start)
+    return Rate(len(paths), time.perf_counter() - start, cpu_seconds() - cpu)
+
+
+def googlenet(work: Path, count: int, rounds: int) -> dict[str, list[Rate]]:
+    """GoogLeNet-size JSON records (1x3x224x224, 2.8 MB each): end to end against the engine."""
+    from benchmarks.nets.googlenet import write_googlenet
+    from caffebatch.jobs.plan import plan_run
+
+    model = load_model(write_googlenet(work / "googlenet"))
+    rng = np.random.default_rng(3)
+    folder = work / "in"
+    folder.mkdir()
+    paths = []
+    for index in range(count):
+        path = folder / f"img_{index:05d}.json"
+        image = rng.random((1, 3, 224, 224), dtype=np.float32)
+        path.write_text(json.dumps({"data": image.tolist()}))
+        paths.append(path)
+    batch = plan_run(Location(str(folder)), Location(str(work / "out")), model).batch_size
+    scorer = Scorer(model.onnx.SerializeToString())
+    return alternate(model, scorer, paths, str(work), rounds, batch, processes=False)
+
+
+# A child's ru_maxrss starts at its parent's RSS at the fork (it survives exec), so the run
+# is started by a small helper process, which reports its own child's peak.
+PEAK_RSS = """
+import resource, subprocess, sys
+subprocess.run(sys.argv[1:], check=True, stdout=subprocess.DEVNULL)
+print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024)
+"""
 
 
 def peak_rss_mib(count: int, where: str | None) -> float:
     """Peak RSS of a fresh process that runs folder to folder over `count` inputs."""
     extra = ["--work", where] if where else []
-    result = subprocess.run([sys.executable, __file__, "--rss-child", str(count), *extra],
+    result = subprocess.run([sys.executable, "-c", PEAK_RSS, sys.executable, __file__,
+                             "--rss-child", str(count), *extra],
                             capture_output=True, text=True, check=True)
     return float(result.stdout.strip().splitlines()[-1])
 
@@ -117,7 +184,6 @@ def rss_child(count: int, where: str | None) -> None:
         make_inputs(Path(work) / "in", count)
         model = load_model(LENET)
         end_to_end(model, Location(f"{work}/in"), Location(f"{work}/out"))
-        print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
 
 
 def start_ray(cpus: int) -> float:
@@ -202,17 +268,31 @@ def s3_to_s3(model, count: int, ray: bool) -> tuple[float, float, float | None]:
     return rate, get_rate, on_ray
 
 
+def _ratios(name: str, found: dict[str, list[Rate]]) -> None:
+    engine = found["engine"]
+    for kind in ("threads", "processes"):
+        for index, rate in enumerate(found[kind]):
+            print(f"{name} round {index + 1}, {kind}: end to end {rate} / engine alone "
+                  f"{engine[index]} = {rate.rate / engine[index].rate:.2f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=20_000)
     parser.add_argument("--s3-count", type=int, default=20_000)
     parser.add_argument("--baseline-count", type=int, default=2_000)
+    parser.add_argument("--googlenet-count", type=int, default=200,
+                        help="GoogLeNet-size records (2.8 MB of JSON each); 0 skips them")
+    parser.add_argument("--rss-counts", default="200,2000",
+                        help="LeNet inputs of the peak-RSS runs, comma-separated")
+    parser.add_argument("--no-processes", dest="processes", action="store_false",
+                        help="skip the --processes 2 column")
     parser.add_argument("--no-ray", dest="ray", action="store_false", help="skip the Ray column")
     parser.add_argument("--ray-cpus", type=int, default=os.cpu_count())
     parser.add_argument("--ray-data", action="store_true", help="also the Ray Data prototype")
     parser.add_argument("--work", default=None, help="where the folders go (default: the temp dir)")
     parser.add_argument("--rounds", type=int, default=3,
-                        help="engine alone and end to end alternate this many times; best of each")
+                        help="engine alone and end to end alternate this many times")
     parser.add_argument("--rss-child", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.rss_child:
@@ -220,14 +300,12 @@ def main() -> None:
 
     model = load_model(LENET)
     scorer = Scorer(model.onnx.SerializeToString())
-    rows = {}
+    rows: dict[str, Rate] = {}
     with tempfile.TemporaryDirectory(dir=args.work) as work:
         paths = make_inputs(Path(work) / "in", args.count)
-        engine, folders = alternate(model, scorer, paths, work, args.rounds)
-        rows["engine alone (decoded, in memory, batch 64)"] = engine
-        rows["end to end, folder to folder"] = folders
-        rows["plain loop (json, batch 1)"] = baseline(scorer, paths[: args.baseline_count],
-                                                      Path(work) / "baseline")
+        lenet = alternate(model, scorer, paths, work, args.rounds, 64, args.processes)
+        plain = baseline(scorer, paths[: args.baseline_count], Path(work) / "baseline")
+        rows["plain loop (json, batch 1)"] = plain
         if args.ray:
             ray_start = start_ray(args.ray_cpus)
             rows["Ray: first run on the fresh local Ray"] = end_to_end(
@@ -237,29 +315,30 @@ def main() -> None:
             if args.ray_data:
                 rows["Ray Data prototype, folder to folder"] = ray_data_rate(
                     model, Path(work) / "in", Path(work) / "ray-data")
+    big = None
+    if args.googlenet_count:
+        with tempfile.TemporaryDirectory(dir=args.work) as work:
+            big = googlenet(Path(work), args.googlenet_count, args.rounds)
     if args.s3_count:
-        (rows["end to end, S3 to S3 (moto)"], rows["moto GETs/s, one client"],
+        (rows["end to end, S3 to S3 (moto)"], get_rate,
          on_ray) = s3_to_s3(model, args.s3_count, args.ray)
+        print(f"moto GETs/s, one client: {get_rate:,.0f}")
         if on_ray is not None:
             rows["Ray: end to end, S3 to S3 (moto)"] = on_ray
     for name, rate in rows.items():
-        print(f"{name:48s} {rate:10,.0f} records/s")
+        print(f"{name:48s} {rate}")
+    _ratios("LeNet", lenet)
+    for kind in ("threads", "processes"):
+        for rate in lenet[kind]:
+            print(f"LeNet {kind} / plain loop: {rate.rate / plain.rate:.1f}x")
+    if big is not None:
+        _ratios("GoogLeNet", big)
     if args.ray:
         print(f"Ray start-up ({args.ray_cpus} CPUs): {ray_start:.1f} s")
-        for kind, local_row, ray_row in (
-            ("folders", "end to end, folder to folder", "Ray: end to end, folder to folder"),
-            ("S3", "end to end, S3 to S3 (moto)", "Ray: end to end, S3 to S3 (moto)"),
-        ):
-            if ray_row in rows:
-                extra = 1e6 * (1 / rows[ray_row] - 1 / rows[local_row])
-                print(f"Ray / local ({kind}): {rows[ray_row] / rows[local_row]:.2f}, "
-                      f"{extra:+.0f} µs per record")
-    engine, folders = rows["engine alone (decoded, in memory, batch 64)"], rows["end to end, folder to folder"]
-    print(f"end-to-end / engine alone (folders): {folders / engine:.2f}")
-    print(f"end-to-end / plain loop (folders):   {folders / rows['plain loop (json, batch 1)']:.1f}x")
-    small, large = peak_rss_mib(2_000, args.work), peak_rss_mib(args.count, args.work)
-    print(f"peak RSS: 2,000 inputs {small:.0f} MiB, {args.count:,} inputs {large:.0f} MiB "
-          f"({(large / small - 1) * 100:+.1f}%)")
+    counts = [int(word) for word in args.rss_counts.split(",") if word]
+    peaks = [peak_rss_mib(count, args.work) for count in counts]
+    print("peak RSS, folder to folder: " + ", ".join(
+        f"{count:,} inputs {peak:.0f} MiB" for count, peak in zip(counts, peaks, strict=True)))
     print(f"cores: {os.cpu_count()}")
 
 

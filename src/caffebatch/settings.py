@@ -138,6 +138,13 @@ class Settings(BaseSettings):
         description="`json`: one JSON object per line, uvicorn's lines too, each with the "
         "request's id while a request is served.",
     )
+    max_inflight_mib: int = Field(
+        default=512,
+        ge=1,
+        description="What the records in flight of one run may weigh, in MiB (their text while "
+        "decoded, then their arrays; RunOptions.max_inflight_bytes). Each concurrent run has its "
+        "own; the model and its scorer come on top.",
+    )
 
     # where runs execute: "local" (threads in this process) or "ray" (pip install 'caffebatch[ray]')
     executor: Literal["local", "ray"] = "local"

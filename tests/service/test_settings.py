@@ -7,9 +7,12 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from caffebatch.errors import CaffebatchError
+from caffebatch.jobs import RunOptions
 from caffebatch.package import PackageLimits
+from caffebatch.service.spec import RunChoices
 from caffebatch.settings import SECRET_FILE, Settings
 
 
@@ -40,7 +43,7 @@ def test_the_documented_variables_set_the_grouped_settings(monkeypatch, tmp_path
         "CAFFEBATCH_RAY_ADDRESS": "auto", "CAFFEBATCH_RAY_NUM_CPUS": "3",
         "CAFFEBATCH_RAY_CPUS_PER_ACTOR": "0.5", "CAFFEBATCH_MAX_PACKAGE_BYTES": "4096",
         "CAFFEBATCH_MAX_UNPACKED_BYTES": "8192", "CAFFEBATCH_MAX_PACKAGE_FILES": "7",
-        "CAFFEBATCH_MAX_CONCURRENT_RUNS": "5",
+        "CAFFEBATCH_MAX_CONCURRENT_RUNS": "5", "CAFFEBATCH_MAX_INFLIGHT_MIB": "64",
     }.items():
         monkeypatch.setenv(name, value)
     settings = Settings(home=tmp_path)
@@ -49,6 +52,17 @@ def test_the_documented_variables_set_the_grouped_settings(monkeypatch, tmp_path
     assert settings.packages == PackageLimits(
         max_archive_bytes=4096, max_unpacked_bytes=8192, max_files=7)
     assert settings.max_concurrent_runs == 5
+    assert settings.max_inflight_mib == 64
+
+
+def test_the_server_byte_budget_reaches_the_run_and_has_the_run_default(tmp_path: Path) -> None:
+    settings = Settings(home=tmp_path)
+    assert settings.max_inflight_mib * 1024 * 1024 == RunOptions(run_id="r").max_inflight_bytes
+    choices = RunChoices.model_validate({"batch_size": 4, "max_inflight_bytes": 1 << 40})
+    options = choices.run_options("r", None, 1.0, 64 * 1024 * 1024)
+    assert (options.batch_size, options.max_inflight_bytes) == (4, 64 * 1024 * 1024)
+    with pytest.raises(ValidationError, match="max_inflight_mib"):
+        Settings(home=tmp_path, max_inflight_mib=0)
 
 
 def test_the_package_limits_have_one_set_of_defaults(tmp_path: Path) -> None:

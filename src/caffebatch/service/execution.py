@@ -145,7 +145,12 @@ class Execution:
             places.source,
             places.target,
             replace(
-                choices.run_options(self.id, model_name, self.ctx.settings.progress_interval_s),
+                choices.run_options(
+                    self.id,
+                    model_name,
+                    self.ctx.settings.progress_interval_s,
+                    self.ctx.settings.max_inflight_mib * 1024 * 1024,
+                ),
                 max_image_pixels=self.ctx.settings.max_image_pixels,
                 retry=RetryPolicy(outage_s=self.ctx.settings.storage_outage_s),
             ),

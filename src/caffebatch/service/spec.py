@@ -73,16 +73,24 @@ class RunChoices(BaseModel):
         return self.model_dump(exclude_none=True)
 
     def run_options(
-        self, run_id: str, model_name: str | None, progress_interval_s: float
+        self,
+        run_id: str,
+        model_name: str | None,
+        progress_interval_s: float,
+        max_inflight_bytes: int | None = None,
     ) -> RunOptions:
-        """The run's options: these choices over the run's defaults."""
+        """The run's options: these choices over the run's defaults, with the server's
+        byte budget for records in flight (None: the run's default)."""
         from caffebatch.jobs import RunOptions  # the engine loads when a run needs it
 
+        chosen = self.stored()
+        if max_inflight_bytes is not None:  # the server's memory, not the deployment's choice
+            chosen["max_inflight_bytes"] = max_inflight_bytes
         return RunOptions(
             run_id=run_id,
             model_name=model_name,
             progress_interval_s=progress_interval_s,
-            **self.stored(),
+            **chosen,
         )
 
     @property
