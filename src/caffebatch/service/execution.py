@@ -21,9 +21,10 @@ from caffebatch.service.crypto import MASK
 from caffebatch.service.metrics import ServiceMetrics
 from caffebatch.service.runfiles import places_of
 from caffebatch.service.spec import RunChoices
+from caffebatch.service.transforms import with_override
 from caffebatch.service.usage import LIMITED, consumed
 from caffebatch.store import leases, states
-from caffebatch.store.tables import Deployment, PublishedModel, Usage, utcnow
+from caffebatch.store.tables import Deployment, ModelVersion, PublishedModel, Usage, utcnow
 
 log = logging.getLogger("caffebatch.worker")
 
@@ -128,12 +129,15 @@ class Execution:
             model_name = model.name if model else None
             version_folder = self.ctx.settings.models_dir / deployment.version_id
             choices = RunChoices.model_validate(deployment.options or {})
+            version = session.get(ModelVersion, deployment.version_id)
+            version_meta = dict(version.meta) if version is not None else {}
             stored = (deployment.input, deployment.output, deployment.secrets)
         self._started = time.monotonic()
         try:
             places = places_of(self.ctx, *stored)
             self._secrets = list(places.secrets)
-            compiled = self.models.get(version_folder, choices.batch_size)
+            compiled = with_override(self.models.get(version_folder, choices.batch_size),
+                                     choices.transform, version_meta, version_folder)
             executor = self._executor()
         except CaffebatchError as error:
             failure = self._redact_failure(error)
