@@ -19,8 +19,8 @@ from caffebatch.server import create_server
 from caffebatch.service.context import open_context
 from caffebatch.service.gallery import ModelView, boxes_of, shown_of, top_classes
 from caffebatch.service.instances import bootstrap
-from caffebatch.service.thumbnails import BOX_COLOUR, make_thumbnail
 from caffebatch.service.throughput import Throughput, rates
+from caffebatch.service.thumbnails import BOX_COLOUR, make_thumbnail
 from caffebatch.settings import Settings
 from tests.api.live import ADMIN_PASSWORD, ADMIN_USER
 from tests.dashboard.client import form_token, publish, sign_in

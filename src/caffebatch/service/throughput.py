@@ -9,6 +9,7 @@ resolution rather than growing with it.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from itertools import pairwise
 from typing import Any
 
 MAX_SAMPLES = 120
@@ -34,5 +35,4 @@ class Throughput:
 def rates(progress: Mapping[str, Any]) -> list[tuple[float, float]]:
     """(seconds since start, records per second since the sample before), from stored progress."""
     samples = [(float(t), float(n)) for t, n in progress.get(KEY) or ()]
-    return [(t, (n - n0) / (t - t0)) for (t0, n0), (t, n) in zip(samples, samples[1:], strict=False)
-            if t > t0]
+    return [(t, (n - n0) / (t - t0)) for (t0, n0), (t, n) in pairwise(samples) if t > t0]

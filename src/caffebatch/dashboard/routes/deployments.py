@@ -22,9 +22,9 @@ from caffebatch.dashboard.web import (
 )
 from caffebatch.errors import CaffebatchError
 from caffebatch.service import deployments, gallery, models
-from caffebatch.service.throughput import rates
 from caffebatch.service.identity import Principal
 from caffebatch.service.resources import DeploymentInfo, ModelInfo
+from caffebatch.service.throughput import rates
 
 router = APIRouter(prefix="/deployments")
 
