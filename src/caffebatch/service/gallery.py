@@ -24,7 +24,7 @@ from caffebatch.errors import NotFoundError, ObjectNotFoundError
 from caffebatch.service.context import ServiceContext
 from caffebatch.service.deployments import deployment_row
 from caffebatch.service.identity import Principal
-from caffebatch.service.runfiles import REPORT_ATTEMPTS, RunPlaces, places_of
+from caffebatch.service.runfiles import REPORT_OUTAGE_S, RunPlaces, places_of
 
 GALLERY_SIZE = 12
 TOP_CLASSES = 3
@@ -121,7 +121,7 @@ def deployment_storages(ctx: ServiceContext, principal: Principal, instance_id: 
         stored, version_id = (row.input, row.output, row.secrets), row.version_id
     places: RunPlaces = places_of(ctx, *stored)
     view = ModelView.of(load_meta(Path(ctx.settings.models_dir) / version_id))
-    retry = RetryPolicy(attempts=REPORT_ATTEMPTS)
+    retry = RetryPolicy(outage_s=REPORT_OUTAGE_S)
     source = open_storage(places.source, retry, connections=1)
     target = open_storage(places.target, retry, connections=1)
     try:
