@@ -154,7 +154,9 @@ def gallery(ctx: ServiceContext, principal: Principal, instance_id: str, deploym
     with deployment_storages(ctx, principal, instance_id, deployment_id) as (source, target, view):
         if not view.takes_images:
             return shown
-        keys = (entry.key for entry in target.list() if "/" not in entry.key)
+        # a listed folder (the run's own _caffebatch/) or oddity is no result
+        keys = (entry.key for entry in target.list()
+                if entry.skip is None and entry.bad_name is None and "/" not in entry.key)
         for key in islice(keys, count * 4):  # a few non-images (JSON records) are passed over
             try:
                 outputs = result_of(target, key)
