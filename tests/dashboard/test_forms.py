@@ -131,3 +131,23 @@ def test_an_oversized_upload_is_refused_while_it_streams(context: ServiceContext
         assert "limit" in response.text
         assert "No models yet" in client.get("/dashboard/models").text
     assert list((settings.home / "uploads").glob("*")) == []
+
+
+def test_the_transform_field_is_the_api_bodys_transform() -> None:
+    spec, shown = read_form(_form(transform='{"data": {"scale": 0.00390625, "grayscale": true}}'))
+    assert shown.errors == {}
+    assert spec is not None and spec.options.transform is not None
+    assert spec.options.transform["data"].scale == 0.00390625
+    assert spec.options.transform["data"].grayscale is True
+    assert shown.values["transform"].startswith('{"data"')
+
+
+def test_a_bad_transform_is_an_error_next_to_its_field() -> None:
+    for text, expected in (('{"data": {"scale": 0', "Not valid JSON"),
+                           ('[1, 2]', "keyed by input layer"),
+                           ('{"data": {"resize": "squash"}}', "data.resize:"),
+                           ('{"data": {"colour": "red"}}', "data.colour:")):
+        spec, shown = read_form(_form(transform=text))
+        assert spec is None
+        assert set(shown.errors) == {"transform"}, shown.errors
+        assert expected in shown.errors["transform"]

@@ -19,6 +19,7 @@ from pydantic import (
     model_validator,
 )
 
+from caffebatch.inputs import TransformSpec
 from caffebatch.service.spec import (
     BatchSize,
     DeploymentSpec,
@@ -239,7 +240,7 @@ class OutputCreate(OutputSpec):
 
 
 class DeploymentCreate(BaseModel):
-    """The seed's body, plus the optional `batch_size` and `max_error_ratio`."""
+    """The seed's body, plus the optional `batch_size`, `max_error_ratio` and `transform`."""
 
     model_config = ConfigDict(extra="ignore")
 
@@ -250,6 +251,10 @@ class DeploymentCreate(BaseModel):
     output: OutputCreate
     batch_size: BatchSize | None = None
     max_error_ratio: ErrorRatio | None = None
+    transform: dict[str, TransformSpec] | None = Field(
+        default=None, max_length=16,
+        description="Image transforms by input layer (deployment-meta.json's fields), "
+                    "replacing the model's")
 
     def to_spec(self) -> DeploymentSpec:
         """The service's spec of this body."""
@@ -258,7 +263,8 @@ class DeploymentCreate(BaseModel):
             description=self.description,
             input=self.input,
             output=self.output,
-            options=RunChoices(batch_size=self.batch_size, max_error_ratio=self.max_error_ratio),
+            options=RunChoices(batch_size=self.batch_size, max_error_ratio=self.max_error_ratio,
+                               transform=self.transform),
         )
 
 
@@ -335,6 +341,8 @@ class DeploymentEntity(BaseModel):
     output: dict[str, Any]
     batch_size: int | None = None
     max_error_ratio: float | None = None
+    transform: dict[str, dict[str, Any]] | None = Field(
+        default=None, description="The deployment's own image transforms, when it gave any")
 
 
 class DeploymentPublic(BaseModel):

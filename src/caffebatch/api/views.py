@@ -161,6 +161,7 @@ def deployment_public(
             output=deployment.output,
             batch_size=deployment.options.batch_size,
             max_error_ratio=deployment.options.max_error_ratio,
+            transform=deployment.options.stored().get("transform"),
         ),
     )
 

@@ -48,6 +48,11 @@ def save_meta(compiled: CompiledModel, folder: Path) -> None:
     (folder / META_FILE).write_bytes(orjson.dumps(meta, option=orjson.OPT_INDENT_2))
 
 
+def load_meta(folder: Path) -> dict[str, Any]:
+    """The compiled model's description in `folder` (compiled.json), without its weights."""
+    return _meta(folder)
+
+
 def load_layers(folder: Path) -> tuple[LayerInfo, ...]:
     """The layers of the model compiled into `folder`, without loading its weights."""
     return _layers(_meta(folder))

@@ -10,7 +10,7 @@ from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
 
-from caffebatch.dashboard.routes import auth, deployments, models, overview, reports
+from caffebatch.dashboard.routes import auth, deployments, gallery, models, overview, reports
 from caffebatch.dashboard.session import Sessions
 from caffebatch.dashboard.web import (
     HERE,
@@ -33,7 +33,7 @@ from caffebatch.service.context import ServiceContext
 
 log = logging.getLogger("caffebatch.dashboard")
 
-ROUTERS = (auth, overview, models, deployments, reports)
+ROUTERS = (auth, overview, models, deployments, reports, gallery)
 
 # errors the REST API never lets reach a client, as the dashboard answers them
 PAGE_STATUS: dict[type[Exception], int] = {ObjectNotFoundError: 404, StorageError: 502}

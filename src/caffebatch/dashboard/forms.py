@@ -5,7 +5,8 @@ The form is validated by the same spec the REST API's body becomes
 REST API would accept. The form's fields are flat:
 ``input_kind`` ("s3" or "local"), ``input_endpoint``, ``input_bucket``, ``input_prefix``,
 ``input_access_key``, ``input_secret_key``, ``input_path``, the same with ``output_``, and
-``name``, ``batch_size``, ``max_error_ratio``.
+``name``, ``batch_size``, ``max_error_ratio``, and ``transform`` (the API body's
+`transform` as JSON text, by input layer).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 from pydantic import ValidationError
 from starlette.datastructures import FormData
 
@@ -73,20 +75,48 @@ def read_form(form: FormData) -> tuple[DeploymentSpec | None, DeploymentForm]:
         "options": {
             "batch_size": _text(form, "batch_size") or None,
             "max_error_ratio": _text(form, "max_error_ratio") or None,
+            "transform": _transform(form, shown.errors),
         },
     }
     try:
         spec = DeploymentSpec.model_validate(body)
     except ValidationError as error:
         for item in error.errors():
-            shown.errors.setdefault(_field_of(item["loc"]), item["msg"])
+            shown.errors.setdefault(_field_of(item["loc"]), _message_of(item))
         return None, shown
     return (None if shown.errors else spec), shown
+
+
+def _transform(form: FormData, errors: dict[str, str]) -> Any:
+    """The transform field's JSON (None when empty); a parse error goes next to the field."""
+    text = _text(form, "transform")
+    if not text:
+        return None
+    try:
+        value = orjson.loads(text)
+    except orjson.JSONDecodeError as error:
+        errors["transform"] = f"Not valid JSON: {error}"
+        return None
+    if not isinstance(value, dict):
+        errors["transform"] = ('Give an object keyed by input layer, as '
+                               '{"data": {"scale": 0.00390625}}.')
+        return None
+    return value
+
+
+def _message_of(item: Any) -> str:
+    """A schema error's message; one in the transform names its layer and field."""
+    parts = [str(part) for part in item["loc"]]
+    if parts[:2] == ["options", "transform"] and len(parts) > 2:
+        return f"{'.'.join(parts[2:])}: {item['msg']}"
+    return str(item["msg"])
 
 
 def _field_of(loc: tuple[int | str, ...]) -> str:
     """The form field a schema error is about: ("input", "source", "bucket") -> input_bucket."""
     parts = [str(part) for part in loc]
+    if parts[:2] == ["options", "transform"]:
+        return "transform"
     if parts and parts[0] == "options":  # the run's choices are fields of their own
         return parts[-1]
     if parts and parts[0] in SIDES:
@@ -97,7 +127,7 @@ def _field_of(loc: tuple[int | str, ...]) -> str:
 
 def side_of(message: str) -> str:
     """Which part of the form a service error speaks of: its message starts with the side."""
-    for side in SIDES:
+    for side in (*SIDES, "transform"):
         if message.startswith(side):
             return side
     return "form"

@@ -17,9 +17,10 @@ from caffebatch.service.identity import Principal
 from caffebatch.service.models import model_row
 from caffebatch.service.resources import DeploymentInfo
 from caffebatch.service.spec import DeploymentSpec
+from caffebatch.service.transforms import check_override
 from caffebatch.service.usage import require_room
 from caffebatch.store import states
-from caffebatch.store.tables import Deployment, Usage
+from caffebatch.store.tables import Deployment, ModelVersion, Usage
 
 
 def create_deployment(
@@ -38,6 +39,11 @@ def create_deployment(
             ".../published_models/{id}/content first",
             code="model_has_no_content",
         )
+    if spec.options.transform:
+        version = session.get(ModelVersion, model.latest_version_id)
+        meta = version.meta if version is not None else {}
+        check_override(spec.options.transform, meta,
+                       ctx.settings.models_dir / model.latest_version_id)
     require_room(
         session,
         ctx.settings,

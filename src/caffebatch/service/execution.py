@@ -21,9 +21,12 @@ from caffebatch.service.crypto import MASK
 from caffebatch.service.metrics import ServiceMetrics
 from caffebatch.service.runfiles import places_of
 from caffebatch.service.spec import RunChoices
+from caffebatch.service.throughput import KEY as THROUGHPUT
+from caffebatch.service.throughput import Throughput
+from caffebatch.service.transforms import with_override
 from caffebatch.service.usage import LIMITED, consumed
 from caffebatch.store import leases, states
-from caffebatch.store.tables import Deployment, PublishedModel, Usage, utcnow
+from caffebatch.store.tables import Deployment, ModelVersion, PublishedModel, Usage, utcnow
 
 log = logging.getLogger("caffebatch.worker")
 
@@ -112,6 +115,7 @@ class Execution:
         self._secrets: list[str] = []
         self._last_save = 0.0
         self._counted = (0, 0)  # (scored, failed) of this attempt already in the metrics
+        self._throughput = Throughput()
 
     def run(self) -> None:
         with self.ctx.db.session() as session:
@@ -128,12 +132,15 @@ class Execution:
             model_name = model.name if model else None
             version_folder = self.ctx.settings.models_dir / deployment.version_id
             choices = RunChoices.model_validate(deployment.options or {})
+            version = session.get(ModelVersion, deployment.version_id)
+            version_meta = dict(version.meta) if version is not None else {}
             stored = (deployment.input, deployment.output, deployment.secrets)
         self._started = time.monotonic()
         try:
             places = places_of(self.ctx, *stored)
             self._secrets = list(places.secrets)
-            compiled = self.models.get(version_folder, choices.batch_size)
+            compiled = with_override(self.models.get(version_folder, choices.batch_size),
+                                     choices.transform, version_meta, version_folder)
             executor = self._executor()
         except CaffebatchError as error:
             failure = self._redact_failure(error)
@@ -196,7 +203,9 @@ class Execution:
         if now - self._last_save < self.ctx.settings.progress_interval_s:
             return
         self._last_save = now
+        self._throughput.add(now - self._started, progress.scored or 0)
         details = self._redacted(replace(progress, status=states.RUNNING)).to_json()
+        details[THROUGHPUT] = self._throughput.to_json()
         with self.ctx.db.session() as session:
             # the save renews the lease; it matches nothing once the row is deleted (a
             # DELETE sent to any server) or another server took the run over
@@ -239,10 +248,14 @@ class Execution:
     def _finish(self, status: states.DeploymentStatus, details: StatusDetails) -> None:
         if details.finished_at is None:
             details = replace(details, finished_at=datetime.now(UTC))
+        document = details.to_json()
+        if details.scored:
+            self._throughput.add(time.monotonic() - self._started, details.scored)
+            document[THROUGHPUT] = self._throughput.to_json()
         with self.ctx.db.session() as session:
             states.transition(
                 session, self.id, states.RUNNING, status, where=self.ctx.lease.held(),
-                progress=details.to_json(), **leases.RELEASED,
+                progress=document, **leases.RELEASED,
             )  # fmt: skip
 
     def _redact(self, text: str) -> str:

@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from caffebatch.inputs import TransformSpec
+
 if TYPE_CHECKING:
     from caffebatch.jobs import RunOptions
 
@@ -67,10 +69,13 @@ class RunChoices(BaseModel):
 
     batch_size: BatchSize | None = None
     max_error_ratio: ErrorRatio | None = None
+    transform: dict[str, TransformSpec] | None = Field(
+        default=None, max_length=16,
+        description="image transforms by input layer, over the model's deployment-meta.json")
 
     def stored(self) -> dict[str, Any]:
         """The `Deployment.options` column: the choices made, no more."""
-        return self.model_dump(exclude_none=True)
+        return self.model_dump(mode="json", exclude_none=True)
 
     def run_options(
         self,
@@ -83,7 +88,8 @@ class RunChoices(BaseModel):
         byte budget for records in flight (None: the run's default)."""
         from caffebatch.jobs import RunOptions  # the engine loads when a run needs it
 
-        chosen = self.stored()
+        # the transform changes the model's inputs, not the run: see service/transforms.py
+        chosen = {k: v for k, v in self.stored().items() if k != "transform"}
         if max_inflight_bytes is not None:  # the server's memory, not the deployment's choice
             chosen["max_inflight_bytes"] = max_inflight_bytes
         return RunOptions(

@@ -6,6 +6,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy.orm import Session
 
+from caffebatch.dashboard.chart import rate_chart
 from caffebatch.dashboard.forms import DeploymentForm, read_form, side_of
 from caffebatch.dashboard.progress import ProgressView, progress_of
 from caffebatch.dashboard.routes.paging import Pager
@@ -20,9 +21,10 @@ from caffebatch.dashboard.web import (
     status_of,
 )
 from caffebatch.errors import CaffebatchError
-from caffebatch.service import deployments, models
+from caffebatch.service import deployments, gallery, models
 from caffebatch.service.identity import Principal
 from caffebatch.service.resources import DeploymentInfo, ModelInfo
+from caffebatch.service.throughput import rates
 
 router = APIRouter(prefix="/deployments")
 
@@ -122,9 +124,16 @@ def _details(dashboard: Dashboard, principal: Principal,
 def details(request: Request, deployment_id: str, dashboard: DashboardDep,
             viewer: ViewerDep) -> Response:
     deployment, model = _details(dashboard, viewer.principal, deployment_id)
+    principal = viewer.principal
+    shown, problem = [], None
+    try:
+        shown = gallery.gallery(dashboard.ctx, principal, principal.instance_id, deployment_id)
+    except CaffebatchError as error:  # the page shows the run even when its storage is away
+        problem = f"The inputs cannot be shown: {error}"
     return render(request, "deployment.html", viewer=viewer, deployment=deployment, model=model,
                   progress=_progress(deployment), input=deployment.input,
-                  output=deployment.output)
+                  output=deployment.output, gallery=shown, gallery_problem=problem,
+                  chart=rate_chart(rates(deployment.progress)))
 
 
 @router.get("/{deployment_id}/progress.json")
