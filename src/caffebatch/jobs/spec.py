@@ -65,3 +65,4 @@ class RunOptions:
     scorer_threads: int | None = None   # ONNX Runtime threads; None: every core
     progress_interval_s: float = 0.5
     model_name: str | None = None       # shown in summary.json
+    max_image_pixels: int = 40_000_000  # height x width of the largest image decoded
