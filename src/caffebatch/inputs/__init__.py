@@ -1,5 +1,6 @@
 """Input objects in every format caffebatch reads, and the transform that feeds images to a net.
 
+    spec       InputSpec: the model's input shapes, transforms and image limit
     formats    the registry of input formats, told apart by content; `decode` dispatches
     headers    image formats by their first bytes, and their size before decoding
     images     JPEG, PNG, BMP, TIFF, WebP through OpenCV (the `images` extra)
@@ -9,7 +10,8 @@
 The seed's JSON objects stay in jobs/records.py; `formats.decode` falls back to them.
 """
 
-from caffebatch.inputs.formats import DEFAULT_MAX_IMAGE_PIXELS, InputSpec, decode
+from caffebatch.inputs.formats import decode
+from caffebatch.inputs.spec import DEFAULT_MAX_IMAGE_PIXELS, InputSpec
 from caffebatch.inputs.transform import Transform, TransformSpec, parse_transforms
 
 __all__ = [
