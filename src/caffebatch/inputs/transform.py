@@ -92,6 +92,21 @@ class Transform:
     mean: np.ndarray
     scale: float
 
+    def to_json(self) -> dict[str, object]:
+        """Plain JSON values (the compiled model keeps its transforms so)."""
+        return {"height": self.height, "width": self.width, "channels": self.channels,
+                "crop": self.crop, "swap_rb": self.swap_rb, "grayscale": self.grayscale,
+                "mean_shape": list(self.mean.shape), "mean": self.mean.ravel().tolist(),
+                "scale": self.scale}
+
+    @classmethod
+    def from_json(cls, data: dict[str, object]) -> Transform:
+        """The transform `to_json` wrote."""
+        fields = dict(data)
+        shape = fields.pop("mean_shape")
+        mean = np.array(fields.pop("mean"), np.float32).reshape(shape)  # type: ignore[call-overload]
+        return cls(mean=mean, **fields)  # type: ignore[arg-type]
+
 
 def image_shaped(shape: tuple[int, ...]) -> bool:
     """Whether an input of `shape` (no batch axis) can take an image: (1 or 3, H, W)."""
