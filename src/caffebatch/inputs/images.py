@@ -14,8 +14,8 @@ import numpy as np
 from caffebatch.errors import ExtraMissingError, RecordError
 from caffebatch.inputs import headers
 from caffebatch.inputs.formats import input_format
-from caffebatch.inputs.spec import InputSpec
 from caffebatch.inputs.opencv import opencv
+from caffebatch.inputs.spec import InputSpec
 from caffebatch.inputs.transform import apply
 from caffebatch.jobs.records import Record
 
