@@ -10,18 +10,16 @@ from __future__ import annotations
 from types import ModuleType
 
 from caffebatch.errors import ExtraMissingError
-
-INSTALL = "pip install 'caffebatch[images]'"
+from caffebatch.extras import require
 
 
 def opencv() -> ModuleType:
     """The cv2 module; ExtraMissingError saying how to install it when it is missing."""
     try:
         import cv2
-    except ImportError as error:
-        raise ExtraMissingError(
-            f"images need OpenCV, which is not installed: {INSTALL}"
-        ) from error
+    except ImportError:
+        require("images", "reading images")  # raises, naming the pip command
+        raise
     return cv2
 
 
