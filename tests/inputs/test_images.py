@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from caffebatch.errors import RecordError
-from caffebatch.inputs import InputSpec, TransformSpec, decode
+from caffebatch.inputs import InputSpec, TransformSpec
+from caffebatch.inputs.formats import decode
 from caffebatch.inputs.headers import kind_of
 from caffebatch.inputs.transform import resolve
 from tests.inputs.bad_images import CORPUS
@@ -85,7 +86,8 @@ import sys
 sys.modules["cv2"] = None
 from pathlib import Path
 from caffebatch.errors import RecordError
-from caffebatch.inputs import InputSpec, TransformSpec, decode
+from caffebatch.inputs import InputSpec, TransformSpec
+from caffebatch.inputs.formats import decode
 from caffebatch.inputs.transform import resolve
 t = resolve(TransformSpec(), "data", (1, 28, 28), Path("."))
 try:

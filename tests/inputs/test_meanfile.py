@@ -10,7 +10,8 @@ import pytest
 
 from caffebatch.caffe.proto import caffe_pb2
 from caffebatch.errors import PackageError
-from caffebatch.inputs import InputSpec, TransformSpec, decode
+from caffebatch.inputs import InputSpec, TransformSpec
+from caffebatch.inputs.formats import decode
 from caffebatch.inputs.transform import resolve
 from tests.inputs.samples import kinds
 

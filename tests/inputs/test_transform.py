@@ -8,7 +8,8 @@ import cv2
 import numpy as np
 import pytest
 
-from caffebatch.inputs import InputSpec, TransformSpec, decode
+from caffebatch.inputs import InputSpec, TransformSpec
+from caffebatch.inputs.formats import decode
 from caffebatch.inputs.transform import resolve
 from tests.inputs.samples import kinds
 

@@ -10,11 +10,9 @@
 The seed's JSON objects stay in jobs/records.py; `formats.decode` falls back to them.
 """
 
-from caffebatch.inputs.formats import decode
 from caffebatch.inputs.spec import DEFAULT_MAX_IMAGE_PIXELS, InputSpec
 from caffebatch.inputs.transform import Transform, TransformSpec, parse_transforms
 
-__all__ = [
-    "DEFAULT_MAX_IMAGE_PIXELS", "InputSpec", "Transform", "TransformSpec", "decode",
-    "parse_transforms",
-]
+# `formats.decode` is not re-exported: it reads JSON through jobs/, and package/ (which jobs/
+# and settings import) reads transforms from here, so importing it here would be a cycle.
+__all__ = ["DEFAULT_MAX_IMAGE_PIXELS", "InputSpec", "Transform", "TransformSpec", "parse_transforms"]
