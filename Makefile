@@ -51,6 +51,9 @@ run: $(STAMP)
 	rm -rf build/digits-out
 	$(VENV)/bin/caffebatch score examples/lenet --input examples/digits/inputs --output build/digits-out --run-id make-run
 	$(PY) examples/digits/accuracy.py build/digits-out
+	rm -rf build/digit-images-out
+	$(VENV)/bin/caffebatch score examples/lenet --input examples/digits/images --output build/digit-images-out --run-id make-run
+	$(PY) examples/digits/accuracy.py build/digit-images-out .png
 	rm -rf build/squares-out
 	$(VENV)/bin/caffebatch score examples/squares-ssd --input examples/squares/inputs --output build/squares-out --run-id make-run
 	$(PY) examples/squares/show.py build/squares-out

@@ -15,11 +15,12 @@ from caffebatch.errors import ExtraMissingError
 EXTRA_MODULES: dict[str, tuple[str, ...]] = {
     "s3": ("boto3",),
     "service": (
-        "fastapi", "uvicorn", "sqlalchemy", "alembic", "pydantic", "pydantic_settings",
+        "fastapi", "uvicorn", "sqlalchemy", "alembic", "pydantic_settings",
         "cryptography", "jwt", "jinja2", "multipart", "fastapi_offline",
     ),
     "postgres": ("psycopg",),
     "client": ("httpx",),
+    "images": ("cv2",),
 }  # fmt: skip
 
 

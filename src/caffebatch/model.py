@@ -3,19 +3,24 @@
 This is the engine's front door: the CLI, batch runs and the service all call it.
 
     package ──► read prototxt + caffemodel ──► build_net (TEST phase, weights) ──► compile_net
+            └─► transforms (images -> input tensors), labels ─────────────────────────┘
 """
 
 from __future__ import annotations
 
 import dataclasses
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 
 from caffebatch.caffe.net import Net, build_net
 from caffebatch.caffe.read import read_caffemodel, read_prototxt
 from caffebatch.compiler.compile import CompiledModel, compile_net
 from caffebatch.errors import NetError
+from caffebatch.inputs.transform import TransformSpec, resolve_all
 from caffebatch.package import ModelPackage, open_package
+
+Transforms = Mapping[str, TransformSpec]
 
 
 def load_net(package: ModelPackage) -> Net:
@@ -28,26 +33,39 @@ def load_net(package: ModelPackage) -> Net:
     )
 
 
-def compile_package(package: ModelPackage, *, optimized: bool = True) -> CompiledModel:
+def compile_package(package: ModelPackage, transforms: Transforms | None = None, *,
+                    optimized: bool = True) -> CompiledModel:
     """Compile an opened package, with the inputs and outputs its deployment-meta.json names.
 
-    `optimized=False` skips the graph passes (benchmarks compare against that graph).
+    `transforms` (by input layer) replace the ones deployment-meta.json declares for the
+    layers they name; the others stay. `optimized=False` skips the graph passes (benchmarks
+    compare against that graph).
     """
     net = load_net(package)
-    inputs = [_input_value(net, name) for name in package.meta.input_layers]
-    return compile_net(net, package.meta.output_layers, inputs=inputs, optimized=optimized)
+    layers = {name: _input_value(net, name) for name in package.meta.input_layers}
+    compiled = compile_net(net, package.meta.output_layers, inputs=list(layers.values()),
+                           optimized=optimized)
+    declared = {**package.meta.transforms, **(transforms or {})}
+    shapes = {layer: compiled.inputs[value] for layer, value in layers.items()}
+    resolved = resolve_all(declared, shapes, package.root)
+    return dataclasses.replace(
+        compiled,
+        transforms={layers[layer]: transform for layer, transform in resolved.items()},
+        labels=package.labels,
+    )
 
 
-def load_model(path: str | Path) -> CompiledModel:
+def load_model(path: str | Path, transforms: Transforms | None = None) -> CompiledModel:
     """Compile the model at `path`: a model folder (with deployment-meta.json) or an archive.
 
+    `transforms` override deployment-meta.json's, layer by layer (see `compile_package`).
     Raises a `ModelError` subclass that says what is wrong and where.
     """
     path = Path(path)
     if path.is_dir():
-        return compile_package(open_package(path))
+        return compile_package(open_package(path), transforms)
     with tempfile.TemporaryDirectory(prefix="caffebatch-model-") as workdir:
-        return compile_package(open_package(path, Path(workdir)))
+        return compile_package(open_package(path, Path(workdir)), transforms)
 
 
 def _input_value(net: Net, name: str) -> str:

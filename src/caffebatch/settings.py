@@ -145,6 +145,9 @@ class Settings(BaseSettings):
     # uploads of model packages: the archive, what it unpacks to, how many files
     packages: PackageLimits = Field(default_factory=PackageLimits)
 
+    # an image input larger than this (height x width) is refused as too_many_pixels
+    max_image_pixels: int = 40_000_000
+
     @classmethod
     def settings_customise_sources(
         cls,

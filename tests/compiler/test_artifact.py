@@ -23,6 +23,9 @@ def test_saved_model_loads_back_and_scores_the_same(tmp_path):
     assert loaded.outputs == compiled.outputs
     assert loaded.declared_batch == compiled.declared_batch
     assert loaded.layers == compiled.layers == load_layers(tmp_path)
+    assert loaded.labels == compiled.labels == tuple("0123456789")
+    assert loaded.transforms.keys() == compiled.transforms.keys() == {"data"}
+    assert loaded.transforms["data"].to_json() == compiled.transforms["data"].to_json()
     records = np.random.default_rng(0).random((3, 1, 28, 28), dtype=np.float32)
     before = Scorer(compiled.onnx.SerializeToString(), threads=1)({"data": records})
     after = Scorer(loaded.onnx.SerializeToString(), threads=1)({"data": records})
@@ -48,3 +51,14 @@ def test_a_malformed_compiled_json_is_a_model_error(tmp_path, meta, message):
     (tmp_path / "compiled.json").write_bytes(meta)
     with pytest.raises(ModelError, match=message):
         load_layers(tmp_path)
+
+
+def test_a_mean_image_transform_survives_the_round_trip(tmp_path):
+    from caffebatch.inputs.transform import Transform
+
+    mean = np.arange(24, dtype=np.float32).reshape(2 * 3, 2, 2)[:3]
+    transform = Transform(height=2, width=2, channels=3, crop=True, swap_rb=True,
+                          grayscale=False, mean=mean, scale=0.017)
+    again = Transform.from_json(transform.to_json())
+    np.testing.assert_array_equal(again.mean, mean)
+    assert again.to_json() == transform.to_json() and again.mean.dtype == np.float32

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 
+from caffebatch.inputs import InputSpec
 from caffebatch.jobs import Location, RunOptions
 from caffebatch.jobs.executors.chunked import ChunkWorker, Job
 from caffebatch.jobs.storage import open_storage
@@ -17,7 +18,7 @@ def _io_threads() -> int:
 def test_a_worker_does_local_files_on_its_own_thread_and_closes_twice(lenet, lenet_scorer, tmp_path):
     options = RunOptions(run_id="chunk-close", concurrency=4)
     job = Job(Location(str(DIGITS)), Location(str(tmp_path)), lenet.onnx.SerializeToString(),
-              lenet.inputs, options, batch_size=8, scorer=lenet_scorer)
+              InputSpec(lenet.inputs), options, batch_size=8, scorer=lenet_scorer)
     before = _io_threads()
     worker = ChunkWorker(job)
     entries = sorted(open_storage(job.source, options.retry).list(), key=lambda e: e.key)[:10]

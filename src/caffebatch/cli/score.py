@@ -65,11 +65,18 @@ def new_run_id() -> str:
                    "pip install 'caffebatch[openvino]'.")
 @click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
               help="Where to run: this process, or a Ray cluster (pip install 'caffebatch[ray]').")
+@click.option("--transform", "transform_file", type=click.Path(exists=True, dir_okay=False),
+              metavar="FILE.json",
+              help="Image transforms by input layer, replacing deployment-meta.json's for the "
+                   "layers it names (docs/batch-runs.md, Images).")
+@click.option("--max-image-pixels", type=click.IntRange(min=1), default=40_000_000,
+              envvar="CAFFEBATCH_MAX_IMAGE_PIXELS", show_default=True,
+              help="Refuse images larger than this (height x width) as too_many_pixels.")
 @ray_options
 def score(model_dir: str, source: str, target: str, batch_size: int | None, max_error_ratio: float,
           s3_endpoint: str | None, run_id: str | None, concurrency: int, max_inflight_mib: int,
-          processes: int, threads: int | None,
-          engine: str, executor: str, **ray_flags: Any) -> None:
+          processes: int, threads: int | None, engine: str, executor: str,
+          transform_file: str | None, max_image_pixels: int, **ray_flags: Any) -> None:
     """Score every input object of SRC with the model MODEL_DIR, one result object per input in DST.
 
     MODEL_DIR is a model folder (with deployment-meta.json) or a .tar.gz/.zip archive of one.
@@ -80,8 +87,9 @@ def score(model_dir: str, source: str, target: str, batch_size: int | None, max_
 
     source_location = Location(source, endpoint_url=s3_endpoint if source.startswith("s3://") else None)
     target_location = Location(target, endpoint_url=s3_endpoint if target.startswith("s3://") else None)
+    transforms = _read_transforms(transform_file) if transform_file else None
     try:
-        model = load_model(model_dir)
+        model = load_model(model_dir, transforms)
     except CaffebatchError as error:
         click.echo(f"caffebatch: cannot load the model: {error}", err=True)
         sys.exit(EXIT_FAILED)
@@ -89,6 +97,7 @@ def score(model_dir: str, source: str, target: str, batch_size: int | None, max_
         run_id=run_id or new_run_id(), batch_size=batch_size, max_error_ratio=max_error_ratio,
         concurrency=concurrency, scorer_threads=threads, model_name=str(model_dir),
         max_inflight_bytes=max_inflight_mib * 1024 * 1024, processes=processes,
+        max_image_pixels=max_image_pixels,
     )
     try:
         plan = plan_run(source_location, target_location, model, options)
@@ -128,6 +137,23 @@ def engine_line(model) -> str:
         for t in model.engine_choice["trials"]
     )
     return f"engine: {name} (auto, batch {model.engine_choice['batch']}: {trials} a call)"
+
+
+def _read_transforms(path: str) -> dict:
+    """The transforms in a --transform file; a usage error says what is wrong with it."""
+    import json
+    from pathlib import Path
+
+    from caffebatch.errors import PackageError
+    from caffebatch.inputs import parse_transforms
+
+    try:
+        document = json.loads(Path(path).read_bytes())
+        return parse_transforms(document, f"--transform {path}")
+    except (ValueError, UnicodeDecodeError) as error:
+        raise click.UsageError(f"--transform {path} is not valid JSON: {error}") from error
+    except PackageError as error:
+        raise click.UsageError(str(error)) from error
 
 
 def one_line(summary, run_id: str) -> str:

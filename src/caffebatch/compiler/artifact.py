@@ -15,6 +15,7 @@ import orjson
 from caffebatch.compiler.compile import CompiledModel, LayerInfo
 from caffebatch.compiler.registry import Tensor
 from caffebatch.errors import ModelError
+from caffebatch.inputs.transform import Transform
 
 ONNX_FILE = "model.onnx"
 META_FILE = "compiled.json"
@@ -32,6 +33,8 @@ def save_meta(compiled: CompiledModel, folder: Path) -> None:
         "inputs": {name: list(shape) for name, shape in compiled.inputs.items()},
         "outputs": list(compiled.outputs),
         "declared_batch": compiled.declared_batch,
+        "transforms": {name: t.to_json() for name, t in compiled.transforms.items()},
+        "labels": None if compiled.labels is None else list(compiled.labels),
         "layers": [
             {"name": l.name, "type": l.type, "macs": l.macs,
              "tops": [{"name": t.name, "shape": list(t.shape)} for t in l.tops]}
@@ -63,6 +66,9 @@ def load_compiled(folder: Path) -> CompiledModel:
         declared_batch=meta["declared_batch"],
         engine=meta.get("engine"),  # absent when saved before engines could be chosen
         engine_choice=meta.get("engine_choice"),
+        # models compiled before images were read have neither
+        transforms={name: Transform.from_json(t) for name, t in meta.get("transforms", {}).items()},
+        labels=None if meta.get("labels") is None else tuple(meta["labels"]),
     )
 
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import onnx
 
@@ -14,6 +14,9 @@ from caffebatch.compiler.graph import GraphBuilder
 from caffebatch.compiler.passes import optimize
 from caffebatch.compiler.registry import Tensor, converter_for
 from caffebatch.errors import LayerError, NetError, UnsupportedLayerError
+
+if TYPE_CHECKING:
+    from caffebatch.inputs.transform import Transform
 
 
 @dataclass(frozen=True)
@@ -33,7 +36,9 @@ class CompiledModel:
     `inputs` maps each input name to its shape without the batch axis; `outputs`
     lists the output names in the order the user asked for them. `engine` is the backend
     to score it on (None: ONNX Runtime), and `engine_choice` what `engine = auto` measured
-    to choose it (`caffebatch.model.choose_engine`); both are kept in compiled.json.
+    to choose it (`caffebatch.model.choose_engine`); both are kept in compiled.json. What
+    the model package adds (caffebatch.model fills it in): `transforms`, by input name, for
+    the inputs that take images, and `labels`, the class names of its labels file.
     """
 
     onnx: onnx.ModelProto
@@ -43,6 +48,8 @@ class CompiledModel:
     declared_batch: int
     engine: str | None = None
     engine_choice: dict[str, Any] | None = None
+    transforms: Mapping[str, Transform] = field(default_factory=dict)
+    labels: tuple[str, ...] | None = None
 
     @property
     def output_layouts(self) -> dict[str, str]:

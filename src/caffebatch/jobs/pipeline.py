@@ -8,13 +8,15 @@ entries; the executors decide where and how many chunks run at once (see executo
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from caffebatch.errors import ModelError, ObjectNotFoundError, RecordError
+from caffebatch.inputs import formats
+from caffebatch.inputs.spec import InputSpec
 from caffebatch.jobs import records
 from caffebatch.jobs.batches import Batch, Scored
 from caffebatch.jobs.storage import Entry, Storage
@@ -60,9 +62,7 @@ def pending(source: Iterable[Entry], done: Iterable[Entry], report: RunReport) -
     report.listing_done()
 
 
-def load(
-    storage: Storage, inputs: Mapping[str, tuple[int, ...]], limit: int, entry: Entry
-) -> records.Record | Failure:
+def load(storage: Storage, inputs: InputSpec, limit: int, entry: Entry) -> records.Record | Failure:
     """Fetch and decode one input object. A bad object is a Failure; a broken storage raises."""
     if entry.key in (".", "..") or "/" in entry.key:
         return Failure(entry.key, records.INVALID_KEY, "the key cannot name an output object")
@@ -74,7 +74,7 @@ def load(
     except ObjectNotFoundError as error:
         return Failure(entry.key, records.UNREADABLE, f"the object was listed but is gone: {error}")
     try:
-        return records.decode(entry.key, data, inputs, limit)
+        return formats.decode(entry.key, data, inputs, limit)
     except RecordError as error:
         return Failure(entry.key, error.code, error.message)
 

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 import orjson
 
 from caffebatch.errors import StorageError, code_of
+from caffebatch.inputs.spec import InputSpec
 from caffebatch.jobs.executors import Executor, Job
 from caffebatch.jobs.executors.local import LocalExecutor
 from caffebatch.jobs.pipeline import pending
@@ -60,8 +61,8 @@ def run_batch(
         source_storage = open_storage(source, options.retry, connections=options.concurrency)
         target_storage = open_storage(target, options.retry, connections=options.concurrency)
         target_storage.prepare()
-        job = Job(source, target, model.onnx.SerializeToString(), model.inputs, options,
-                  plan.batch_size, scorer, options.scorer_threads, model.engine)
+        job = Job(source, target, model.onnx.SerializeToString(), input_spec(model, options),
+                  options, plan.batch_size, scorer, options.scorer_threads, model.engine)
         ticker.start()
         entries = pending(source_storage.list(), target_storage.list(), report)
         with contextlib.closing(executor.run(job, entries)) as outcomes:
@@ -87,6 +88,11 @@ def run_batch(
             target_storage.close()
     report.close()
     return summary
+
+
+def input_spec(model: CompiledModel, options: RunOptions) -> InputSpec:
+    """What decoding the run's input objects needs to know of the model."""
+    return InputSpec(model.inputs, model.transforms, options.max_image_pixels)
 
 
 def _set(flag: threading.Event | None) -> bool:

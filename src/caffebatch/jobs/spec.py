@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from caffebatch.inputs.spec import DEFAULT_MAX_IMAGE_PIXELS
+
 # The codes of a RunError (RunSummary.failure["code"]); a run's model and storage failures
 # have theirs in caffebatch.errors.CODES.
 ERROR_THRESHOLD = "error_threshold"
@@ -65,3 +67,4 @@ class RunOptions:
     scorer_threads: int | None = None   # ONNX Runtime threads; None: every core
     progress_interval_s: float = 0.5
     model_name: str | None = None       # shown in summary.json
+    max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS  # height x width of the largest image

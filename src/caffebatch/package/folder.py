@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from caffebatch.errors import PackageError
+from caffebatch.package.labels import read_labels
 from caffebatch.package.meta import MAX_META_BYTES, META_FILE, DeploymentMeta
 
 _SEARCH_DEPTH = 4  # how deep under a folder to look for deployment-meta.json
@@ -21,6 +22,7 @@ _SEARCH_DEPTH = 4  # how deep under a folder to look for deployment-meta.json
 class ModelPackage:
     """An opened package: its root folder, its metadata and the two files scoring needs.
 
+    `labels` are the class names of the labels file, when the metadata names one.
     `unpacked` is the folder an archive was unpacked into (None for a folder); it belongs
     to the caller, who removes it when done.
     """
@@ -30,6 +32,7 @@ class ModelPackage:
     prototxt: Path
     weights: Path
     unpacked: Path | None = None
+    labels: tuple[str, ...] | None = None
 
 
 def open_folder(folder: Path, unpacked: Path | None = None) -> ModelPackage:
@@ -40,8 +43,10 @@ def open_folder(folder: Path, unpacked: Path | None = None) -> ModelPackage:
         raise PackageError(f"{META_FILE} is larger than {MAX_META_BYTES} bytes")
     meta = DeploymentMeta.from_json(meta_path.read_bytes())
     files = {}
-    for key in ("network_definitions_file_name", "weights_file_name"):
+    for key in ("network_definitions_file_name", "weights_file_name", "labels_file_name"):
         name = getattr(meta, key)
+        if name is None:
+            continue
         file = root / name
         if not file.is_file():
             present = sorted(p.name for p in root.iterdir() if p.is_file())
@@ -49,12 +54,14 @@ def open_folder(folder: Path, unpacked: Path | None = None) -> ModelPackage:
                 f"{META_FILE} names {key} {name!r}, which the package lacks; it has {present}"
             )
         files[key] = file
+    labels = files.get("labels_file_name")
     return ModelPackage(
         root=root,
         meta=meta,
         prototxt=files["network_definitions_file_name"],
         weights=files["weights_file_name"],
         unpacked=unpacked,
+        labels=None if labels is None else read_labels(labels),
     )
 
 

@@ -1,11 +1,17 @@
-"""deployment-meta.json: which files of a package hold the model; its input and output layers."""
+"""deployment-meta.json: which files of a package hold the model; its input and output layers.
+
+Optional: `transform` (how images become each input layer's tensor, keyed by input layer; see
+caffebatch.inputs.transform) and `labels_file_name` (one class name per line, as synset_words.txt).
+"""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from caffebatch.errors import PackageError
+from caffebatch.inputs.transform import TransformSpec, parse_transforms
 
 META_FILE = "deployment-meta.json"
 MAX_META_BYTES = 1 << 20
@@ -22,6 +28,8 @@ class DeploymentMeta:
     # Optional: input blob -> shape without the batch axis, for a net whose only input is
     # a data layer that does not fix its shape (docs/layers.md)
     input_shapes: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    transforms: Mapping[str, TransformSpec] = field(default_factory=dict)
+    labels_file_name: str | None = None
 
     @classmethod
     def from_json(cls, text: str | bytes) -> DeploymentMeta:
@@ -32,12 +40,21 @@ class DeploymentMeta:
             raise PackageError(f"{META_FILE} is not valid JSON: {exc}") from exc
         if not isinstance(data, dict):
             raise PackageError(f"{META_FILE} must hold a JSON object, got {type(data).__name__}")
+        input_layers = _names(data, "input_layers")
+        transforms = parse_transforms(data.get("transform", {}), META_FILE)
+        unknown = sorted(set(transforms) - set(input_layers))
+        if unknown:
+            raise PackageError(f"{META_FILE}: 'transform' names {unknown}, which are not in "
+                               f"'input_layers' {list(input_layers)}")
         return cls(
-            input_layers=_names(data, "input_layers"),
+            input_layers=input_layers,
             output_layers=_names(data, "output_layers"),
             network_definitions_file_name=_file_name(data, "network_definitions_file_name"),
             weights_file_name=_file_name(data, "weights_file_name"),
             input_shapes=_shapes(data, "input_shapes"),
+            transforms=transforms,
+            labels_file_name=(_file_name(data, "labels_file_name")
+                              if data.get("labels_file_name") is not None else None),
         )
 
 

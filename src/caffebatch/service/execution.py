@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
@@ -119,7 +120,10 @@ class Execution:
             compiled,
             places.source,
             places.target,
-            choices.run_options(self.id, model_name, self.ctx.settings.progress_interval_s),
+            dataclasses.replace(
+                choices.run_options(self.id, model_name, self.ctx.settings.progress_interval_s),
+                max_image_pixels=self.ctx.settings.max_image_pixels,
+            ),
             progress=self._progress,
             cancel=self.cancel,
             executor=executor,

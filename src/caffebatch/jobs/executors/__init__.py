@@ -8,10 +8,11 @@ results and the error report are the same bytes whichever executor ran them.
 
 from __future__ import annotations
 
-from collections.abc import Generator, Iterable, Mapping
+from collections.abc import Generator, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
+from caffebatch.inputs.spec import InputSpec
 from caffebatch.jobs.pipeline import Outcome
 from caffebatch.jobs.spec import Location, RunOptions
 from caffebatch.jobs.storage import Entry
@@ -32,7 +33,7 @@ class Job:
     source: Location
     target: Location
     model: bytes
-    inputs: Mapping[str, tuple[int, ...]]
+    inputs: InputSpec
     options: RunOptions
     batch_size: int
     scorer: Scorer | None = None

@@ -49,7 +49,7 @@ class LocalExecutor:
 
     def run(self, job: Job, entries: Iterable[Entry]) -> Generator[Outcome, None, None]:
         budget = ByteBudget(job.options.max_inflight_bytes)
-        decoded = record_bytes(job.inputs)
+        decoded = record_bytes(job.inputs.shapes)
         count = self._processes if job.scorer is None else 0
         workers = count or CHUNKS_IN_FLIGHT
         # each chunk weighs at most its share of the budget, so `workers` of them fit at once
