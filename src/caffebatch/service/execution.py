@@ -123,6 +123,8 @@ class Execution:
             dataclasses.replace(
                 choices.run_options(self.id, model_name, self.ctx.settings.progress_interval_s),
                 max_image_pixels=self.ctx.settings.max_image_pixels,
+                max_jsonl_bytes=self.ctx.settings.max_jsonl_bytes,
+                max_jsonl_lines=self.ctx.settings.max_jsonl_lines,
             ),
             progress=self._progress,
             cancel=self.cancel,
