@@ -34,9 +34,11 @@ def _limit(spec: InputSpec) -> int:
 
 @input_format("jsonl", _is_text, suffix=SUFFIX, limit=_limit, many=True)
 def decode_lines(key: str, data: bytes, spec: InputSpec) -> Lines:
-    """The records of JSON Lines object `key`; RecordError when it holds too many."""
+    """The records of JSON Lines object `key`; RecordError when it holds none or too many."""
     lines = data.split(b"\n")
     numbered = [(number, line) for number, line in enumerate(lines, 1) if line.strip()]
+    if not numbered:
+        raise RecordError(records.EMPTY, "the object has no records: its lines are all blank")
     if len(numbered) > spec.max_jsonl_lines:
         raise RecordError(
             TOO_MANY_LINES,
