@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from caffebatch.jobs import Location, RunOptions, run_batch
+from tests.jobs.bad_inputs import JSONL_BYTES, JSONL_CORPUS, JSONL_LINES
 from tests.jobs.conftest import LENET
 from tests.jobs.formats import check_result
 from tests.jobs.jsonl_inputs import BAD_LINES, digit_line, jsonl
@@ -146,6 +147,34 @@ def test_the_limits_of_one_object(lenet, lenet_scorer, tmp_path):
     run(lenet, source, out, lenet_scorer, "r2", max_jsonl_lines=3, max_jsonl_bytes=size,
         max_error_ratio=1.0)
     assert errors_of(out, "r2")["lines.jsonl"] == "too_many_lines"
+
+
+def test_the_bad_jsonl_corpus_gets_its_codes_and_the_good_lines_are_scored(lenet, lenet_scorer,
+                                                                          tmp_path):
+    source = tmp_path / "in"
+    source.mkdir()
+    for name, (data, _) in JSONL_CORPUS.items():
+        (source / f"{name}.jsonl").write_bytes(data)
+    out = tmp_path / "out"
+    summary = run(lenet, source, out, lenet_scorer, max_error_ratio=1.0,
+                  max_jsonl_lines=JSONL_LINES, max_jsonl_bytes=JSONL_BYTES)
+    assert errors_of(out, "r1") == {f"{name}.jsonl{where}": code
+                                    for name, (_, codes) in JSONL_CORPUS.items()
+                                    for where, code in codes.items()}
+    scored = 0
+    for name, (data, codes) in JSONL_CORPUS.items():
+        key = f"{name}.jsonl"
+        if "" in codes:
+            assert not (out / key).exists()
+            continue
+        good = [number for number, line in enumerate(data.split(b"\n"), 1)
+                if line.strip() and f"#{number}" not in codes]
+        assert (out / key).exists() == bool(good)
+        if good:
+            assert [name for name, _ in result_lines((out / key).read_bytes())] == [
+                f"{key}#{number}" for number in good]
+        scored += len(good)
+    assert (summary.scored, summary.failed) == (scored, len(errors_of(out, "r1")))
 
 
 def test_the_cli_takes_the_limits(tmp_path):

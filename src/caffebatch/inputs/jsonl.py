@@ -4,17 +4,16 @@ Each non-blank line is a record, the seed's JSON object, keyed ``<key>#<line>`` 
 from 1, blank ones too, so the number is the line an editor shows). A bad line is that
 record's error; the others are scored. Their results go back into one object of the same
 name, one line per scored record in input order (pipeline.Grouper), and a rerun keeps the
-lines that are there and scores the rest (`scored_lines`).
+lines that are there and scores the rest (batches.result_lines).
 """
 
 from __future__ import annotations
-
-import orjson
 
 from caffebatch.errors import RecordError
 from caffebatch.inputs.formats import Lines, input_format
 from caffebatch.inputs.spec import InputSpec
 from caffebatch.jobs import records
+from caffebatch.jobs.batches import line_key
 
 SUFFIX = ".jsonl"
 
@@ -54,26 +53,3 @@ def decode_lines(key: str, data: bytes, spec: InputSpec) -> Lines:
         except RecordError as error:
             bad.append((name, error))
     return Lines(key, tuple(order), tuple(good), tuple(bad))
-
-
-def line_key(key: str, number: int) -> str:
-    """The record key of line `number` of object `key`."""
-    return f"{key}#{number}"
-
-
-def scored_lines(key: str, data: bytes) -> dict[str, bytes]:
-    """The result lines already in result object `key`, by record key (``<key>#<n>``).
-
-    A line counts only when it is whole: it starts with the key of a line of `key` and ends
-    where its object closes. Anything else (a damaged or foreign line) is scored again.
-    """
-    head = orjson.dumps(f"{key}#")[:-1]  # '"<key>#' without the closing quote
-    found: dict[str, bytes] = {}
-    for line in data.split(b"\n"):
-        line = line.rstrip(b"\r")
-        if not (line.startswith(b"{" + head) and line.endswith(b"}}")):
-            continue
-        digits, quote, rest = line[1 + len(head):].partition(b'":{')
-        if quote and digits.isdigit() and rest:
-            found[line_key(key, int(digits))] = line
-    return found

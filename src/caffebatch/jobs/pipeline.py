@@ -19,10 +19,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from caffebatch.errors import ModelError, ObjectNotFoundError, RecordError
-from caffebatch.inputs import formats, jsonl
+from caffebatch.inputs import formats
 from caffebatch.inputs.spec import InputSpec
 from caffebatch.jobs import records
-from caffebatch.jobs.batches import Batch, Scored
+from caffebatch.jobs.batches import Batch, Scored, result_lines
 from caffebatch.jobs.storage import Entry, Storage
 
 if TYPE_CHECKING:
@@ -119,7 +119,7 @@ def load(source: Storage, target: Storage, inputs: InputSpec, limit: int,
 def _earlier_lines(target: Storage, key: str) -> dict[str, bytes]:
     """The whole result lines an earlier attempt wrote for group `key` (none yet: empty)."""
     try:
-        return jsonl.scored_lines(key, target.get(key, LARGEST_RESULT))
+        return result_lines(key, target.get(key, LARGEST_RESULT))
     except ObjectNotFoundError:
         return {}
 
