@@ -202,7 +202,7 @@ def read_full_error_report(output_url: str, deployment_id: str) -> list[dict[str
     from caffebatch.jobs.spec import Location, RetryPolicy
     from caffebatch.jobs.storage import open_storage
 
-    storage = open_storage(Location(output_url), RetryPolicy(attempts=3), connections=1)
+    storage = open_storage(Location(output_url), RetryPolicy(outage_s=10.0), connections=1)
     try:
         data = storage.get(f"_caffebatch/{deployment_id}/errors.jsonl", 2**31)
     finally:

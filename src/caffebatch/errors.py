@@ -11,8 +11,14 @@
     ├── StorageError                (jobs) a location cannot be listed, read or written
     │   ├── TransientStorageError   a failure worth retrying (connection reset, 5xx, throttling)
     │   ├── LocationNotFoundError   the bucket or folder does not exist
-    │   ├── ObjectNotFoundError     one object is not there (gone since it was listed)
-    │   └── AccessDeniedError       the credentials are refused or lack a permission
+    │   ├── AccessDeniedError       the credentials are refused or lack a permission
+    │   └── ObjectError             one object cannot be had; the others can (a bad record)
+    │       ├── ObjectNotFoundError         not there (gone since it was listed)
+    │       ├── ObjectUnreadableError       the file system will not read it (EACCES, EIO)
+    │       ├── ObjectAccessDeniedError     S3 refuses this one object (403 AccessDenied)
+    │       ├── ObjectArchivedError         S3 holds it in an archive tier (InvalidObjectState)
+    │       ├── ObjectCorruptError          its bytes never matched their checksum
+    │       └── ObjectNameError             its name cannot be an input's or an output's
     ├── RecordError                 (jobs) one input object cannot be scored (has a stable code)
     ├── RunError                    (jobs) a whole run cannot go on (has a stable code)
     ├── ExtraMissingError           an optional extra (Ray, S3, the service) is not installed
@@ -99,12 +105,61 @@ class LocationNotFoundError(StorageError):
     """The bucket or folder of a location does not exist."""
 
 
-class ObjectNotFoundError(StorageError):
-    """One object is not at its key (for example, deleted after it was listed)."""
-
-
 class AccessDeniedError(StorageError):
     """The storage refuses the credentials, or they lack a permission."""
+
+
+class ObjectError(StorageError):
+    """One object cannot be read (or its result written); the rest of the location can.
+
+    A run reports it as a bad record with `code`, a stable name for errors.jsonl, and goes
+    on; every other StorageError is systemic and fails the run.
+    """
+
+    code = "unreadable"
+
+    def __init__(self, message: str, *, code: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code
+
+
+class ObjectNotFoundError(ObjectError):
+    """One object is not at its key (for example, deleted after it was listed)."""
+
+    code = "unreadable"
+
+
+class ObjectUnreadableError(ObjectError):
+    """The file system refuses to read one file (no permission, an I/O error)."""
+
+    code = "unreadable"
+
+
+class ObjectAccessDeniedError(ObjectError):
+    """S3 refuses to hand over one object although it lists the location."""
+
+    code = "permission_denied"
+
+
+class ObjectArchivedError(ObjectError):
+    """The object is in an archive storage class and must be restored before it can be read."""
+
+    code = "archived"
+
+
+class ObjectCorruptError(ObjectError):
+    """The object's bytes did not match the checksum its storage gave, read after read."""
+
+    code = "corrupt"
+
+
+class ObjectNameError(ObjectError):
+    """An object's name cannot be an input's (not UTF-8, an empty path segment) or cannot name
+    its result (reserved, too long for the target). `code` says which."""
+
+    code = "invalid_name"
 
 
 class RecordError(CaffebatchError):

@@ -124,7 +124,8 @@ class Settings(BaseSettings):
     max_concurrent_runs: int = 2
     poll_interval_s: float = 0.5
     progress_interval_s: float = 1.0
-    cancel_wait_s: float = 5.0
+    cancel_wait_s: float = 30.0  # how long a DELETE waits for a run to end (its writes)
+    storage_outage_s: float = 60.0  # how long a run's storage call retries through an outage
 
     # where runs execute: "local" (threads in this process) or "ray" (pip install 'caffebatch[ray]')
     executor: Literal["local", "ray"] = "local"

@@ -127,9 +127,11 @@ def test_delete_cancels_a_running_run_and_a_model_in_use_is_kept(
     assert api.request("DELETE", url).status_code == 204
     assert time.monotonic() - started < 10
     assert api.request("GET", url).status_code == 404
-    settled = count_results(data / "out")
-    time.sleep(0.5)
-    assert count_results(data / "out") == settled < 1500  # the run stopped, early
+    settled = count_results(data / "out")  # at the 204: the run has ended, writes and all
+    time.sleep(1.0)
+    assert count_results(data / "out") == settled < 1500  # nothing landed after, and early
+    usage = api.request("GET", api.base).json()["entity"]["usage"]
+    assert usage["prediction_count"]["current"] == settled
 
     assert api.request("DELETE", f"{api.base}/published_models/{model_id}").status_code == 204
     assert api.request("GET", f"{api.base}/published_models/{model_id}").status_code == 404
@@ -188,3 +190,46 @@ def test_deleting_a_model_removes_its_files(
     assert (folder / "model.onnx").exists()
     assert api.request("DELETE", f"{api.base}/published_models/{model_id}").status_code == 204
     assert not folder.exists()
+
+
+@pytest.mark.parametrize(
+    ("connection_url", "bucket", "prefix", "field", "code"),
+    [
+        ("not a url", "in-bucket", "", "input.connection.url", "invalid_url"),
+        ("file:///etc", "in-bucket", "", "input.connection.url", "invalid_url"),
+        ("https://", "in-bucket", "", "input.connection.url", "invalid_url"),
+        ("http://127.0.0.1:9000", "A B/..", "", "input.source.bucket", "invalid_bucket"),
+        ("http://127.0.0.1:9000", "ab", "", "input.source.bucket", "invalid_bucket"),
+        ("http://127.0.0.1:9000", "192.168.0.1", "", "input.source.bucket", "invalid_bucket"),
+        ("http://127.0.0.1:9000", "in-bucket", "a/../b", "input.source.prefix", "invalid_prefix"),
+        ("http://127.0.0.1:9000", "in-bucket", "a//b", "input.source.prefix", "invalid_prefix"),
+    ],
+)
+def test_s3_connections_are_checked_when_created(
+    api: Api, lenet_archive: bytes, connection_url: str, bucket: str, prefix: str, field: str,
+    code: str,
+) -> None:
+    model_id = api.publish(lenet_archive)
+    connection = {"url": connection_url, "access_key": "k", "secret_key": "s"}
+    body = {
+        "name": "s3 run",
+        "input": {"type": "cloudobjectstorage", "connection": connection,
+                  "source": {"bucket": bucket, "prefix": prefix}},
+        "output": {"type": "cloudobjectstorage", "connection": connection,
+                   "target": {"bucket": "out-bucket"}},
+    }
+    answer = api.request("POST", f"{api.base}/published_models/{model_id}/deployments", json=body)
+    assert answer.status_code == 400, answer.text
+    error = answer.json()["errors"][0]
+    assert error["code"] == code
+    assert error["message"].startswith(field)
+
+
+def test_a_relative_local_path_is_refused(api: Api, tmp_path: Path, lenet_archive: bytes) -> None:
+    model_id = api.publish(lenet_archive)
+    url = f"{api.base}/published_models/{model_id}/deployments"
+    answer = api.request("POST", url, json=local_body(Path("data/in"), tmp_path / "data/o"))
+    assert answer.status_code == 400
+    error = answer.json()["errors"][0]
+    assert error["code"] == "relative_path"
+    assert error["message"].startswith("input.source.path must be an absolute path")

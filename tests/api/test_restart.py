@@ -107,6 +107,8 @@ def test_a_killed_server_resumes_its_run(
 
         server.start()
         final = wait_for(server, path, lambda e: e["status"] not in ("INITIALIZING", "RUNNING"))
+        instance = f"{server.url}/v3/wml_instances/{server.instance_id()}"
+        usage = httpx.get(instance, headers=token(server), timeout=30).json()["entity"]["usage"]
     finally:
         server.stop()
 
@@ -115,6 +117,7 @@ def test_a_killed_server_resumes_its_run(
     versions = result_versions(s3, target)
     assert set(versions) == set(records)
     assert set(versions.values()) == {1}, "a result was written more than once"
+    assert usage["prediction_count"]["current"] == RECORDS  # not what the killed one had saved
     # the resumed attempt skipped what the first one wrote and scored only the rest
     assert details["failed"] == 0
     assert details["skipped"] >= len(written)

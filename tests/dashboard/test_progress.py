@@ -37,3 +37,12 @@ def test_finished_and_queued_runs() -> None:
 def test_durations_read_like_a_person_says_them() -> None:
     assert [duration(s) for s in (None, 4.4, 200, 7500)] == [None, "4 s", "3 min 20 s",
                                                              "2 h 5 min"]
+
+
+def test_a_run_that_failed_before_listing_is_not_shown_done() -> None:
+    failed = _view(states.FAILURE, total=None, scored=0,
+                   failure={"code": "storage_error", "message": "the bucket 'in' does not exist"})
+    assert failed.percent is None and not failed.active
+    assert failed.failure == {"code": "storage_error", "message": "the bucket 'in' does not exist"}
+    listed_nothing = _view(states.FAILURE, total=0, failure={"code": "no_inputs", "message": "x"})
+    assert listed_nothing.percent is None

@@ -18,7 +18,7 @@ def _deploy(client: TestClient, model_id: str) -> str:
     token = form_token(client.get("/dashboard/deployments/new").text)
     side = {"kind": "s3", "endpoint": "http://127.0.0.1:9", "access_key": "a", "secret_key": "s"}
     data = {"csrf_token": token, "model": model_id, "name": "first-run",
-            "max_error_ratio": "0.1", "input_bucket": "in", "output_bucket": "out"}
+            "max_error_ratio": "0.1", "input_bucket": "in-bucket", "output_bucket": "out-bucket"}
     data |= {f"{s}_{k}": v for s in ("input", "output") for k, v in side.items()}
     response = client.post("/dashboard/deployments", data=data, follow_redirects=False)
     assert response.status_code == 303, response.text

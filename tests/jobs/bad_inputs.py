@@ -26,6 +26,9 @@ def dumps(document: object) -> bytes:
 
 GOOD = dumps({"data": image()})
 DEEP = 700
+ROW = b"[" + b", ".join([b"0.5"] * 28) + b"]"
+IMAGE = b"[[" + b", ".join([ROW] * 28) + b"]]"
+TEXT = '{"data": [[[0.5]]]}'
 
 # name -> (object bytes, expected code)
 CORPUS: dict[str, tuple[bytes, str]] = {
@@ -57,6 +60,11 @@ CORPUS: dict[str, tuple[bytes, str]] = {
     "null_value": (dumps({"data": None}), "not_numeric"),
     "null_cell": (dumps(with_cell(None)), "not_numeric"),
     "boolean_image": (dumps({"data": image(True)}), "not_numeric"),
+    "boolean_cell": (dumps(with_cell(True)), "not_numeric"),
+    "false_cell": (dumps(with_cell(False)), "not_numeric"),
+    "boolean_among_integers": (dumps({"data": [[[1] * 27 + [True]] * 28]}), "not_numeric"),
+    "duplicate_key": (b'{"data": ' + IMAGE + b', "data": ' + IMAGE + b"}", "duplicate_key"),
+    "duplicate_nested_key": (b'{"data": {"v": 1, "v": 2}}', "duplicate_key"),
     "object_cell": (dumps(with_cell({"v": 1})), "not_numeric"),
     "nan": (dumps(with_cell(float("nan"))), "not_finite"),
     "infinity": (dumps(with_cell(float("inf"))), "not_finite"),
@@ -69,6 +77,43 @@ CORPUS: dict[str, tuple[bytes, str]] = {
     "latin1_bytes": (b'{"data": "caf\xe9"}', "not_utf8"),
     "invalid_utf8_start": (b"\xff\xfe{}", "not_utf8"),
     "utf16": ('{"data": [1]}'.encode("utf-16"), "not_utf8"),
+    "utf16le_no_bom": (TEXT.encode("utf-16-le"), "not_utf8"),
+    "utf16be_no_bom": (TEXT.encode("utf-16-be"), "not_utf8"),
+    "utf32le_no_bom": (TEXT.encode("utf-32-le"), "not_utf8"),
+    "utf32be_no_bom": (TEXT.encode("utf-32-be"), "not_utf8"),
+    "utf32_bom": (TEXT.encode("utf-32"), "not_utf8"),
+    "lone_high_surrogate": (b'{"data": "\\ud800"}', "not_utf8"),
+    "lone_low_surrogate": (b'{"data": "\\udc00"}', "not_utf8"),
+    "two_boms": (b"\xef\xbb\xbf" * 2 + GOOD, "invalid_json"),  # one is accepted, not two
+    "bom_then_nan": (b"\xef\xbb\xbf" + dumps(with_cell(float("nan"))), "not_finite"),
+    "nan_after_non_ascii": ('{"dé": [NaN]}'.encode(), "not_finite"),
+    "nan_like_word": (b'{"data": [NaNa]}', "invalid_json"),
+}
+
+# Objects that are bad for what they are, not for what they hold: kind -> the code of the
+# record error a run reports (tests/jobs/odd_objects.py plants each kind).
+OBJECT_KINDS: dict[str, str] = {
+    "unreadable_file": "unreadable",            # EACCES on one local file
+    "io_error": "unreadable",                   # EIO on one local file
+    "non_utf8_name": "invalid_name",            # b"caf\xe9.json" in a local folder
+    "s3_leading_slash": "invalid_name",         # the key "/x.json" at the bucket's root
+    "s3_double_slash": "invalid_name",          # the key "in//x.json" under the prefix "in"
+    "s3_dot_key": "invalid_key",                # the key "in/." names no result
+    "s3_access_denied": "permission_denied",    # 403 AccessDenied for one object
+    "s3_archived": "archived",                  # InvalidObjectState: a GLACIER object
+    "s3_damaged": "corrupt",                    # never matches its checksum
+    "name_too_long_for_target": "output_name_too_long",  # a 300-byte key, a local target
+    "reserved_name": "reserved_name",           # an input named "_caffebatch"
+}
+
+# Listed objects that are not inputs at all: kind -> the skip reason of their listing entry.
+SKIP_KINDS: dict[str, str] = {
+    "hidden_file": "hidden",
+    "folder_named_like_a_record": "nested",
+    "s3_nested_prefix": "nested",
+    "fifo": "not_a_regular_file",
+    "socket": "not_a_regular_file",
+    "dangling_link": "not_a_regular_file",
 }
 
 # The limits the JSON Lines corpus is run with

@@ -1,7 +1,10 @@
-"""A small fault-injecting HTTP proxy for tests: 503s, dropped connections, cut-off bodies.
+"""A small fault-injecting HTTP proxy for tests: 503s, dropped connections, cut-off bodies,
+bodies corrupted at the same length, total outages, and canned S3 errors for chosen keys.
 
     with FaultProxy(upstream="http://127.0.0.1:5000", fault_rate=0.2) as proxy:
         ... use proxy.url as the S3 endpoint ...
+        proxy.outage(5)                       # every request for 5 s is dropped
+        proxy.refuse("/bucket/k.json", 403, "AccessDenied")
 
 Faults are drawn from a seeded generator, so a run is repeatable in kind if not in order.
 """
@@ -11,6 +14,7 @@ from __future__ import annotations
 import http.client
 import random
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Self
 from urllib.parse import urlsplit
@@ -20,15 +24,28 @@ SLOW_DOWN = (b'<?xml version="1.0" encoding="UTF-8"?><Error><Code>SlowDown</Code
 FAULTS = ("503", "drop", "cut")
 
 
-class FaultProxy:
-    """Forwards requests to `upstream`; a `fault_rate` share of them gets one of FAULTS."""
+def error_body(code: str, message: str) -> bytes:
+    return (f'<?xml version="1.0" encoding="UTF-8"?><Error><Code>{code}</Code>'
+            f"<Message>{message}</Message></Error>").encode()
 
-    def __init__(self, upstream: str, fault_rate: float, seed: int = 7) -> None:
+
+class FaultProxy:
+    """Forwards requests to `upstream`; a `fault_rate` share of them gets one of FAULTS, and a
+    `corrupt_rate` share of object reads (GETs of one object) gets one byte changed."""
+
+    def __init__(self, upstream: str, fault_rate: float, seed: int = 7,
+                 corrupt_rate: float = 0.0) -> None:
         self.upstream = urlsplit(upstream)
         self.fault_rate = fault_rate
+        self.corrupt_rate = corrupt_rate
         self.random = random.Random(seed)
         self.lock = threading.Lock()
-        self.counts = {"forwarded": 0, **{fault: 0 for fault in FAULTS}}
+        self.counts = {"forwarded": 0, "corrupt": 0, "outage": 0, "refused": 0,
+                       **{fault: 0 for fault in FAULTS}}
+        self.outage_until = 0.0
+        self.refusals: dict[str, tuple[int, str]] = {}  # request path -> (status, S3 code)
+        self.damaged: set[str] = set()  # request paths whose body is always corrupted
+        self.put_headers: list[dict[str, str]] = []
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
@@ -41,11 +58,34 @@ class FaultProxy:
         self.server.shutdown()
         self.server.server_close()
 
-    def draw(self) -> str | None:
+    def outage(self, seconds: float) -> None:
+        """From now on, for `seconds`, drop every request (a server down or restarting)."""
+        self.outage_until = time.monotonic() + seconds
+
+    def refuse(self, path: str, status: int, code: str) -> None:
+        """Answer every request for `path` (``/bucket/key``) with this S3 error."""
+        self.refusals[path] = (status, code)
+
+    def damage(self, path: str) -> None:
+        """Corrupt every read of `path` (``/bucket/key``): the object looks damaged at rest."""
+        self.damaged.add(path)
+
+    def draw(self, path: str) -> str | None:
         with self.lock:
-            fault = self.random.choice(FAULTS) if self.random.random() < self.fault_rate else None
+            if time.monotonic() < self.outage_until:
+                fault = "outage"
+            elif path in self.refusals:
+                fault = "refused"
+            else:
+                fault = self.random.choice(FAULTS) if self.random.random() < self.fault_rate else None
             self.counts[fault or "forwarded"] += 1
             return fault
+
+    def corrupts(self, path: str) -> bool:
+        with self.lock:
+            hit = path in self.damaged or self.random.random() < self.corrupt_rate
+            self.counts["corrupt"] += hit
+            return hit
 
     def _handler(self):
         proxy = self
@@ -59,13 +99,21 @@ class FaultProxy:
             def _any(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else None
-                fault = proxy.draw()
-                if fault == "drop":  # the request is lost before it reaches the server
+                path, _, query = self.path.partition("?")
+                if self.command == "PUT":
+                    proxy.put_headers.append({k.lower(): v for k, v in self.headers.items()})
+                fault = proxy.draw(path)
+                if fault in ("drop", "outage"):  # the request is lost before it reaches the server
                     self.close_connection = True
                     self.connection.close()
                     return
                 if fault == "503":
                     self._reply(503, {"Content-Type": "application/xml"}, SLOW_DOWN)
+                    return
+                if fault == "refused":
+                    status, code = proxy.refusals[path]
+                    self._reply(status, {"Content-Type": "application/xml"},
+                                error_body(code, f"refused by the test proxy: {code}"))
                     return
                 status, headers, data = self._forward(body)
                 if fault == "cut" and len(data) > 1:  # promise all of it, send half, hang up
@@ -79,6 +127,9 @@ class FaultProxy:
                     self.close_connection = True
                     self.connection.close()
                     return
+                one_object = self.command == "GET" and "list-type" not in query
+                if one_object and status == 200 and data and proxy.corrupts(path):
+                    data = _changed_byte(data, proxy.random)
                 self._reply(status, dict(headers), data)
 
             def _forward(self, body: bytes | None):
@@ -107,3 +158,11 @@ class FaultProxy:
             do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = _any
 
         return Handler
+
+
+def _changed_byte(data: bytes, draw: random.Random) -> bytes:
+    """`data` with one byte replaced by another value: same length, different bytes."""
+    changed = bytearray(data)
+    at = draw.randrange(len(changed))
+    changed[at] = (changed[at] + 1 + draw.randrange(255)) % 256
+    return bytes(changed)

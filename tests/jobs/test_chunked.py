@@ -30,3 +30,19 @@ def test_a_worker_does_local_files_on_its_own_thread_and_closes_twice(lenet, len
     worker.close()
     worker.close()  # a second close (a teardown after a clean finish) is harmless
     assert _io_threads() == before
+
+
+def test_a_worker_that_cannot_see_a_local_location_fails_at_start(lenet, tmp_path):
+    """As a Ray actor on a node without the driver's folder: one clear error, no record read."""
+    import pytest
+
+    from caffebatch.errors import LocationNotFoundError, code_of
+
+    job = Job(Location(str(tmp_path / "not-on-this-node")), Location(str(tmp_path)),
+              lenet.onnx.SerializeToString(), InputSpec(lenet.inputs), RunOptions("v"), 8, None,
+              1)
+    worker = ChunkWorker(job)
+    with pytest.raises(LocationNotFoundError, match="not-on-this-node' does not exist on") as error:
+        worker.ready()
+    assert code_of(error.value, run=True) == "storage_error"
+    worker.close()

@@ -22,3 +22,16 @@ def test_the_batch_size_is_the_option_else_the_prototxts(lenet, tmp_path) -> Non
     assert plan_run(source, target, lenet, RunOptions("r", batch_size=5)).batch_size == 5
     with pytest.raises(RunError, match="at most 63"):
         plan_run(source, target, lenet, RunOptions("r", max_batch_bytes=64 * 3136 - 1))
+
+
+def test_local_locations_are_made_absolute_on_the_driver(tmp_path, monkeypatch):
+    import os
+
+    from caffebatch.jobs import Location, plan_run
+
+    monkeypatch.chdir(tmp_path)
+    plan = plan_run(Location("in"), Location("out/"), None)
+    assert (plan.source.url, plan.target.url) == (str(tmp_path / "in"), str(tmp_path / "out"))
+    assert os.path.isabs(plan.source.url)
+    s3 = plan_run(Location("s3://b/in"), Location("s3://b/out"), None)
+    assert (s3.source.url, s3.target.url) == ("s3://b/in", "s3://b/out")

@@ -36,6 +36,30 @@ def test_good_input_with_and_without_the_leading_one():
         assert float(record.arrays["data"].max()) == 0.5
 
 
+def test_a_utf8_byte_order_mark_is_accepted():
+    with_mark = decode("k", b"\xef\xbb\xbf" + GOOD, INPUTS, LIMIT)
+    without = decode("k", GOOD, INPUTS, LIMIT)
+    np.testing.assert_array_equal(with_mark.arrays["data"], without.arrays["data"])
+
+
+def test_the_word_true_in_a_key_does_not_refuse_numbers():
+    inputs = {"is_true": (2,)}
+    record = decode("k", b'{"is_true": [1, 0.5]}', inputs, LIMIT)
+    assert record.arrays["is_true"].tolist() == [1.0, 0.5]
+
+
+def test_a_duplicate_key_names_the_key():
+    with pytest.raises(RecordError) as caught:
+        decode("k", CORPUS["duplicate_key"][0], INPUTS, LIMIT)
+    assert "'data'" in caught.value.message
+
+
+def test_escaped_quotes_in_strings_are_not_duplicate_keys():
+    with pytest.raises(RecordError) as caught:
+        decode("k", b'{"data": ["a\\"b", "c"]}', INPUTS, LIMIT)
+    assert caught.value.code == "not_numeric"
+
+
 def test_integers_are_numbers():
     record = decode("k", orjson.dumps({"data": image(1)}), INPUTS, LIMIT)
     assert record.arrays["data"].sum() == 28 * 28

@@ -98,16 +98,17 @@ def test_a_rerun_retries_the_bad_lines_and_completes_the_object(lenet, lenet_sco
     out = tmp_path / "out"
     run(lenet, source, out, lenet_scorer, batch_size=4)
     first = (out / "a.jsonl").read_bytes()
-    again = run(lenet, source, out, lenet_scorer, run_id="r2", max_error_ratio=1.0)
+    again = run(lenet, source, out, lenet_scorer, run_id="r2")
     assert (again.status, again.scored, again.failed) == ("PARTIAL_SUCCESS", 0, len(bad))
     assert again.skipped == again.total - len(bad)  # every scored line counts as done
+    assert again.skip_reasons == {"done": again.skipped}
     assert (out / "a.jsonl").read_bytes() == first and errors_of(out, "r2") == bad
 
     fixed_line = int(min(bad).split("#")[1])  # one bad line is fixed, the others stay
     lines = (source / "a.jsonl").read_bytes().split(b"\n")
     lines[fixed_line - 1] = digit_line(30)
     (source / "a.jsonl").write_bytes(b"\n".join(lines))
-    third = run(lenet, source, out, lenet_scorer, run_id="r3", max_error_ratio=1.0)
+    third = run(lenet, source, out, lenet_scorer, run_id="r3")
     assert (third.scored, third.failed) == (1, len(bad) - 1)
     expected[fixed_line] = caffe_probs["digit_030.json"]
     check_lines("a.jsonl", (out / "a.jsonl").read_bytes(), expected)
@@ -228,5 +229,5 @@ def test_sigkill_then_resume_scores_every_line_exactly_once(tmp_path):
     total_good = sum(map(len, good.values()))
     # every line scored once: by the killed run (its lines were kept) or by the resume
     assert summary["scored"] == total_good - sum(before.values())
-    assert summary["skipped"] == sum(before.values())
+    assert summary["skip_reasons"] == {"done": sum(before.values())}
     assert summary["total"] == 60 * 50 and summary["failed"] == len(bad)

@@ -36,13 +36,30 @@ def test_a_rerun_skips_what_is_done(lenet, lenet_scorer, digits, tmp_path, caffe
     out = tmp_path / "out"
     out.mkdir()
     done = sorted(caffe_probs)[::3]
-    for key in done:
-        (out / key).write_bytes(b"kept")
+    for key in done:  # complete results of those inputs, as an earlier attempt left them
+        (out / key).write_bytes(b'{"%s":{"prob":[1.0]}}' % key.encode())
     summary = run(lenet, digits, out, lenet_scorer, batch_size=7)
     assert (summary.scored, summary.skipped, summary.total) == (360 - len(done), len(done), 360)
-    assert all((out / key).read_bytes() == b"kept" for key in done)
+    assert summary.skip_reasons == {"done": len(done)}
+    assert all((out / key).read_bytes().endswith(b"[1.0]}}") for key in done)
     again = run(lenet, digits, out, lenet_scorer, run_id="r2")
     assert (again.status, again.scored, again.skipped) == ("SUCCESS", 0, 360)
+
+
+def test_a_rerun_scores_again_what_is_empty_cut_off_or_not_its_result(
+        lenet, lenet_scorer, digits, tmp_path, caffe_probs):
+    out = tmp_path / "out"
+    run(lenet, digits, out, lenet_scorer)
+    keys = sorted(caffe_probs)
+    whole = (out / keys[1]).read_bytes()
+    planted = {keys[0]: b"", keys[1]: whole[: len(whole) // 2], keys[2]: whole,  # another's
+               keys[3]: b"kept"}
+    for key, data in planted.items():
+        (out / key).write_bytes(data)
+    again = run(lenet, digits, out, lenet_scorer, run_id="r2")
+    assert (again.status, again.scored, again.skipped) == ("SUCCESS", len(planted), 360 - 4)
+    for key in planted:
+        check_result(key, (out / key).read_bytes(), caffe_probs[key])
 
 
 def test_bad_records_are_reported_and_good_ones_scored(lenet, lenet_scorer, digits, tmp_path,
@@ -67,7 +84,8 @@ def test_too_many_bad_records_fail_the_run(lenet, lenet_scorer, digits, tmp_path
     summary = run(lenet, digits, tmp_path / "out", lenet_scorer, max_error_ratio=0.05)
     assert summary.status == "FAILURE"
     assert summary.failure["code"] == "error_threshold"
-    assert "of 400 records are bad" in summary.failure["message"]
+    assert "of the output's 400 inputs are bad, over the max_error_ratio of 0.05" in (
+        summary.failure["message"])
     assert summary.failed <= 40
 
 

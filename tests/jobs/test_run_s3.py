@@ -69,7 +69,7 @@ def test_a_missing_bucket_fails_the_run(s3_server, lenet, lenet_scorer, tmp_path
 def test_runs_through_faults(s3_server, lenet, lenet_scorer, caffe_probs):
     source, target = s3_server.create_bucket(), s3_server.create_bucket()
     s3_server.upload(source, digit_bytes(COUNT))
-    retry = RetryPolicy(attempts=10, base_delay_s=0.01, max_delay_s=0.2)
+    retry = RetryPolicy(outage_s=20, base_delay_s=0.01, max_delay_s=0.2)
     with FaultProxy(s3_server.url, fault_rate=0.25) as proxy:
         summary = run_batch(
             lenet, s3_server.location(f"s3://{source}", endpoint=proxy.url),

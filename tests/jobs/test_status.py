@@ -20,8 +20,8 @@ def _summary() -> RunSummary:
 
 def test_a_summary_writes_summary_json_keys_in_their_order() -> None:
     document = _summary().to_json()
-    assert list(document) == ["status", "total", "scored", "failed", "skipped", "started_at",
-                              "finished_at", "seconds", "records_per_second", "batch_size",
+    assert list(document) == ["status", "total", "scored", "failed", "skipped", "skip_reasons",
+                              "started_at", "finished_at", "seconds", "records_per_second", "batch_size",
                               "errors", "failure"]
     assert document["status"] == "PARTIAL_SUCCESS" and type(document["status"]) is str
     assert (document["seconds"], document["records_per_second"]) == (2.5, 4.8)

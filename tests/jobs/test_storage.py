@@ -16,15 +16,16 @@ from caffebatch.jobs.storage.local import LocalStorage
 from caffebatch.jobs.storage.s3 import S3Storage, parse_url
 from tests.jobs.faultproxy import FaultProxy
 
-QUICK = RetryPolicy(attempts=2, base_delay_s=0.01)
+QUICK = RetryPolicy(outage_s=0.5, base_delay_s=0.01, max_delay_s=0.1)
 
 
-def test_local_lists_files_sorted_without_hidden_or_folders(tmp_path):
+def test_local_lists_files_sorted_and_the_rest_as_skipped(tmp_path):
     for name in ["b.json", "a.json", "Z.json", ".hidden", "é.json"]:
         (tmp_path / name).write_bytes(b"{}")
     (tmp_path / "sub").mkdir()
-    keys = [e.key for e in LocalStorage(tmp_path).list()]
-    assert keys == ["Z.json", "a.json", "b.json", "é.json"]
+    entries = list(LocalStorage(tmp_path).list())
+    assert [e.key for e in entries] == [".hidden", "Z.json", "a.json", "b.json", "sub", "é.json"]
+    assert [e.skip for e in entries] == ["hidden", None, None, None, "nested", None]
 
 
 def test_local_put_is_atomic_and_leaves_no_temporary_file(tmp_path):
@@ -85,8 +86,11 @@ def test_s3_lists_page_by_page_in_order(s3_server):
     s3_server.upload(bucket, {"p/deeper/x.json": b"{}", "other.json": b"{}"})
     storage = S3Storage(s3_server.location(f"s3://{bucket}/p/"), QUICK, page_size=7)
     entries = list(storage.list())
-    assert [e.key for e in entries] == keys
-    assert all(e.size == 2 for e in entries)
+    assert [e.key for e in entries] == ["deeper/", *keys]  # S3's order, prefixes among keys
+    inputs = [e for e in entries if e.skip is None]
+    assert [e.key for e in inputs] == keys
+    assert all(e.size == 2 for e in inputs)
+    assert [e.skip for e in entries if e.skip] == ["nested"]
 
 
 def test_s3_errors_are_ours(s3_server):

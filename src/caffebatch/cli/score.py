@@ -63,6 +63,8 @@ def new_run_id() -> str:
               help="Backend: auto measures the installed ones on this model and batch size and "
                    "keeps the fastest that matches ONNX Runtime; openvino needs "
                    "pip install 'caffebatch[openvino]'.")
+@click.option("--outage-budget", type=click.FloatRange(min=0), default=60.0, show_default=True,
+              metavar="SECONDS", help="How long a storage call keeps retrying through an outage.")
 @click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
               help="Where to run: this process, or a Ray cluster (pip install 'caffebatch[ray]').")
 @click.option("--transform", "transform_file", type=click.Path(exists=True, dir_okay=False),
@@ -79,15 +81,22 @@ def new_run_id() -> str:
 @ray_options
 def score(model_dir: str, source: str, target: str, batch_size: int | None, max_error_ratio: float,
           s3_endpoint: str | None, run_id: str | None, concurrency: int, max_inflight_mib: int,
-          processes: int, threads: int | None, engine: str, executor: str,
-          transform_file: str | None, max_image_pixels: int, max_jsonl_mib: int,
+          processes: int, threads: int | None, outage_budget: float, engine: str,
+          executor: str, transform_file: str | None, max_image_pixels: int, max_jsonl_mib: int,
           max_jsonl_lines: int, **ray_flags: Any) -> None:
     """Score every input object of SRC with the model MODEL_DIR, one result object per input in DST.
 
     MODEL_DIR is a model folder (with deployment-meta.json) or a .tar.gz/.zip archive of one.
     """
     from caffebatch.errors import CaffebatchError, ExtraMissingError, RunError
-    from caffebatch.jobs import Location, RunOptions, make_executor, plan_run, run_batch
+    from caffebatch.jobs import (
+        Location,
+        RetryPolicy,
+        RunOptions,
+        make_executor,
+        plan_run,
+        run_batch,
+    )
     from caffebatch.model import choose_engine, load_model
 
     source_location = Location(source, endpoint_url=s3_endpoint if source.startswith("s3://") else None)
@@ -102,8 +111,8 @@ def score(model_dir: str, source: str, target: str, batch_size: int | None, max_
         run_id=run_id or new_run_id(), batch_size=batch_size, max_error_ratio=max_error_ratio,
         concurrency=concurrency, scorer_threads=threads, model_name=str(model_dir),
         max_inflight_bytes=max_inflight_mib * 1024 * 1024, processes=processes,
-        max_image_pixels=max_image_pixels, max_jsonl_bytes=max_jsonl_mib * 1024 * 1024,
-        max_jsonl_lines=max_jsonl_lines,
+        retry=RetryPolicy(outage_s=outage_budget), max_image_pixels=max_image_pixels,
+        max_jsonl_bytes=max_jsonl_mib * 1024 * 1024, max_jsonl_lines=max_jsonl_lines,
     )
     try:
         plan = plan_run(source_location, target_location, model, options)

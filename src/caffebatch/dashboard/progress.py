@@ -55,8 +55,8 @@ def progress_of(deployment_id: str, status: str, details: StatusDetails) -> Prog
     percent = None
     if total:
         percent = round(100.0 * min(done, total) / total, 1)
-    elif total == 0 or status in (DeploymentStatus.SUCCESS, DeploymentStatus.PARTIAL_SUCCESS):
-        percent = 100.0
+    elif status in (DeploymentStatus.SUCCESS, DeploymentStatus.PARTIAL_SUCCESS):
+        percent = 100.0  # a failed run that listed nothing is not done: its share stays unknown
     rate = details.records_per_second
     seconds_left = None
     if status == DeploymentStatus.RUNNING and total is not None and rate:

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from caffebatch.errors import ModelError, ObjectNotFoundError, RecordError
+from caffebatch.errors import ModelError, ObjectError, ObjectNameError, RecordError
 from caffebatch.inputs import formats
 from caffebatch.inputs.spec import InputSpec
 from caffebatch.jobs import records
@@ -28,6 +28,8 @@ from caffebatch.jobs.storage import Entry, Storage
 if TYPE_CHECKING:
     from caffebatch.jobs.report import RunReport
     from caffebatch.runtime.scorer import Scorer
+
+DONE = "done"  # the skip reason of an input whose complete result is in the target already
 
 Feeds = dict[str, np.ndarray]
 
@@ -76,17 +78,21 @@ Loaded = records.Record | Failure | Group
 def pending(source: Iterable[Entry], done: Iterable[Entry], report: RunReport) -> Iterator[Entry]:
     """The source entries without a result yet: a merge of two listings in sorted key order.
 
-    One pass over each listing, so resuming costs no request per input.
+    One pass over each listing. `done` lists the complete results (see jobs/resume.py); what
+    the source lists that is not an input is counted as skipped with its reason.
     """
-    done_keys = iter(done)
+    done_keys = (entry for entry in done if entry.skip is None)
     latest = next(done_keys, None)
     for entry in source:
+        if entry.skip is not None:  # not an input: counted, never read
+            report.listed_one(entry.key, entry.skip)
+            continue
         while latest is not None and latest.key < entry.key:
             latest = next(done_keys, None)
-        # a group's result may hold some of its records only: its worker sees which
-        skipped = latest is not None and latest.key == entry.key and not formats.groups(entry.key)
-        report.listed_one(skipped)
-        if not skipped:
+        if latest is not None and latest.key == entry.key:
+            report.listed_one(entry.key, DONE)
+        else:
+            report.listed_one(entry.key)
             yield entry
     report.listing_done()
 
@@ -95,18 +101,21 @@ def load(source: Storage, target: Storage, inputs: InputSpec, limit: int,
          entry: Entry) -> Loaded:
     """Fetch and decode one input object. A bad object is a Failure; a broken storage raises.
 
+    Bad objects are bad records: one whose name cannot be an input's or its result's, one
+    the source will not hand over (an ObjectError, with its code), one that does not decode.
     `limit` is a record's size limit; an object whose format has its own is read under that.
     """
-    if entry.key in (".", "..") or "/" in entry.key:
-        return Failure(entry.key, records.INVALID_KEY, "the key cannot name an output object")
-    limit = formats.object_limit(entry.key, inputs, limit)
-    if entry.size is not None and entry.size > limit:
-        return Failure(entry.key, records.TOO_LARGE,
-                       f"the object has {entry.size} bytes, over the limit of {limit}")
     try:
+        if entry.bad_name is not None:
+            raise ObjectNameError(entry.bad_name)
+        target.check_name(entry.key)
+        limit = formats.object_limit(entry.key, inputs, limit)
+        if entry.size is not None and entry.size > limit:
+            return Failure(entry.key, records.TOO_LARGE,
+                           f"the object has {entry.size} bytes, over the limit of {limit}")
         data = source.get(entry.key, limit)
-    except ObjectNotFoundError as error:
-        return Failure(entry.key, records.UNREADABLE, f"the object was listed but is gone: {error}")
+    except ObjectError as error:  # this object only: the run goes on
+        return Failure(entry.key, error.code, error.message)
     try:
         loaded = formats.decode(entry.key, data, inputs, limit)
     except RecordError as error:
@@ -120,7 +129,7 @@ def _earlier_lines(target: Storage, key: str) -> dict[str, bytes]:
     """The whole result lines an earlier attempt wrote for group `key` (none yet: empty)."""
     try:
         return result_lines(key, target.get(key, LARGEST_RESULT))
-    except ObjectNotFoundError:
+    except ObjectError:  # none yet, or unreadable: every record is scored (again)
         return {}
 
 

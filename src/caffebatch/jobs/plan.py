@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+import os
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from caffebatch.errors import RunError
@@ -33,7 +34,10 @@ def plan_run(source: Location, target: Location, model: CompiledModel | None = N
     size is resolved (`options.batch_size`, else the prototxt's batch when above 1, else 32)
     and refused when its decoded inputs alone would pass `options.max_batch_bytes`. Without
     one only the locations are checked (the service, when a deployment is created).
+    Local locations come back absolute, resolved here (on the driver): a Ray actor reads
+    them from its own working folder otherwise.
     """
+    source, target = _absolute(source), _absolute(target)
     if overlaps(source, target):
         raise RunError(
             INVALID_RUN,
@@ -47,6 +51,10 @@ def plan_run(source: Location, target: Location, model: CompiledModel | None = N
     _check_batch(model.inputs, batch_size,
                  options.max_batch_bytes if options else RunOptions.max_batch_bytes)
     return RunPlan(source, target, batch_size)
+
+
+def _absolute(location: Location) -> Location:
+    return location if location.is_s3 else replace(location, url=os.path.abspath(location.url))
 
 
 def default_batch_size(declared_batch: int) -> int:

@@ -2,11 +2,14 @@
 
 An input object is a JSON object with one key per input layer; each value has the layer's
 shape without the batch axis, optionally with a leading 1, and holds finite numbers only.
+The text is UTF-8; a leading UTF-8 byte order mark is accepted and ignored (RFC 8259 allows a
+parser to), UTF-16 and UTF-32 are not.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -28,8 +31,12 @@ UNEXPECTED_KEY = "unexpected_key"
 NOT_NUMERIC = "not_numeric"
 RAGGED = "ragged"
 WRONG_SHAPE = "wrong_shape"
-UNREADABLE = "unreadable"
-INVALID_KEY = "invalid_key"
+DUPLICATE_KEY = "duplicate_key"
+# The codes of objects that cannot be read, or whose names cannot be used (unreadable,
+# permission_denied, archived, corrupt, invalid_name, invalid_key, reserved_name,
+# output_name_too_long), are those of errors.ObjectError and its subclasses.
+
+UTF8_BOM = b"\xef\xbb\xbf"
 
 # Phrases of orjson's messages that name a more precise code than "invalid_json".
 _JSON_FAILURES: tuple[tuple[str, str], ...] = (
@@ -37,7 +44,11 @@ _JSON_FAILURES: tuple[tuple[str, str], ...] = (
     ("depth limit", TOO_DEEP),
     ("recursion limit", TOO_DEEP),
     ("number is infinity", NOT_FINITE),
+    ("surrogate", NOT_UTF8),  # a \\ud800 escape without its pair is no Unicode character
 )
+
+# NaN and Infinity where a JSON value goes: orjson stops there (at the letter, after a sign).
+_NOT_FINITE_TOKEN = re.compile(r"(?:NaN|Infinity)(?=\s*[,\]}])")
 
 _JSON_TYPES: dict[type, str] = {
     dict: "an object", list: "an array", str: "a string", int: "a number", float: "a number",
@@ -62,6 +73,7 @@ def decode(key: str, data: bytes, inputs: Mapping[str, tuple[int, ...]], limit: 
         raise RecordError(EMPTY, "the object is empty; expected a JSON object")
     if len(data) > limit:
         raise RecordError(TOO_LARGE, f"the object is over the limit of {limit} bytes")
+    data = data.removeprefix(UTF8_BOM)
     document = _parse(data)
     if not isinstance(document, dict):
         raise RecordError(
@@ -79,6 +91,15 @@ def decode(key: str, data: bytes, inputs: Mapping[str, tuple[int, ...]], limit: 
         raise RecordError(
             UNEXPECTED_KEY, f"unexpected key(s) {extra}; the model's inputs are {sorted(inputs)}"
         )
+    # memchr-fast looks at the bytes spare the usual record (numbers only) the walks below.
+    if _has_more_quotes(data, 2 * len(document)):  # more strings than keys: maybe a key twice
+        _refuse_duplicate_keys(data)
+    if _may_hold_booleans(data):
+        for name in inputs:
+            if _holds_boolean(document[name]):
+                raise RecordError(
+                    NOT_NUMERIC, f"input {name!r}: expected numbers, got booleans among them"
+                )
     return Record(key, {name: to_array(name, document[name], shape) for name, shape in inputs.items()})
 
 
@@ -117,6 +138,51 @@ def to_array(name: str, value: object, shape: tuple[int, ...]) -> np.ndarray:
     return array
 
 
+def _has_more_quotes(data: bytes, count: int) -> bool:
+    """Whether `data` has more than `count` double quotes (one find per quote, then memchr)."""
+    at = -1
+    for _ in range(count + 1):
+        at = data.find(b'"', at + 1)
+        if at < 0:
+            return False
+    return True
+
+
+def _may_hold_booleans(data: bytes) -> bool:
+    """False when `data` surely holds no true or false: no "u" or "l" (no number has them)."""
+    if b"u" not in data and b"l" not in data:
+        return False
+    return b"true" in data or b"false" in data
+
+
+def _refuse_duplicate_keys(data: bytes) -> None:
+    """Raise duplicate_key when an object holds a key twice (orjson keeps the last silently)."""
+
+    def pairs(items: list[tuple[str, object]]) -> dict[str, object]:
+        keys = [key for key, _ in items]
+        if len(set(keys)) < len(keys):
+            twice = sorted({key for key in keys if keys.count(key) > 1})
+            raise RecordError(DUPLICATE_KEY, f"the key(s) {twice} appear more than once")
+        return dict(items)
+
+    try:
+        json.loads(data, object_pairs_hook=pairs)
+    except (ValueError, RecursionError):
+        pass  # orjson read it, the standard library cannot: nothing more to learn here
+
+
+def _holds_boolean(value: object) -> bool:
+    """Whether a JSON value has true or false anywhere (numpy would read them as 1 and 0)."""
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if type(item) is bool:
+            return True
+        if isinstance(item, list):
+            pending.extend(item)
+    return False
+
+
 def _parse(data: bytes) -> object:
     try:
         return orjson.loads(data)
@@ -125,13 +191,19 @@ def _parse(data: bytes) -> object:
 
 
 def _json_failure(data: bytes, error: orjson.JSONDecodeError) -> RecordError:
+    """The code for bytes orjson refused: a more precise one than invalid_json only when certain."""
     message = str(error)
     for phrase, code in _JSON_FAILURES:
         if phrase in message:
             return RecordError(code, f"not valid JSON: {message}")
-    # The standard library reads NaN and Infinity, which JSON (and orjson) does not have.
-    try:
-        json.loads(data)
-    except (ValueError, RecursionError):
-        return RecordError(INVALID_JSON, f"not valid JSON: {message}")
-    return RecordError(NOT_FINITE, "NaN or Infinity is not a number JSON allows; expected finite numbers")
+    if b"\x00" in data:  # UTF-8 JSON never holds a NUL byte; UTF-16 and UTF-32 text always does
+        return RecordError(
+            NOT_UTF8, "the text has NUL bytes: UTF-16 or UTF-32, not UTF-8; expected UTF-8 JSON"
+        )
+    # error.pos counts characters, and the text up to it is valid UTF-8 (else orjson said so)
+    text = data.decode("utf-8", errors="replace")
+    if _NOT_FINITE_TOKEN.match(text, error.pos):
+        return RecordError(
+            NOT_FINITE, "NaN or Infinity is not a number JSON allows; expected finite numbers"
+        )
+    return RecordError(INVALID_JSON, f"not valid JSON: {message}")

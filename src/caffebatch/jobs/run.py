@@ -14,10 +14,11 @@ from caffebatch.errors import StorageError, code_of
 from caffebatch.inputs.spec import InputSpec
 from caffebatch.jobs.executors import Executor, Job
 from caffebatch.jobs.executors.local import LocalExecutor
-from caffebatch.jobs.pipeline import pending
+from caffebatch.jobs.pipeline import DONE, pending
 from caffebatch.jobs.plan import RunPlan, plan_run
 from caffebatch.jobs.report import RunReport
-from caffebatch.jobs.spec import Location, RunOptions
+from caffebatch.jobs.resume import complete_results
+from caffebatch.jobs.spec import INTERRUPTED, Location, RunOptions
 from caffebatch.jobs.status import RunStatus, RunSummary, StatusDetails
 from caffebatch.jobs.storage import Storage, open_storage
 
@@ -43,8 +44,11 @@ def run_batch(
 ) -> RunSummary:
     """Score every object under `source` into `target`; never raises for a failed run.
 
-    Inputs whose result already exists in `target` are skipped, so a rerun resumes. At the
-    end ``_caffebatch/<run_id>/summary.json`` and ``errors.jsonl`` are written to `target`.
+    Inputs with a complete result in `target` are skipped (jobs/resume.py), so a rerun
+    resumes; every other input, an earlier attempt's bad ones too, is tried again, and the
+    error threshold is over the whole output. At the end of every run that can still write
+    (a failed, cancelled or interrupted one too) ``_caffebatch/<run_id>/summary.json`` and
+    ``errors.jsonl`` are written to `target`, with the counts of what was written.
     `progress` is called with the run's StatusDetails every `options.progress_interval_s`
     and once at the end; `executor` (default: local threads) should share `cancel`.
     """
@@ -52,24 +56,30 @@ def run_batch(
     executor = executor or LocalExecutor(cancel, options.processes)
     plan: RunPlan | None = None
     failure: dict[str, str] | None = None
+    interrupted = False
     source_storage: Storage | None = None
     target_storage: Storage | None = None
     ticker = _Ticker(report, progress, options.progress_interval_s)
     try:
         plan = plan_run(source, target, model, options)
         assert plan.batch_size is not None  # planned with the model
+        source, target = plan.source, plan.target  # local ones made absolute
         source_storage = open_storage(source, options.retry, connections=options.concurrency)
         target_storage = open_storage(target, options.retry, connections=options.concurrency)
         target_storage.prepare()
         job = Job(source, target, model.onnx.SerializeToString(), input_spec(model, options),
                   options, plan.batch_size, scorer, options.scorer_threads, model.engine)
         ticker.start()
-        entries = pending(source_storage.list(), target_storage.list(), report)
+        done = complete_results(target_storage, target_storage.list(), options.concurrency)
+        entries = pending(source_storage.list(), done, report)
         with contextlib.closing(executor.run(job, entries)) as outcomes:
             for outcome in outcomes:
                 report.counted(outcome)
         if not _set(cancel):
             report.check_threshold()
+    except KeyboardInterrupt:  # Ctrl-C: say what was written, then let it end the process
+        interrupted = True
+        failure = {"code": INTERRUPTED, "message": "the run was interrupted (Ctrl-C)"}
     except Exception as error:
         code = code_of(error, run=True)
         if code is None:
@@ -79,14 +89,19 @@ def run_batch(
         ticker.stop()
         if source_storage is not None:
             source_storage.close()
+    stopped = interrupted or _set(cancel)
+    if target_storage is not None and (failure is not None or stopped):
+        _recount(target_storage, report)
     batch_size = plan.batch_size if plan and plan.batch_size else options.batch_size or 0
-    summary = report.summary(_status(report, failure, _set(cancel)), failure, batch_size)
+    summary = report.summary(_status(report, failure, stopped), failure, batch_size)
     if target_storage is not None:
         try:
             _write_artifacts(target_storage, options, model, source, target, summary, report)
         finally:  # the target is written to until here, so it closes last
             target_storage.close()
     report.close()
+    if interrupted:
+        raise KeyboardInterrupt
     return summary
 
 
@@ -94,6 +109,22 @@ def input_spec(model: CompiledModel, options: RunOptions) -> InputSpec:
     """What decoding the run's input objects needs to know of the model."""
     return InputSpec(model.inputs, model.transforms, options.max_image_pixels,
                      options.max_jsonl_bytes, options.max_jsonl_lines)
+
+
+def _recount(target: Storage, report: RunReport) -> None:
+    """A run that ended early may have written more than the chunks that came back said
+    (a chunk's writes land before its outcome): count the results in the target now, less
+    those that were done before the run. Results are written only for inputs listed so far,
+    and listings come in key order, so only keys up to the last one listed count. Best
+    effort: the target may be what failed."""
+    last = report.last_listed
+    if last is None:
+        return
+    try:
+        present = sum(1 for entry in target.list() if entry.skip is None and entry.key <= last)
+    except StorageError:
+        return
+    report.recounted(present - report.skip_reasons.get(DONE, 0))
 
 
 def _set(flag: threading.Event | None) -> bool:

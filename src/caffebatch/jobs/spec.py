@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
 
 from caffebatch.inputs.spec import (
     DEFAULT_MAX_IMAGE_PIXELS,
@@ -13,6 +14,8 @@ from caffebatch.inputs.spec import (
 # The codes of a RunError (RunSummary.failure["code"]); a run's model and storage failures
 # have theirs in caffebatch.errors.CODES.
 ERROR_THRESHOLD = "error_threshold"
+NO_INPUTS = "no_inputs"        # nothing listed under the source is an input
+INTERRUPTED = "interrupted"    # Ctrl-C (KeyboardInterrupt) ended the run
 INVALID_RUN = "invalid_run"
 
 
@@ -37,16 +40,22 @@ class Location:
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """How often and how patiently a transient storage failure is retried.
+    """How long a storage call keeps trying through transient failures (see jobs/retry.py).
 
-    Every storage call gets up to `attempts` tries; botocore's own retries are off, so
-    this is the one policy (5xx, throttling, dropped connections, cut-off bodies).
+    Two layers. botocore retries each S3 request up to `request_attempts` times in its
+    `mode` ("standard"; "adaptive" also slows the client down while it is throttled), with
+    its own backoff: 50 ms doubling, and 1 s doubling for throttling (429, SlowDown), up to
+    20 s, honouring Retry-After. Around that, every storage call (a listing page, a GET with
+    its whole body, a PUT) is retried with full jitter over `base_delay_s` doubling to
+    `max_delay_s`, for as long as `outage_s` seconds from its first failure; past that, the
+    call fails with a TransientStorageError and the run with ``storage_error``.
     """
 
-    attempts: int = 8
-    base_delay_s: float = 0.05
+    outage_s: float = 60.0
+    base_delay_s: float = 0.1
     max_delay_s: float = 5.0
-
+    mode: Literal["standard", "adaptive"] = "standard"
+    request_attempts: int = 3
 
 @dataclass(frozen=True)
 class RunOptions:

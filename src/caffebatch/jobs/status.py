@@ -43,6 +43,7 @@ class StatusDetails:
     batch_size: int | None = None        # known once the run has ended
     errors: tuple[dict[str, str], ...] = ()
     failure: dict[str, str] | None = None
+    skip_reasons: Mapping[str, int] | None = None  # skipped, by reason ("done", "nested", ...)
 
     def to_json(self) -> dict[str, Any]:
         """Plain JSON values: times in ISO 8601, `seconds` once the run has ended."""
@@ -52,6 +53,7 @@ class StatusDetails:
             "scored": self.scored,
             "failed": self.failed,
             "skipped": self.skipped,
+            "skip_reasons": None if self.skip_reasons is None else dict(self.skip_reasons),
             "started_at": _iso(self.started_at),
             "finished_at": _iso(self.finished_at),
         }
@@ -76,6 +78,7 @@ class StatusDetails:
             scored=document.get("scored"),
             failed=document.get("failed"),
             skipped=document.get("skipped"),
+            skip_reasons=document.get("skip_reasons"),
             started_at=datetime.fromisoformat(started) if started else None,
             finished_at=datetime.fromisoformat(finished) if finished else None,
             records_per_second=None if rate is None else float(rate),
@@ -100,6 +103,7 @@ class RunSummary:
     errors: tuple[dict[str, str], ...]
     failure: dict[str, str] | None      # {"code", "message"} when status is FAILURE
     batch_size: int = 0
+    skip_reasons: Mapping[str, int] | None = None
 
     def details(self) -> StatusDetails:
         """The summary as status details."""
@@ -107,7 +111,7 @@ class RunSummary:
             status=self.status, total=self.total, scored=self.scored, failed=self.failed,
             skipped=self.skipped, started_at=self.started_at, finished_at=self.finished_at,
             records_per_second=self.records_per_second, batch_size=self.batch_size,
-            errors=self.errors, failure=self.failure,
+            errors=self.errors, failure=self.failure, skip_reasons=self.skip_reasons,
         )
 
     def to_json(self) -> dict[str, Any]:

@@ -7,9 +7,11 @@ shows them.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from caffebatch.errors import InvalidRequestError
 from caffebatch.jobs import Location
@@ -38,12 +40,50 @@ def masked(block: dict[str, Any]) -> dict[str, Any]:
     return {**block, "connection": connection}
 
 
+# S3's bucket naming rules: 3 to 63 lowercase letters, digits, dots and hyphens, starting and
+# ending with a letter or digit, no "..", not an IP address.
+_BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+_IP_ADDRESS = re.compile(r"\d+\.\d+\.\d+\.\d+")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _check_url(url: str, field: str) -> None:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise InvalidRequestError(
+            f"{field} must be an http or https URL with a host (https://s3.example.com), "
+            f"not {url!r}", code="invalid_url")
+
+
+def _check_bucket(bucket: str, field: str) -> None:
+    if not _BUCKET.fullmatch(bucket) or ".." in bucket or _IP_ADDRESS.fullmatch(bucket):
+        raise InvalidRequestError(
+            f"{field} must be an S3 bucket name (3 to 63 lowercase letters, digits, dots and "
+            f"hyphens, starting and ending with a letter or digit), not {bucket!r}",
+            code="invalid_bucket")
+
+
+def _check_prefix(prefix: str, field: str) -> None:
+    segments = prefix.strip("/").split("/")
+    if (_CONTROL.search(prefix) or len(prefix.encode()) > 1000
+            or any(segment in ("", ".", "..") for segment in segments if prefix.strip("/"))):
+        raise InvalidRequestError(
+            f"{field} must be a key prefix of non-empty path segments, without '.', '..', "
+            f"control characters, or more than 1000 bytes; not {prefix!r}",
+            code="invalid_prefix")
+
+
 def _s3(
     place: PlaceSpec, connection: ConnectionSpec, secrets: dict[str, str], settings: Settings,
     where: str,
 ) -> Location:
+    side = "source" if where == "input" else "target"
     if not place.bucket:
         raise InvalidRequestError(f"{where}: a cloudobjectstorage connection needs a bucket")
+    _check_bucket(place.bucket, f"{where}.{side}.bucket")
+    if connection.url:
+        _check_url(connection.url, f"{where}.connection.url")
+    _check_prefix(place.prefix or "", f"{where}.{side}.prefix")
     prefix = (place.prefix or "").strip("/")
     return Location(
         url=f"s3://{place.bucket}/{prefix}" if prefix else f"s3://{place.bucket}",
@@ -62,7 +102,12 @@ def _local(
         raise InvalidRequestError(f"{where}: a local connection needs a path")
     if "\0" in place.path or "\0" in (place.prefix or ""):
         raise InvalidRequestError(f"{where}: a local path may not contain a NUL character")
-    folder = Path(place.path).expanduser()
+    side = "source" if where == "input" else "target"
+    if not Path(place.path).is_absolute():  # not the server's working folder, whichever it is
+        raise InvalidRequestError(
+            f"{where}.{side}.path must be an absolute path, not {place.path!r}",
+            code="relative_path")
+    folder = Path(place.path)
     if place.prefix:
         folder = folder / place.prefix.strip("/")
     folder = folder.resolve()

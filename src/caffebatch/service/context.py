@@ -32,15 +32,15 @@ class RunRegistry:
             done.set()
 
     def cancel(self, deployment_id: str, wait_s: float) -> bool:
-        """Ask a run to stop and wait up to `wait_s` for it; False when it is not here."""
+        """Ask a run to stop and wait up to `wait_s` for it to end (its writes under way
+        finished, the queued ones dropped); False when it is here and still ending."""
         with self._lock:
             cancel = self._cancel.get(deployment_id)
             done = self._done.get(deployment_id)
         if cancel is None or done is None:
-            return False
+            return True
         cancel.set()
-        done.wait(wait_s)
-        return True
+        return done.wait(wait_s)
 
     def cancel_all(self) -> None:
         with self._lock:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from caffebatch.errors import InvalidRequestError, NotFoundError, RunError
+from caffebatch.errors import ConflictError, InvalidRequestError, NotFoundError, RunError
 from caffebatch.jobs import StatusDetails, plan_run
 from caffebatch.service import connections
 from caffebatch.service.context import ServiceContext
@@ -125,10 +125,18 @@ def delete_deployment(
     deployment_id: str,
     model_id: str | None = None,
 ) -> None:
-    """Cancel the run if it is in flight here (waiting briefly), then remove the deployment."""
+    """Cancel the run if it is in flight here, then remove the deployment.
+
+    It waits for the run to end, so that no result lands after the answer: the writes under
+    way finish (each within the storage's outage budget) and the queued ones are dropped.
+    A run still ending after `cancel_wait_s` is a ConflictError (DELETE again); the run
+    carries on stopping.
+    """
     deployment = deployment_row(session, principal, instance_id, deployment_id, model_id)
-    if deployment.status == states.RUNNING:
-        ctx.runs.cancel(deployment.id, ctx.settings.cancel_wait_s)
+    if deployment.status == states.RUNNING and not ctx.runs.cancel(
+            deployment.id, ctx.settings.cancel_wait_s):
+        raise ConflictError(f"the run of deployment {deployment_id!r} is still finishing its "
+                            "writes; send the DELETE again", code="run_stopping")
     session.delete(deployment)
     session.flush()
 

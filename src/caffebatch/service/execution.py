@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import threading
 import time
@@ -15,7 +14,7 @@ from typing import Any, cast
 from sqlalchemy import CursorResult, update
 
 from caffebatch.errors import CaffebatchError, code_of
-from caffebatch.jobs import StatusDetails, make_executor, run_batch
+from caffebatch.jobs import RetryPolicy, StatusDetails, make_executor, run_batch
 from caffebatch.service.context import ServiceContext
 from caffebatch.service.crypto import MASK
 from caffebatch.service.runfiles import places_of
@@ -120,8 +119,9 @@ class Execution:
             compiled,
             places.source,
             places.target,
-            dataclasses.replace(
+            replace(
                 choices.run_options(self.id, model_name, self.ctx.settings.progress_interval_s),
+                retry=RetryPolicy(outage_s=self.ctx.settings.storage_outage_s),
                 max_image_pixels=self.ctx.settings.max_image_pixels,
                 max_jsonl_bytes=self.ctx.settings.max_jsonl_bytes,
                 max_jsonl_lines=self.ctx.settings.max_jsonl_lines,
@@ -130,7 +130,7 @@ class Execution:
             cancel=self.cancel,
             executor=executor,
         )
-        self._save_usage(summary.scored)
+        self._save_usage(summary.details())
         end = states.run_end(summary.status, self._why_cancelled())
         if end.status is not None:
             details = self._redacted(summary.details())
@@ -168,7 +168,7 @@ class Execution:
             still_here = cast("CursorResult[Any]", saved).rowcount
         if not still_here:  # deleted (perhaps by another server): stop scoring for nobody
             self.cancel.set()
-        self._save_usage(progress.scored or 0)
+        self._save_usage(progress)
         # the plan's limits are the instance's: every deployment's usage counts
         with self.ctx.db.session() as session:
             predictions, seconds = consumed(session, self._instance_id)
@@ -182,13 +182,18 @@ class Execution:
                 self.limit_hit = f"Current plan '{settings.plan}' only allows {limit} {unit}"
                 self.cancel.set()
 
-    def _save_usage(self, scored: int) -> None:
+    def _save_usage(self, details: StatusDetails) -> None:
+        """Predictions are the results in the deployment's output: those an earlier attempt
+        left (the run counts them as done, and the stored count may lag them after a kill)
+        and those this attempt wrote."""
+        done = (details.skip_reasons or {}).get("done", 0)
+        predictions = max(self._base[0], done) + (details.scored or 0)
         elapsed = time.monotonic() - self._started
         with self.ctx.db.session() as session:
             session.execute(
                 update(Usage)
                 .where(Usage.deployment_id == self.id)
-                .values(predictions=self._base[0] + scored, computation_s=self._base[1] + elapsed)
+                .values(predictions=predictions, computation_s=self._base[1] + elapsed)
             )
 
     def _finish(self, status: states.DeploymentStatus, details: StatusDetails) -> None:

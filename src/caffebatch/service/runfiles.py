@@ -20,7 +20,7 @@ from caffebatch.service.identity import Principal
 from caffebatch.service.spec import InputSpec, OutputSpec
 
 MAX_REPORT_BYTES = 64 * 1024 * 1024
-REPORT_ATTEMPTS = 3  # a page waits for a few tries, not a run's patience
+REPORT_OUTAGE_S = 5.0  # a page waits a few seconds through an outage, not a run's minute
 
 
 @dataclass(frozen=True)
@@ -63,7 +63,7 @@ def read_error_report(
         row = deployment_row(session, principal, instance_id, deployment_id)
         stored, run_id = (row.input, row.output, row.secrets), row.id
     target = places_of(ctx, *stored).target
-    storage = open_storage(target, RetryPolicy(attempts=REPORT_ATTEMPTS), connections=1)
+    storage = open_storage(target, RetryPolicy(outage_s=REPORT_OUTAGE_S), connections=1)
     try:
         data = storage.get(f"{RUN_FOLDER}/{run_id}/errors.jsonl", MAX_REPORT_BYTES)
     finally:

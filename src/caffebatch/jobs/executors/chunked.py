@@ -8,17 +8,21 @@ so an executor on other machines never streams records through its driver. No Ra
 
 from __future__ import annotations
 
+import os
+import socket
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import TypeVar
 
+from caffebatch.errors import LocationNotFoundError
 from caffebatch.jobs import pipeline
 from caffebatch.jobs.batches import Batch, Scored, batches, results
 from caffebatch.jobs.executors import Job
 from caffebatch.jobs.pipeline import Failure, Group, Grouper, Loaded, Outcome
 from caffebatch.jobs.records import Record
+from caffebatch.jobs.spec import Location
 from caffebatch.jobs.storage import Entry, Storage, open_storage
 from caffebatch.runtime.scorer import Scorer
 
@@ -48,7 +52,10 @@ class ChunkWorker:
         self._active, self._closed = 0, False
 
     def ready(self) -> bool:
-        """Open the storages and load the model; raises what stands in the way."""
+        """Open the storages and load the model; raises what stands in the way (a local
+        location this machine cannot see is a LocationNotFoundError, before any record)."""
+        for location in (self.job.source, self.job.target):
+            _visible(location)
         self._parts()
         return True
 
@@ -136,3 +143,11 @@ def _failures(item: Loaded) -> tuple[Failure, ...]:
     if isinstance(item, Failure):
         return (item,)
     return item.failures if isinstance(item, Group) else ()
+
+
+def _visible(location: Location) -> None:
+    if not location.is_s3 and not os.path.isdir(location.url):
+        raise LocationNotFoundError(
+            f"the folder {location.url!r} does not exist on {socket.gethostname()}: every "
+            "machine of the run must see its local locations (a shared file system), or use "
+            "s3:// locations")
