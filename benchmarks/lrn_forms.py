@@ -21,6 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+import onnx
 import onnxruntime as ort
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -127,6 +128,30 @@ def channel_view_conv(layer, inputs, g):
     return _out(layer, x)
 
 
+def matmul_band_nchw(layer, inputs, g):
+    # The whole LRN on a (N, C, H*W) view: the Reshape makes ONNX Runtime reorder x out of
+    # NCHWc once (shared by the squares and the Div), the window sum is a MatMul with the
+    # band, and only the result is reordered back: 2 reorders per LRN instead of 3.
+    (x,), p = inputs, layer.param.lrn_param
+    channels, height, width = x.shape[1:]
+    half = (p.local_size - 1) // 2
+    view = g.op("Reshape", x.name, g.ints([0, channels, height * width], f"{layer.name}_v"),
+                output=scratch(g, layer, "view"))  # fmt: skip
+    squares = g.op("Mul", view, view, output=scratch(g, layer, "squares"))
+    band = np.zeros((channels, channels), np.float32)
+    for c in range(channels):
+        band[c, max(0, c - half) : c + half + 1] = p.alpha / p.local_size
+    summed = g.op("MatMul", g.initializer(band, f"{layer.name}_band"), squares,
+                  output=scratch(g, layer, "sum"))  # fmt: skip
+    s = g.op("Add", summed, g.floats(p.k, f"{layer.name}_k"), output=scratch(g, layer, "scale"))
+    root, fourth = _roots(g, layer, s)
+    power = g.op("Mul", root, fourth, output=scratch(g, layer, "power"))
+    y = g.op("Div", view, power, output=scratch(g, layer, "y"))
+    g.op("Reshape", y, g.ints([0, channels, height, width], f"{layer.name}_shape"),
+         output=layer.tops[0])  # fmt: skip
+    return _out(layer, x)
+
+
 def no_lrn(layer, inputs, g):  # not Caffe's result: the bound on what any LRN form can gain
     (x,) = inputs
     g.op("Identity", x.name, output=layer.tops[0])
@@ -142,6 +167,7 @@ FORMS: dict[str, Callable | None] = {
     "x * (s^0.25 / s)": fourth_root_over_s,
     "depthwise identity conv: 2 reorders": depthwise_reorder,
     "(n,1) conv over a (N,1,C,HW) view": channel_view_conv,
+    "whole LRN on a (N,C,HW) view, MatMul band: 2 reorders": matmul_band_nchw,
     "no LRN at all (not exact; a bound)": no_lrn,
 }
 
@@ -158,6 +184,16 @@ def lrn_converter(form: Callable | None):
         registry._CONVERTERS["LRN"] = own
 
 
+def _session(model: bytes, threads: int, work: Path) -> tuple[ort.InferenceSession, int]:
+    """The Scorer's session on `model`, and how many NCHWc reorders ONNX Runtime put in it."""
+    options = session_options(threads)
+    optimized = work / "lrn_form.optimized.onnx"
+    options.optimized_model_filepath = str(optimized)
+    session = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+    nodes = onnx.load(str(optimized), load_external_data=False).graph.node
+    return session, sum(node.op_type in ("ReorderInput", "ReorderOutput") for node in nodes)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--batch", type=int, default=16)
@@ -165,21 +201,25 @@ def main() -> int:
     parser.add_argument("--cpu-time", action="store_true", help="CPU seconds (with --threads 1)")
     parser.add_argument("--seconds", type=float, default=6.0)
     parser.add_argument("--min-calls", type=int, default=5)
+    parser.add_argument("--forms", default=None,
+                        help="comma-separated numbers of the forms to run (0: the converter's)")
     parser.add_argument("--work", type=Path, default=ROOT / "build" / "benchmarks")
     args = parser.parse_args()
     if args.cpu_time and args.threads != 1:
         parser.error("--cpu-time needs --threads 1")
     folder = MODELS["googlenet"](args.work)
-    opencv, _ = opencv_runner(folder, args.threads)
+    opencv = opencv_runner(open_package(folder), args.threads)
     x = np.random.default_rng(0).random((args.batch, 3, 224, 224), dtype=np.float32)
     reference = opencv(x[:4])
     runners, errors = {}, {}
-    for name, form in FORMS.items():
+    chosen = list(FORMS.items())
+    if args.forms is not None:
+        chosen = [chosen[int(i)] for i in args.forms.split(",")]
+    reorders = {}
+    for name, form in chosen:
         with lrn_converter(form):
             model = compile_package(open_package(folder)).onnx.SerializeToString()
-        session = ort.InferenceSession(
-            model, session_options(args.threads), providers=["CPUExecutionProvider"]
-        )
+        session, reorders[name] = _session(model, args.threads, args.work)
         feed = session.get_inputs()[0].name
         runners[name] = lambda a, session=session, feed=feed: session.run(None, {feed: a})[0]
         errors[name] = disagreement(runners[name](x[:4]), reference)
@@ -191,12 +231,15 @@ def main() -> int:
     times = call_seconds(runners, x, settings, clock)
     print(f"GoogLeNet, batch {args.batch}, {args.threads} thread(s), "
           f"{'CPU' if args.cpu_time else 'wall'} time")  # fmt: skip
-    print(f"{'LRN form':<56}{'img/s':>8}{'/ OpenCV':>10}{'/ converter':>13}{'vs OpenCV':>11}")
+    print(f"{'LRN form':<56}{'img/s':>8}{'/ OpenCV':>10}{'/ converter':>13}{'vs OpenCV':>11}"
+          f"{'reorders':>10}")  # fmt: skip
     for name, t in times.items():
         rate = args.batch / statistics.median(t)
         to_cv = statistics.median(c / v for c, v in zip(times["OpenCV"], t))
-        to_own = statistics.median(o / v for o, v in zip(times[OWN], t))
-        print(f"{name:<56}{rate:8.2f}{to_cv:10.2f}{to_own:13.3f}{errors[name]:11.1e}")
+        own = times.get(OWN, t)
+        to_own = statistics.median(o / v for o, v in zip(own, t))
+        print(f"{name:<56}{rate:8.2f}{to_cv:10.2f}{to_own:13.3f}{errors[name]:11.1e}"
+              f"{reorders.get(name, ''):>10}")  # fmt: skip
     return 0
 
 

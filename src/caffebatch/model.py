@@ -81,23 +81,43 @@ def _input_value(net: Net, name: str) -> str:
 
 
 def choose_engine(
-    compiled: CompiledModel, setting: str = "auto", *, batch: int, threads: int | None = None
+    compiled: CompiledModel,
+    setting: str = "auto",
+    *,
+    batch: int,
+    threads: int | None = None,
+    precision: str = "f32",
 ) -> CompiledModel:
-    """`compiled` with the backend that the `engine` setting says to score it on.
+    """`compiled` with the backend (and precision) that the `engine` setting says to score on.
 
-    A backend named outright is used as is (ExtraMissingError when its extra is missing).
-    ``auto`` keeps a choice already recorded with the model; else it measures every installed
-    backend on a probe batch of `batch` records (`caffebatch.runtime.choice`) and records the
-    fastest that matches ONNX Runtime; with only ONNX Runtime installed, nothing is measured.
+    A backend named outright at f32 is used as is (ExtraMissingError when its extra is
+    missing). Otherwise a choice recorded with the model for this batch size and precision
+    is kept; else the candidates are measured on a probe batch of `batch` records
+    (`caffebatch.runtime.choice`) and the choice is added to the model's `engine_choices`:
+    at f32 the fastest backend that matches ONNX Runtime (nothing to measure with ONNX
+    Runtime alone), at ``bf16`` the fastest that offers it, with its deviation from f32.
     """
     from caffebatch.runtime import choice
 
-    engine = choice.resolve(setting, compiled.engine)
+    engine = choice.named(setting, precision)
     if engine is not None:
-        return dataclasses.replace(compiled, engine=engine)
-    measured = choice.choose(
-        compiled.onnx.SerializeToString(), compiled.inputs, batch=batch, threads=threads
+        return dataclasses.replace(compiled, engine=engine, engine_choice=None, precision="f32")
+    kept = choice.recorded(compiled.engine_choices, setting, batch=batch, precision=precision)
+    choices = compiled.engine_choices
+    if kept is None:
+        measured = choice.choose(
+            compiled.onnx.SerializeToString(), compiled.inputs, batch=batch, threads=threads,
+            engine=setting, precision=precision,
+        )
+        if measured is None:
+            return dataclasses.replace(compiled, engine=None, engine_choice=None, precision="f32")
+        kept = measured.to_json()
+        choices = (*choices, kept)
+    elif (compiled.engine, compiled.engine_choice, compiled.precision) == (
+        kept["engine"], kept, precision
+    ):
+        return compiled  # as recorded: the same object, so callers can tell nothing changed
+    return dataclasses.replace(
+        compiled, engine=kept["engine"], engine_choice=dict(kept), precision=precision,
+        engine_choices=choices,
     )
-    if measured is None:
-        return dataclasses.replace(compiled, engine=None, engine_choice=None)
-    return dataclasses.replace(compiled, engine=measured.engine, engine_choice=measured.to_json())

@@ -134,6 +134,10 @@ class Settings(BaseSettings):
     # the backend runs score on: "auto" measures the installed ones once per published model
     # and keeps the fastest that matches ONNX Runtime; or "onnxruntime" / "openvino" outright
     engine: str = "auto"
+    # "bf16" (opt-in, never the default): faster on CPUs with AMX or AVX512-BF16, on a
+    # backend that offers it (OpenVINO), but not Caffe's numerics; its measured deviation
+    # from f32 is logged and saved with each model
+    precision: str = "f32"
 
     # the plan every instance gets; its limits are enforced
     plan: str = "standard"
@@ -171,6 +175,17 @@ class Settings(BaseSettings):
 
         if value not in engine_names():
             raise ValueError(f"expected one of {engine_names()}, got {value!r}")
+        return value
+
+    @field_validator("precision")
+    @classmethod
+    def _usable_precision(cls, value: str) -> str:
+        from caffebatch.runtime.backends import BF16, F32, cpu_has_bf16
+
+        if value not in (F32, BF16):
+            raise ValueError(f"expected {F32!r} or {BF16!r}, got {value!r}")
+        if value == BF16 and not cpu_has_bf16():
+            raise ValueError("'bf16' needs a CPU with AMX or AVX512-BF16; this one has neither")
         return value
 
     @field_validator("local_roots", mode="before")

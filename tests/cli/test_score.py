@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
 
+from caffebatch.runtime.backends import OPENVINO, cpu_has_bf16, installed
 from tests.jobs.conftest import LENET
 from tests.jobs.formats import check_result
 
@@ -113,3 +117,25 @@ def test_sigkill_then_rerun_scores_every_input_exactly_once(tmp_path, caffe_prob
     assert os.listdir(out / "_caffebatch/.tmp") == []
     for name, probs in expected.items():
         check_result(name, (out / name).read_bytes(), probs)
+
+
+@pytest.mark.skipif(not cpu_has_bf16() or OPENVINO not in installed(),
+                    reason="bf16 needs AMX or AVX512-BF16 and the openvino extra")
+def test_precision_bf16_prints_its_measured_deviation_and_scores_at_bf16(digits, tmp_path):
+    exact, reduced = tmp_path / "f32", tmp_path / "bf16"
+    assert score(str(LENET), "--input", str(digits), "--output", str(exact),
+                 "--batch-size", "64", "--engine", "onnxruntime").returncode == 0
+    result = score(str(LENET), "--input", str(digits), "--output", str(reduced),
+                   "--batch-size", "64", "--precision", "bf16")
+    assert result.returncode == 0, result.stderr
+    assert "engine: openvino (precision bf16, batch 64: onnxruntime f32 " in result.stderr
+    deviation = re.search(r"precision bf16 on openvino: outputs differ from f32 \(ONNX Runtime\) "
+                          r"by up to (\S+) absolute, (\S+) relative to the output's scale, "
+                          r"on a probe batch of 64", result.stderr)
+    assert deviation is not None, result.stderr
+    assert float(deviation[2]) > 1e-4  # what it says: not Caffe's numerics
+    name = "digit_000.json"
+    f32 = np.array(json.loads((exact / name).read_bytes())[name]["prob"])
+    bf16 = np.array(json.loads((reduced / name).read_bytes())[name]["prob"])
+    assert not np.array_equal(f32, bf16)  # it really ran at bf16...
+    assert np.abs(f32 - bf16).max() < 0.1 and f32.argmax() == bf16.argmax()  # ...close to f32

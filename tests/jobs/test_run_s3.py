@@ -30,7 +30,8 @@ def test_bucket_to_bucket(s3_server, lenet, lenet_scorer, caffe_probs):
     summary = run_batch(lenet, s3_server.location(f"s3://{source}/in"),
                         s3_server.location(f"s3://{target}/results"), RunOptions("b2b"),
                         scorer=lenet_scorer)
-    assert (summary.status, summary.scored, summary.total) == ("SUCCESS", COUNT, COUNT)
+    assert (summary.status, summary.scored, summary.total) == ("SUCCESS", COUNT, COUNT + 1)
+    assert summary.skip_reasons == {"nested": 1}  # the prefix deeper/, counted, not read
     check_outputs(s3_server.download(target, "results/"), caffe_probs, "b2b")
 
 

@@ -63,3 +63,28 @@ def test_the_service_setting_names_auto_or_a_backend():
     assert Settings(engine="openvino").engine == "openvino"
     with pytest.raises(ValidationError, match="expected one of"):
         Settings(engine="tensorrt")
+
+
+def test_the_service_precision_is_f32_unless_bf16_is_asked_for_where_the_cpu_has_it():
+    from pydantic import ValidationError
+
+    from caffebatch.settings import Settings
+
+    assert Settings().precision == "f32"
+    with pytest.raises(ValidationError, match="expected 'f32' or 'bf16'"):
+        Settings(precision="fp16")
+    if cpu_has_bf16():
+        assert Settings(precision="bf16").precision == "bf16"
+    else:
+        with pytest.raises(ValidationError, match="AMX or AVX512-BF16"):
+            Settings(precision="bf16")
+
+
+def test_without_the_extra_bf16_says_which_backend_offers_it(tmp_path):
+    done = without_openvino("score", str(LENET), "--input", str(DIGITS),
+                            "--output", str(tmp_path / "out"), "--precision", "bf16")
+    assert done.returncode == 2, done.stdout + done.stderr
+    expected = ("pip install 'caffebatch[openvino]'" if cpu_has_bf16()
+                else "needs a CPU with AMX or AVX512-BF16")
+    assert expected in done.stderr
+    assert not (tmp_path / "out").exists()

@@ -10,9 +10,10 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from caffebatch.compiler.artifact import load_compiled, save_compiled
+from caffebatch.errors import ModelError
 from caffebatch.model import choose_engine, load_model
 from caffebatch.runtime.backends import BF16, ONNXRUNTIME, OPENVINO, cpu_has_bf16
-from caffebatch.runtime.choice import pick, probe
+from caffebatch.runtime.choice import deviation_line, pick, probe
 from caffebatch.runtime.scorer import Scorer
 from tests.engines import INSTALLED
 
@@ -91,8 +92,50 @@ def test_the_choice_is_recorded_with_the_compiled_model_and_reused(lenet, tmp_pa
     loaded = load_compiled(tmp_path)
     assert (loaded.engine, loaded.engine_choice) == (chosen.engine, chosen.engine_choice)
     again = choose_engine(loaded, "auto", batch=16)
-    assert again.engine_choice is loaded.engine_choice  # not measured again
+    assert again.engine_choices == loaded.engine_choices  # not measured again
+    assert again.engine_choice == loaded.engine_choice
     assert choose_engine(loaded, ONNXRUNTIME, batch=16).engine == ONNXRUNTIME  # named wins
+
+
+@needs_openvino
+def test_auto_measures_at_the_batch_size_the_run_uses_and_keeps_each(lenet, tmp_path):
+    at_16 = choose_engine(lenet, "auto", batch=16)
+    at_64 = choose_engine(at_16, "auto", batch=64)
+    assert at_64.engine_choice["batch"] == 64
+    assert [c["batch"] for c in at_64.engine_choices] == [16, 64]
+    save_compiled(at_64, tmp_path)
+    back_to_16 = choose_engine(load_compiled(tmp_path), "auto", batch=16)
+    assert back_to_16.engine_choice == at_16.engine_choice  # the recorded one, not a new one
+    assert len(back_to_16.engine_choices) == 2
+
+
+@needs_openvino
+@pytest.mark.skipif(not cpu_has_bf16(), reason="this CPU has no AMX or AVX512-BF16")
+def test_bf16_when_asked_for_runs_on_a_backend_offering_it_and_records_its_deviation(lenet):
+    chosen = choose_engine(lenet, "auto", batch=64, precision=BF16)
+    assert (chosen.engine, chosen.precision) == (OPENVINO, BF16)
+    choice = chosen.engine_choice
+    assert choice["precision"] == BF16
+    kept = next(t for t in choice["trials"] if t["engine"] == OPENVINO)
+    reference = next(t for t in choice["trials"] if t["engine"] == ONNXRUNTIME)
+    assert reference["precision"] == "f32" and reference["deviation"] == 0.0
+    # bf16 keeps 8 bits of mantissa: far outside Caffe's 1e-4, but not garbage
+    assert 1e-4 < kept["deviation"] < 0.1 and kept["max_abs"] > 0 and not kept["matches"]
+    line = deviation_line(choice)
+    assert line is not None and f"{kept['max_abs']:.2e} absolute" in line
+    assert f"{kept['deviation']:.2e} relative" in line and "batch of 64" in line
+    scorer = Scorer(chosen.onnx.SerializeToString(), engine=chosen.engine,
+                    precision=chosen.precision)
+    assert scorer.providers == ["OpenVINO CPU (bf16)"]
+    # an f32 run of the same model measures (and records) its own choice
+    exact = choose_engine(chosen, "auto", batch=64)
+    assert exact.precision == "f32" and exact.engine_choice["precision"] == "f32"
+    assert len(exact.engine_choices) == 2 and deviation_line(exact.engine_choice) is None
+
+
+def test_bf16_is_refused_on_a_backend_that_does_not_offer_it(lenet):
+    with pytest.raises(ModelError, match="cannot run at precision 'bf16'"):
+        choose_engine(lenet, ONNXRUNTIME, batch=4, precision=BF16)
 
 
 def test_a_model_saved_before_engines_were_chosen_loads_with_none(lenet, tmp_path):
@@ -103,5 +146,6 @@ def test_a_model_saved_before_engines_were_chosen_loads_with_none(lenet, tmp_pat
     )
     loaded = load_compiled(tmp_path)
     assert loaded.engine is None and loaded.engine_choice is None
+    assert (loaded.precision, loaded.engine_choices) == ("f32", ())
     assert Scorer(loaded.onnx.SerializeToString(), engine=loaded.engine).engine == ONNXRUNTIME
     onnx.checker.check_model(loaded.onnx)

@@ -11,7 +11,7 @@ from typing import Any
 import click
 
 from caffebatch.cli.ray_flags import ray_options, ray_settings
-from caffebatch.runtime.backends import engine_names
+from caffebatch.runtime.backends import BF16, F32, engine_names
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_PARTIAL = 0, 1, 2, 3
 
@@ -65,6 +65,9 @@ def new_run_id() -> str:
                    "pip install 'caffebatch[openvino]'.")
 @click.option("--outage-budget", type=click.FloatRange(min=0), default=60.0, show_default=True,
               metavar="SECONDS", help="How long a storage call keeps retrying through an outage.")
+@click.option("--precision", type=click.Choice([F32, BF16]), default=F32, show_default=True,
+              help="bf16 (opt-in, on CPUs with AMX or AVX512-BF16, on OpenVINO): faster, but not "
+                   "Caffe's numerics; its measured deviation from f32 is printed.")
 @click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
               help="Where to run: this process, or a Ray cluster (pip install 'caffebatch[ray]').")
 @click.option("--transform", "transform_file", type=click.Path(exists=True, dir_okay=False),
@@ -82,13 +85,13 @@ def new_run_id() -> str:
 def score(model_dir: str, source: str, target: str, batch_size: int | None, max_error_ratio: float,
           s3_endpoint: str | None, run_id: str | None, concurrency: int, max_inflight_mib: int,
           processes: int, threads: int | None, outage_budget: float, engine: str,
-          executor: str, transform_file: str | None, max_image_pixels: int, max_jsonl_mib: int,
-          max_jsonl_lines: int, **ray_flags: Any) -> None:
+          precision: str, executor: str, transform_file: str | None, max_image_pixels: int,
+          max_jsonl_mib: int, max_jsonl_lines: int, **ray_flags: Any) -> None:
     """Score every input object of SRC with the model MODEL_DIR, one result object per input in DST.
 
     MODEL_DIR is a model folder (with deployment-meta.json) or a .tar.gz/.zip archive of one.
     """
-    from caffebatch.errors import CaffebatchError, ExtraMissingError, RunError
+    from caffebatch.errors import CaffebatchError, ExtraMissingError, ModelError, RunError
     from caffebatch.jobs import (
         Location,
         RetryPolicy,
@@ -119,8 +122,9 @@ def score(model_dir: str, source: str, target: str, batch_size: int | None, max_
     except RunError as error:
         raise click.UsageError(error.message) from error
     try:
-        model = choose_engine(model, engine, batch=plan.batch_size, threads=threads)
-    except ExtraMissingError as error:
+        model = choose_engine(model, engine, batch=plan.batch_size, threads=threads,
+                              precision=precision)
+    except (ExtraMissingError, ModelError) as error:
         raise click.UsageError(str(error)) from error
     click.echo(engine_line(model), err=True)
     cancel = threading.Event()
@@ -142,16 +146,28 @@ def score(model_dir: str, source: str, target: str, batch_size: int | None, max_
 
 
 def engine_line(model) -> str:
-    """`engine: openvino (auto, batch 64: onnxruntime 3.18 ms, openvino 2.59 ms a call)`."""
+    """`engine: openvino (auto, batch 64: onnxruntime 3.18 ms, openvino 2.59 ms a call)`.
+
+    At bf16 a second line says how far its outputs are from f32 (`choice.deviation_line`).
+    """
+    from caffebatch.runtime.choice import deviation_line
+
     name = model.engine or "onnxruntime"
-    if model.engine_choice is None:
+    choice = model.engine_choice
+    if choice is None:
         return f"engine: {name}"
+    exact = choice.get("precision", F32) == F32
     trials = ", ".join(
-        f"{t['engine']} {t['seconds_per_call'] * 1e3:.2f} ms"
-        + ("" if t["matches"] else f" (outputs differ by {t['deviation']:.1e}: not used)")
-        for t in model.engine_choice["trials"]
+        f"{t['engine']}{'' if exact else ' ' + t.get('precision', F32)} "
+        f"{t['seconds_per_call'] * 1e3:.2f} ms"
+        + ("" if t["matches"] or not exact
+           else f" (outputs differ by {t['deviation']:.1e}: not used)")
+        for t in choice["trials"]
     )
-    return f"engine: {name} (auto, batch {model.engine_choice['batch']}: {trials} a call)"
+    how = "auto" if exact else f"precision {choice['precision']}"
+    line = f"engine: {name} ({how}, batch {choice['batch']}: {trials} a call)"
+    deviation = deviation_line(choice)
+    return line if deviation is None else f"{line}\n{deviation}"
 
 
 def _read_transforms(path: str) -> dict:

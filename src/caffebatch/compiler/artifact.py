@@ -42,6 +42,8 @@ def save_meta(compiled: CompiledModel, folder: Path) -> None:
         ],
         "engine": compiled.engine,
         "engine_choice": compiled.engine_choice,
+        "precision": compiled.precision,
+        "engine_choices": list(compiled.engine_choices),
     }
     (folder / META_FILE).write_bytes(orjson.dumps(meta, option=orjson.OPT_INDENT_2))
 
@@ -69,7 +71,16 @@ def load_compiled(folder: Path) -> CompiledModel:
         # models compiled before images were read have neither
         transforms={name: Transform.from_json(t) for name, t in meta.get("transforms", {}).items()},
         labels=None if meta.get("labels") is None else tuple(meta["labels"]),
+        precision=meta.get("precision", "f32"),
+        engine_choices=_choices(meta),
     )
+
+
+def _choices(meta: dict[str, Any]) -> tuple[dict[str, Any], ...]:
+    # Saved before choices were kept per batch size: the one choice there was, if any.
+    if "engine_choices" in meta:
+        return tuple(meta["engine_choices"])
+    return (meta["engine_choice"],) if meta.get("engine_choice") else ()
 
 
 _KEYS = ("inputs", "outputs", "declared_batch", "layers")

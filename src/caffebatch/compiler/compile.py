@@ -35,10 +35,12 @@ class CompiledModel:
 
     `inputs` maps each input name to its shape without the batch axis; `outputs`
     lists the output names in the order the user asked for them. `engine` is the backend
-    to score it on (None: ONNX Runtime), and `engine_choice` what `engine = auto` measured
-    to choose it (`caffebatch.model.choose_engine`); both are kept in compiled.json. What
-    the model package adds (caffebatch.model fills it in): `transforms`, by input name, for
-    the inputs that take images, and `labels`, the class names of its labels file.
+    to score it on (None: ONNX Runtime) at `precision` (``f32``, or an opt-in ``bf16``),
+    and `engine_choice` what was measured to choose it (`caffebatch.model.choose_engine`);
+    `engine_choices` keeps every choice measured, one per batch size and precision. All
+    are kept in compiled.json. What the model package adds (caffebatch.model fills it in):
+    `transforms`, by input name, for the inputs that take images, and `labels`, the class
+    names of its labels file.
     """
 
     onnx: onnx.ModelProto
@@ -50,6 +52,8 @@ class CompiledModel:
     engine_choice: dict[str, Any] | None = None
     transforms: Mapping[str, Transform] = field(default_factory=dict)
     labels: tuple[str, ...] | None = None
+    precision: str = "f32"
+    engine_choices: tuple[dict[str, Any], ...] = ()
 
     @property
     def output_layouts(self) -> dict[str, str]:

@@ -68,7 +68,8 @@ def run_batch(
         target_storage = open_storage(target, options.retry, connections=options.concurrency)
         target_storage.prepare()
         job = Job(source, target, model.onnx.SerializeToString(), input_spec(model, options),
-                  options, plan.batch_size, scorer, options.scorer_threads, model.engine)
+                  options, plan.batch_size, scorer, options.scorer_threads, model.engine,
+                  model.precision)
         ticker.start()
         done = complete_results(target_storage, target_storage.list(), options.concurrency)
         entries = pending(source_storage.list(), done, report)

@@ -96,9 +96,14 @@ def backend(name: str, precision: str = F32) -> Backend:
         raise ModelError(
             f"engine {name!r} cannot run at precision {precision!r}; it offers {list(chosen.precisions)}"
         )
+    check_cpu(precision)
+    return chosen
+
+
+def check_cpu(precision: str) -> None:
+    """Refuse a precision this CPU does not compute natively (bf16 without AMX, AVX512-BF16)."""
     if precision == BF16 and not cpu_has_bf16():
         raise ModelError("precision 'bf16' needs a CPU with AMX or AVX512-BF16; this one has neither")
-    return chosen
 
 
 def engine_names() -> list[str]:

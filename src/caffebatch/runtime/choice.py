@@ -6,19 +6,32 @@ as the reference tests) and it is faster by more than `margin` (10%), so noise o
 shared machine does not flip the choice back and forth. The choice depends on the batch
 size (OpenVINO lost 2x to ONNX Runtime on LeNet at batch 1 and won at 64), so the probe
 batch should be the one the runs will use.
+
+A reduced precision (``bf16``) is opt-in: its candidates are the backends that offer it,
+none of them matches Caffe's numerics, and what it costs in accuracy is measured here on
+the same probe, against ONNX Runtime at f32, and recorded with the choice to be printed.
 """
 
 from __future__ import annotations
 
 import statistics
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
 
-from caffebatch.runtime.backends import AUTO, ONNXRUNTIME, backend, installed
+from caffebatch.errors import ExtraMissingError
+from caffebatch.runtime.backends import (
+    AUTO,
+    BACKENDS,
+    F32,
+    ONNXRUNTIME,
+    backend,
+    check_cpu,
+    installed,
+)
 from caffebatch.runtime.scorer import Scorer
 
 RTOL, ATOL_SCALE = 1e-4, 1e-5
@@ -33,6 +46,8 @@ class Trial:
     deviation: float  # max |ours - reference| / the reference output's scale
     matches: bool
     relative_time: float = 1.0  # median over rounds of its call time / the reference's
+    max_abs: float = 0.0  # max |ours - reference|
+    precision: str = F32
 
 
 @dataclass(frozen=True)
@@ -42,9 +57,10 @@ class Choice:
     engine: str
     batch: int
     trials: tuple[Trial, ...]
+    precision: str = F32
 
     def to_json(self) -> dict[str, Any]:
-        return {"engine": self.engine, "batch": self.batch,
+        return {"engine": self.engine, "batch": self.batch, "precision": self.precision,
                 "trials": [asdict(trial) for trial in self.trials]}
 
 
@@ -54,9 +70,12 @@ def probe(inputs: Mapping[str, tuple[int, ...]], batch: int) -> dict[str, np.nda
     return {name: rng.random((batch, *shape), dtype=np.float32) for name, shape in inputs.items()}
 
 
-def matches(actual: Mapping[str, np.ndarray], expected: Mapping[str, np.ndarray]) -> tuple[bool, float]:
-    """Whether every output agrees within Caffe's tolerance, and the largest scaled deviation."""
-    ok, worst = True, 0.0
+def matches(
+    actual: Mapping[str, np.ndarray], expected: Mapping[str, np.ndarray]
+) -> tuple[bool, float, float]:
+    """Whether every output agrees within Caffe's tolerance; the largest deviation, scaled
+    (by the reference output's largest magnitude) and absolute."""
+    ok, worst, worst_abs = True, 0.0, 0.0
     for name, want in expected.items():
         got = actual[name]
         scale = float(np.nanmax(np.abs(want), initial=0.0)) or 1.0
@@ -64,8 +83,9 @@ def matches(actual: Mapping[str, np.ndarray], expected: Mapping[str, np.ndarray]
             np.allclose(got, want, rtol=RTOL, atol=ATOL_SCALE * scale, equal_nan=True)
         )
         if got.shape == want.shape:
-            worst = max(worst, float(np.nanmax(np.abs(got - want), initial=0.0)) / scale)
-    return ok, worst
+            difference = float(np.nanmax(np.abs(got - want), initial=0.0))
+            worst, worst_abs = max(worst, difference / scale), max(worst_abs, difference)
+    return ok, worst, worst_abs
 
 
 def pick(
@@ -76,17 +96,20 @@ def pick(
     seconds: float = 0.3,
     min_calls: int = 3,
     margin: float = 0.1,
+    exact: bool = True,
 ) -> Choice:
     """The fastest of `reference` and `candidates` whose outputs match the reference's.
 
     Calls alternate between the scorers, round by round, so a busy spell falls on all, and
     speed is compared by the median of each round's ratio to the reference, which holds up
-    better than medians of times while other processes' load swings.
+    better than medians of times while other processes' load swings. With `exact` off (a
+    reduced precision, asked for), the fastest candidate is kept whatever it deviates, and
+    the reference (Caffe's f32) only measures that deviation.
     """
     scorers = {reference.engine: reference, **candidates}
     expected = reference(feeds)  # also the warm-up call
     agreement = {name: matches(s(feeds), expected) for name, s in candidates.items()}
-    agreement[reference.engine] = (True, 0.0)
+    agreement[reference.engine] = (True, 0.0, 0.0)
     times: dict[str, list[float]] = {name: [] for name in scorers}
     while any(len(t) < min_calls or sum(t) < seconds for t in times.values()):
         for name, scorer in scorers.items():
@@ -96,40 +119,102 @@ def pick(
     base = times[reference.engine]
     trials = tuple(
         Trial(name, statistics.median(t), agreement[name][1], agreement[name][0],
-              statistics.median(mine / theirs for mine, theirs in zip(t, base, strict=True)))
+              statistics.median(mine / theirs for mine, theirs in zip(t, base, strict=True)),
+              agreement[name][2], scorers[name].precision)
         for name, t in times.items()
     )
+    batch = len(next(iter(feeds.values())))
+    if not exact:
+        fastest = min(trials[1:], key=lambda trial: trial.relative_time)
+        return Choice(fastest.engine, batch, trials, fastest.precision)
     best, best_time = reference.engine, 1.0
     for trial in trials:
         if trial.matches and trial.relative_time * (1 + margin) < best_time:
             best, best_time = trial.engine, trial.relative_time
-    batch = len(next(iter(feeds.values())))
     return Choice(best, batch, trials)
 
 
 def choose(
-    model: bytes, inputs: Mapping[str, tuple[int, ...]], *, batch: int, threads: int | None = None
+    model: bytes,
+    inputs: Mapping[str, tuple[int, ...]],
+    *,
+    batch: int,
+    threads: int | None = None,
+    engine: str = AUTO,
+    precision: str = F32,
 ) -> Choice | None:
-    """Measure every installed backend on `model`; None when ONNX Runtime is the only one."""
-    others = [name for name in installed() if name != ONNXRUNTIME]
-    if not others:
-        return None
+    """Measure the candidates for `engine` at `precision` on `model`, on a probe of `batch`.
+
+    At f32 the candidates are every installed backend (None when ONNX Runtime is the only
+    one: nothing to choose). At a reduced precision they are the backends that offer it,
+    or the one `engine` names, and ONNX Runtime at f32 measures their deviation.
+    """
+    if precision == F32:
+        others = [name for name in installed() if name != ONNXRUNTIME]
+        if not others:
+            return None
+    else:
+        check_cpu(precision)
+        others = [engine] if engine != AUTO else candidates_at(precision)
+        for name in others:
+            backend(name, precision)  # installed, offers it, and the CPU computes it
     # ONNX Runtime's threads spin-wait after each call, and took the cores from the
     # backend timed next: LeNet at batch 64 on OpenVINO took 17.6 ms instead of 2.6. Batch
     # runs score with spinning off too.
     reference = Scorer(model, threads=threads, engine=ONNXRUNTIME, spin=False)
-    candidates = {name: Scorer(model, threads=threads, engine=name, spin=False) for name in others}
-    return pick(reference, candidates, probe(inputs, batch))
+    candidates = {
+        name: Scorer(model, threads=threads, engine=name, spin=False, precision=precision)
+        for name in others
+    }
+    return pick(reference, candidates, probe(inputs, batch), exact=precision == F32)
 
 
-def resolve(setting: str, recorded: str | None) -> str | None:
-    """The backend a setting names outright, a recorded auto choice, or None (measure).
+def candidates_at(precision: str) -> list[str]:
+    """The installed backends that run at `precision`; ExtraMissingError when there are none."""
+    offering = [name for name, b in BACKENDS.items() if precision in b.precisions]
+    usable = [name for name in offering if name in installed()]
+    if not usable:
+        how = "; ".join(f"{name}: {BACKENDS[name].install}" for name in offering)
+        raise ExtraMissingError(
+            f"precision {precision!r} needs a backend that offers it, and none is installed ({how})"
+        )
+    return usable
 
-    A named backend must be installed (ExtraMissingError says how); `auto` keeps a recorded
-    choice while that backend is installed, else returns None: measure, or ONNX Runtime.
+
+def named(setting: str, precision: str = F32) -> str | None:
+    """The backend an `engine` setting names outright at f32, or None (auto, or bf16: measure).
+
+    A named backend must be installed and offer `precision` (ExtraMissingError or
+    ModelError says why not).
     """
-    if setting != AUTO:
-        return backend(setting).name
-    if recorded is not None and recorded in installed():
-        return recorded
+    if setting == AUTO:
+        return None
+    backend(setting, precision)
+    return setting if precision == F32 else None
+
+
+def recorded(
+    choices: Sequence[Mapping[str, Any]], setting: str, *, batch: int, precision: str = F32
+) -> Mapping[str, Any] | None:
+    """A choice measured before for this setting, batch size and precision, whose backend is
+    still installed; None: measure again."""
+    for choice in choices:
+        same = (choice.get("batch"), choice.get("precision", F32)) == (batch, precision)
+        fits = setting == AUTO or choice.get("engine") == setting
+        if same and fits and choice.get("engine") in installed():
+            return choice
     return None
+
+
+def deviation_line(choice: Mapping[str, Any]) -> str | None:
+    """What a reduced precision costs, for the log: None when the choice is at f32."""
+    if choice.get("precision", F32) == F32:
+        return None
+    kept = next(t for t in choice["trials"] if t["engine"] == choice["engine"] and
+                t.get("precision", F32) == choice["precision"])
+    return (
+        f"precision {choice['precision']} on {choice['engine']}: outputs differ from f32 "
+        f"(ONNX Runtime) by up to {kept['max_abs']:.2e} absolute, {kept['deviation']:.2e} "
+        f"relative to the output's scale, on a probe batch of {choice['batch']} "
+        f"(Caffe's tolerance: {RTOL:g} relative)"
+    )

@@ -37,38 +37,50 @@ class ModelCache:
 
     A model's weights can take hundreds of megabytes, so only the `size` most recently used
     stay in memory; loading one again costs a read of its saved ONNX file. Each comes with
-    the backend the `engine` setting gives it; with ``auto``, a model published before
-    engines were chosen is measured at its first load and the choice saved with it.
+    the backend the `engine` and `precision` settings give it at the run's batch size; with
+    ``auto`` (or ``bf16``), a batch size not measured before is measured at first use and
+    the choice saved with the model. Loading and measuring happen outside the lock: they
+    take seconds, and other runs' models must not wait for them.
     """
 
-    def __init__(self, size: int = 4, engine: str = "auto") -> None:
-        self.size, self.engine = size, engine
+    def __init__(self, size: int = 4, engine: str = "auto", precision: str = "f32") -> None:
+        self.size, self.engine, self.precision = size, engine, precision
         self._lock = threading.Lock()
         self._models: OrderedDict[Path, Any] = OrderedDict()
 
-    def get(self, folder: Path) -> Any:
-        from caffebatch.compiler.artifact import load_compiled
+    def get(self, folder: Path, batch_size: int | None = None) -> Any:
+        """The model in `folder`, with its backend for runs of `batch_size` (None: the default)."""
+        from caffebatch.compiler.artifact import load_compiled, save_meta
+        from caffebatch.jobs import default_batch_size
+        from caffebatch.model import choose_engine
+        from caffebatch.runtime.choice import deviation_line
 
+        compiled = self._cached(folder) or self._keep(folder, load_compiled(folder))
+        batch = batch_size or default_batch_size(compiled.declared_batch)
+        chosen = choose_engine(compiled, self.engine, batch=batch, precision=self.precision)
+        if chosen.engine_choices != compiled.engine_choices:  # measured now: keep and save it
+            with self._lock:
+                if self._models.get(folder) is compiled:
+                    self._models[folder] = chosen
+                save_meta(chosen, folder)  # later loads (and restarts) reuse it
+            log.info("model %s: engine %s at batch %d", folder.name, chosen.engine, batch)
+        if chosen.engine_choice is not None and deviation_line(chosen.engine_choice):
+            log.info("model %s: %s", folder.name, deviation_line(chosen.engine_choice))
+        return chosen
+
+    def _cached(self, folder: Path) -> Any:
         with self._lock:
             if folder in self._models:
                 self._models.move_to_end(folder)
-            else:
-                self._models[folder] = self._with_engine(load_compiled(folder), folder)
-                while len(self._models) > self.size:
-                    self._models.popitem(last=False)
-            return self._models[folder]
+            return self._models.get(folder)
 
-    def _with_engine(self, compiled: Any, folder: Path) -> Any:
-        from caffebatch.compiler.artifact import save_meta
-        from caffebatch.jobs import default_batch_size
-        from caffebatch.model import choose_engine
-
-        chosen = choose_engine(
-            compiled, self.engine, batch=default_batch_size(compiled.declared_batch)
-        )
-        if chosen.engine_choice is not None and chosen.engine_choice != compiled.engine_choice:
-            save_meta(chosen, folder)  # measured now: later loads (and restarts) reuse it
-        return chosen
+    def _keep(self, folder: Path, compiled: Any) -> Any:
+        with self._lock:  # another run may have loaded it meanwhile: keep one copy
+            kept = self._models.setdefault(folder, compiled)
+            self._models.move_to_end(folder)
+            while len(self._models) > self.size:
+                self._models.popitem(last=False)
+            return kept
 
 
 class Execution:
@@ -108,7 +120,7 @@ class Execution:
         try:
             places = places_of(self.ctx, *stored)
             self._secrets = list(places.secrets)
-            compiled = self.models.get(version_folder)
+            compiled = self.models.get(version_folder, choices.batch_size)
             executor = self._executor()
         except CaffebatchError as error:
             failure = self._redact_failure(error)

@@ -9,6 +9,7 @@ When anything fails, the folder is removed and the database change rolled back.
 
 from __future__ import annotations
 
+import logging
 import shutil
 import uuid
 from dataclasses import dataclass
@@ -25,6 +26,8 @@ from caffebatch.service.resources import ModelInfo, VersionInfo
 from caffebatch.service.usage import require_room
 from caffebatch.store import states
 from caffebatch.store.tables import Deployment, ModelVersion, PublishedModel, new_id
+
+log = logging.getLogger("caffebatch.models")
 
 MODEL_TYPES = frozenset({"caffe-1.0"})
 
@@ -218,15 +221,21 @@ def _compile_into(ctx: ServiceContext, archive: Path, folder: Path) -> dict[str,
     from caffebatch.jobs import default_batch_size
     from caffebatch.model import choose_engine, compile_package
     from caffebatch.package import open_package
-    from caffebatch.runtime.backends import AUTO
+    from caffebatch.runtime.backends import AUTO, F32
+    from caffebatch.runtime.choice import deviation_line
 
     (folder / "package").mkdir()
     package = open_package(archive, folder / "package", limits=ctx.settings.packages)
     compiled = compile_package(package)
-    if ctx.settings.engine == AUTO:  # measured once, here; runs reuse the recorded choice
+    settings = ctx.settings
+    if settings.engine == AUTO or settings.precision != F32:
+        # measured once, here, at the default batch size; runs reuse the recorded choice
         compiled = choose_engine(
-            compiled, AUTO, batch=default_batch_size(compiled.declared_batch)
+            compiled, settings.engine, batch=default_batch_size(compiled.declared_batch),
+            precision=settings.precision,
         )
+        if compiled.engine_choice is not None and deviation_line(compiled.engine_choice):
+            log.info("published %s: %s", folder.name, deviation_line(compiled.engine_choice))
     save_compiled(compiled, folder)
     return {
         "package_root": package.root.relative_to(folder).as_posix(),

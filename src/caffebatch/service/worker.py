@@ -35,7 +35,7 @@ class WorkerPool:
         self._dispatcher = threading.Thread(
             target=self._dispatch, name="caffebatch-dispatch", daemon=True
         )
-        self._models = ModelCache(engine=ctx.settings.engine)
+        self._models = ModelCache(engine=ctx.settings.engine, precision=ctx.settings.precision)
 
     def start(self) -> None:
         requeued = self.recover()

@@ -39,6 +39,7 @@ class Job:
     scorer: Scorer | None = None
     threads: int | None = None
     engine: str | None = None  # the Scorer's backend (None: ONNX Runtime)
+    precision: str = "f32"  # the Scorer's precision (bf16 only when asked for)
 
 
 class Executor(Protocol):

@@ -106,7 +106,7 @@ class ChunkWorker:
             if self._scorer is None:
                 # Decoding and writing share the cores with ONNX Runtime: its idle threads sleep.
                 self._scorer = Scorer(self.job.model, threads=self.job.threads, spin=False,
-                                      engine=self.job.engine)
+                                      engine=self.job.engine, precision=self.job.precision)
             return self._source, self._target, self._scorer
 
     def _spread(self, pool: ThreadPoolExecutor, fn: Callable[[A], B], items: Sequence[A],
