@@ -129,8 +129,6 @@ def test_the_image_steps_give_a_server_with_offline_docs(image_server: str) -> N
     assert token.status_code == 200
 
 
-@pytest.mark.xfail(strict=True, reason="/healthz comes with issue 13's health endpoints; "
-                   "remove this mark when it lands")
 def test_the_images_health_check_passes(image_server: str) -> None:
     check = exec_form(dict(dockerfile())["HEALTHCHECK"].split(" CMD ", 1)[1])
     port = image_server.rsplit(":", 1)[1]

@@ -126,6 +126,18 @@ class Settings(BaseSettings):
     progress_interval_s: float = 1.0
     cancel_wait_s: float = 30.0  # how long a DELETE waits for a run to end (its writes)
     storage_outage_s: float = 60.0  # how long a run's storage call retries through an outage
+    lease_s: float = Field(
+        default=30.0,
+        gt=0,
+        description="How long a server's claim on a run holds unless renewed (it renews it "
+        "every third of this): a run whose server died is taken over by another server, or "
+        "by the restarted one, this long after its last renewal.",
+    )
+    log_format: Literal["text", "json"] = Field(
+        default="text",
+        description="`json`: one JSON object per line, uvicorn's lines too, each with the "
+        "request's id while a request is served.",
+    )
 
     # where runs execute: "local" (threads in this process) or "ray" (pip install 'caffebatch[ray]')
     executor: Literal["local", "ray"] = "local"

@@ -17,11 +17,15 @@ ADMIN_USER, ADMIN_PASSWORD = "admin", "seed-password"
 
 
 class LiveServer:
-    """`caffebatch serve` with CAFFEBATCH_HOME=`home`; its output goes to `log`."""
+    """`caffebatch serve` with CAFFEBATCH_HOME=`home`; its output goes to `log`.
 
-    def __init__(self, home: Path, env: dict[str, str] | None = None) -> None:
+    Servers sharing one home (and store) need a `name` each, for their logs."""
+
+    def __init__(
+        self, home: Path, env: dict[str, str] | None = None, name: str | None = None
+    ) -> None:
         self.home = home
-        self.log = home.parent / f"{home.name}-server.log"
+        self.log = home.parent / f"{name or home.name}-server.log"
         self.extra_env = env or {}
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"

@@ -64,7 +64,9 @@ def test_a_killed_server_resumes_its_run(
     # with versioning, a result written twice would leave two versions
     s3.client().put_bucket_versioning(Bucket=target, VersioningConfiguration={"Status": "Enabled"})
     upload_all(s3, source, seed_objects(records))
-    server = LiveServer(tmp_path / "home", env={"CAFFEBATCH_MAX_CONCURRENT_RUNS": "1"}).start()
+    # the restarted server takes the run over once the killed one's lease lapses
+    env = {"CAFFEBATCH_MAX_CONCURRENT_RUNS": "1", "CAFFEBATCH_LEASE_S": "3"}
+    server = LiveServer(tmp_path / "home", env=env).start()
     try:
         headers = token(server)
         base = f"{server.url}/v3/wml_instances/{server.instance_id()}/published_models"

@@ -114,6 +114,16 @@ def test_cancelled_mid_run_then_resumed(local_ray, lenet, digits, tmp_path):
     run_batch(lenet, Location(str(digits)), Location(str(local)), RunOptions("local"))
     assert results_of(folder(out)) == results_of(folder(local))
 
+    # a rerun with nothing pending starts no actors: with more actors asked than the cluster
+    # holds, starting them fails the run, which it does only when something is pending
+    crowded = RaySettings(actors=50)
+    nothing = run_batch(lenet, Location(str(digits)), Location(str(out)), RunOptions("idle"),
+                        executor=RayExecutor(crowded))
+    assert (nothing.status, nothing.scored, nothing.skipped) == ("SUCCESS", 0, 360)
+    pending = run_batch(lenet, Location(str(digits)), Location(str(tmp_path / "fresh")),
+                        RunOptions("fresh"), executor=RayExecutor(crowded))
+    assert pending.status == "FAILURE" and "do not fit" in pending.failure["message"]
+
 
 def test_json_lines_on_ray_are_the_same_bytes_as_local(local_ray, lenet, tmp_path):
     source = tmp_path / "in"

@@ -70,8 +70,17 @@ def calibrate(net: Net, weights: dict[str, Blobs], rng: np.random.Generator) -> 
         seen = Scorer(compiled.onnx.SerializeToString(), threads=1)(inputs)
         for name, blob in reads.items():
             x = seen[blob].astype(np.float64)
+            if x.size == x.shape[1]:
+                # One value per channel (a 1 x 1 plane, SSD's last feature map): its own
+                # mean would cancel it exactly and leave rounding noise blown up by the
+                # variance floor, so the channels stand in for the samples.
+                x = x.reshape(1, 1, -1)
             axes = (0, *range(2, x.ndim))
             mean, var = x.mean(axis=axes), x.var(axis=axes)
+            mean, var = (
+                np.broadcast_to(mean, seen[blob].shape[1]),
+                np.broadcast_to(var, seen[blob].shape[1]),
+            )
             # A channel the sample leaves (nearly) constant would be blown up to order one
             # from its rounding noise
             var = np.maximum(var, 0.05 * var.mean() + 1e-6)

@@ -81,6 +81,43 @@ def numpy_nearest(x: np.ndarray, scale: int) -> np.ndarray:
     return x.repeat(scale, axis=2).repeat(scale, axis=3)
 
 
+def numpy_convolution(
+    x: np.ndarray, blobs: list[np.ndarray], param: caffe_pb2.ConvolutionParameter
+) -> np.ndarray:
+    """Caffe's 2-D Convolution forward (pad, stride, dilation, group), tap by tap."""
+
+    def pair(values, h, w, default):
+        return (h, w) if h else ((values[0],) * 2 if values else (default,) * 2)
+
+    kh, kw = pair(param.kernel_size, param.kernel_h, param.kernel_w, 1)
+    ph, pw = pair(param.pad, param.pad_h, param.pad_w, 0)
+    sh, sw = pair(param.stride, param.stride_h, param.stride_w, 1)
+    dh, dw = pair(param.dilation, 0, 0, 1)
+    n, c, h, w = x.shape
+    out_h, out_w = (
+        (h + 2 * ph - (dh * (kh - 1) + 1)) // sh + 1,
+        (w + 2 * pw - (dw * (kw - 1) + 1)) // sw + 1,
+    )
+    padded = np.pad(x.astype(np.float64), ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    weight, groups = blobs[0].astype(np.float64), param.group
+    top = np.zeros((n, weight.shape[0], out_h, out_w))
+    per_in, per_out = c // groups, weight.shape[0] // groups
+    for g in range(groups):
+        for i in range(kh):
+            for j in range(kw):
+                window = padded[
+                    :,
+                    g * per_in : (g + 1) * per_in,
+                    i * dh : i * dh + sh * (out_h - 1) + 1 : sh,
+                    j * dw : j * dw + sw * (out_w - 1) + 1 : sw,
+                ]
+                taps = weight[g * per_out : (g + 1) * per_out, :, i, j]
+                top[:, g * per_out : (g + 1) * per_out] += np.einsum("oc,nchw->nohw", taps, window)
+    if param.bias_term:
+        top += blobs[1].reshape(1, -1, 1, 1)
+    return top.astype(np.float32)
+
+
 def _layer_class(definitions: list[caffe_pb2.LayerParameter]):
     # OpenCV builds the layers in the file's order and gives a custom layer neither its
     # name nor our fields, so each instance takes the next definition of its type.
@@ -100,7 +137,18 @@ def _layer_class(definitions: list[caffe_pb2.LayerParameter]):
                 shape[2:] = self._upsampled(shape)
             if self.definition.type == "Interp":
                 shape[2:] = self._interp_size(shape)
+            if self.definition.type == "Convolution":
+                shape = list(
+                    numpy_convolution(
+                        np.zeros(shape, np.float32),
+                        self._zeros(),
+                        self.definition.convolution_param,
+                    ).shape
+                )
             return shape
+
+        def _zeros(self):
+            return [np.zeros_like(b) for b in self.blobs]
 
         def _upsampled(self, shape):
             p = self.definition.upsample_param
@@ -128,6 +176,8 @@ def _layer_class(definitions: list[caffe_pb2.LayerParameter]):
 
         def forward(self, inputs):
             x = np.asarray(inputs[0], np.float32)
+            if self.definition.type == "Convolution":
+                return [numpy_convolution(x, self.blobs, self.definition.convolution_param)]
             if self.definition.type == "BN":
                 return [numpy_bn(self.blobs, self.definition.bn_param, x)]
             if self.definition.type == "Axpy":
@@ -154,6 +204,9 @@ def run_opencv(
 ) -> list[np.ndarray]:
     """Forward `inputs` through OpenCV; `outputs` are (layer name, its top) pairs.
 
+    `numpy_layers` names layer types, or single layers by name, that run as numpy
+    statements instead of OpenCV's own.
+
     OpenCV names some layers after their top (openpose_hand's Mconv7_stage6 becomes
     net_output), so a layer name it lacks is asked for by the top's name.
     """
@@ -162,14 +215,20 @@ def run_opencv(
     for_opencv = caffe_pb2.NetParameter()
     for_opencv.CopyFrom(deploy)
     registered = []
-    custom = {**CUSTOM, **{t: f"{t.lower()}_param" for t in numpy_layers}}
+    named = {l.type for l in deploy.layer if l.name in numpy_layers}
+    types = {t for t in numpy_layers if t not in {l.name for l in deploy.layer}} | named
+    custom = {**CUSTOM, **{t: f"{t.lower()}_param" for t in types}}
+
+    def runs_numpy(layer: caffe_pb2.LayerParameter) -> bool:
+        return layer.type in CUSTOM or layer.type in numpy_layers or layer.name in numpy_layers
+
     for layer in for_opencv.layer:
-        if layer.type in custom:
+        if runs_numpy(layer):
             if custom[layer.type]:
                 layer.ClearField(custom[layer.type])
             layer.type = PREFIX + layer.type
     for layer_type in custom:
-        definitions = [l for l in deploy.layer if l.type == layer_type]
+        definitions = [l for l in deploy.layer if l.type == layer_type and runs_numpy(l)]
         if definitions:
             cv2.dnn_registerLayer(PREFIX + layer_type, _layer_class(definitions))
             registered.append(PREFIX + layer_type)

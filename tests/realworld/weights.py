@@ -3,8 +3,8 @@
 The shapes come from walking the net with caffebatch's own converters (each layer's
 weights are generated from its parameters and its bottoms' shapes, then the converter
 gives its tops' shapes). Values are drawn so that activations stay of order one:
-He-scaled filters, scales near 1, and normalization statistics measured on the net's own
-activations (calibrate.py).
+He-scaled filters, scales near 1, normalization statistics measured on the net's own
+activations (calibrate.py) and SSD heads rescaled to a trained head's spread (ssd_heads.py).
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from caffebatch.compiler.converters.convolution import geometry
 from caffebatch.compiler.graph import GraphBuilder
 from caffebatch.compiler.registry import Tensor, converter_for
 from tests.realworld.calibrate import calibrate
+from tests.realworld.ssd_heads import rescale_heads
 
 Shape = tuple[int, ...]
 Blobs = list[np.ndarray]
@@ -149,7 +150,7 @@ def generate(net: Net, seed_name: str) -> dict[str, Blobs]:
         with_blobs = dataclasses.replace(layer, blobs=tuple(blobs or ()))
         for top in converter_for(layer.type)(with_blobs, bottoms, g):
             values[top.name] = top
-    return calibrate(net, weights, rng)
+    return rescale_heads(net, calibrate(net, weights, rng), rng)
 
 
 def weights_file(weights: dict[str, Blobs], types: dict[str, str]) -> bytes:

@@ -95,6 +95,29 @@ def test_recovery_requeues_only_running_deployments(context: ServiceContext) -> 
     ]  # fmt: skip
 
 
+def test_a_servers_live_runs_are_not_requeued_and_a_deletion_reaches_it(
+    context: ServiceContext, settings: Settings
+) -> None:
+    running, gone = add_deployments(context, [states.INITIALIZING, states.INITIALIZING])
+    mine = WorkerPool(context)
+    assert sorted(mine._claim(2)) == sorted([running, gone])
+    cancels = {did: context.runs.start(did) for did in (running, gone)}
+    other_ctx = open_context(settings)
+    try:
+        other = WorkerPool(other_ctx)
+        assert other.recover() == 0  # a server starting now leaves them to their server
+        with other_ctx.db.session() as session:  # a DELETE answered by the other server
+            session.delete(session.get(Deployment, gone))
+        mine.renew()
+        assert cancels[gone].is_set() and not cancels[running].is_set()
+        assert other.recover() == 0
+    finally:
+        other_ctx.db.dispose()
+        for did in (running, gone):
+            context.runs.finish(did)
+    assert statuses(context)[running] == (states.RUNNING, 1)
+
+
 def test_usage_counts_survive_a_deleted_deployment(
     context: ServiceContext, settings: Settings
 ) -> None:

@@ -32,7 +32,7 @@ def test_a_crashed_run_is_recorded_as_a_failure(settings: Settings, tmp_path: Pa
         session.flush()
         deployment = Deployment(
             instance_id=instance.id, model_id=model.id, version_id=version.id, name="d",
-            status=states.RUNNING,
+            status=states.RUNNING, **ctx.lease.terms(),  # claimed by this server
             input={"type": "local", "source": {"path": str(tmp_path / "in")}},
             output={"type": "local", "target": {"path": str(tmp_path / "out")}},
             secrets=ctx.keys.encrypt({"source": {}, "target": {}}),

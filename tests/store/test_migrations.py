@@ -8,6 +8,7 @@ import threading
 from pathlib import Path
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from click.testing import CliRunner
@@ -16,7 +17,7 @@ from sqlalchemy import MetaData, select, text
 from caffebatch.cli import main
 from caffebatch.errors import MigrationError
 from caffebatch.service.crypto import hash_password, verify_password
-from caffebatch.store import Database
+from caffebatch.store import Database, migrate
 from caffebatch.store.migrate import head_revision
 from caffebatch.store.tables import Base, Deployment, Instance, ModelVersion, Usage, User
 from tests.postgres import database_url
@@ -52,8 +53,8 @@ def test_an_empty_store_gets_the_schema_tables_py_declares(url: str) -> None:
 def test_the_first_revision_is_the_schema_of_0_1_0(url: str) -> None:
     db = Database(url)
     try:
-        db.migrate()
         with db.engine.begin() as connection:
+            command.upgrade(migrate._config(connection), migrate.FIRST_REVISION)
             connection.execute(text("DELETE FROM alembic_version"))
         assert revision_of(db) is None
         assert schema_differences(db, schema_0001.metadata) == []

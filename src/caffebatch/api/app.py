@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import FastAPI
 from starlette.types import Lifespan
 
-from caffebatch.api import docs, errors
+from caffebatch.api import docs, errors, health
 from caffebatch.api.routes import deployments, identity, instances, ml_assets, published_models
 from caffebatch.api.schemas import ERROR_RESPONSES
 from caffebatch.service.context import ServiceContext
@@ -28,6 +28,7 @@ def create_app(ctx: ServiceContext, *, lifespan: Lifespan[FastAPI] | None = None
     app.state.context = ctx
     for module in ROUTERS:
         app.include_router(module.router, responses=ERROR_RESPONSES)
+    app.include_router(health.router)
     docs.install(app, "caffebatch")
     errors.install(app)
     _without_422(app)

@@ -2,7 +2,8 @@
 
 The code in the body is the error's stable code (`caffebatch.errors.code_of`).
 
-Body: ``{"trace": "<id>", "errors": [{"code": "...", "message": "..."}]}``.
+Body: ``{"trace": "<id>", "errors": [{"code": "...", "message": "..."}]}``; the trace is the
+request's id (`caffebatch.api.requests`), the one in the server's log lines for it.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
 from caffebatch import errors
+from caffebatch.logs import REQUEST_ID
 
 log = logging.getLogger("caffebatch.api")
 
@@ -36,7 +38,7 @@ HTTP_CODES = {404: "not_found", 405: "method_not_allowed"}
 
 
 def error_body(status: int, code: str, message: str) -> JSONResponse:
-    trace = uuid.uuid4().hex
+    trace = REQUEST_ID.get() or uuid.uuid4().hex
     body = {"trace": trace, "errors": [{"code": code, "message": message}]}
     return JSONResponse(body, status_code=status, headers={"X-Trace-Id": trace})
 

@@ -6,6 +6,8 @@ import logging
 
 import click
 
+log = logging.getLogger("caffebatch.serve")
+
 
 @click.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
@@ -20,15 +22,14 @@ def serve(host: str, port: int) -> None:
     """
     import uvicorn
 
+    from caffebatch.logs import configure as configure_logs
     from caffebatch.server import create_server
     from caffebatch.service.context import open_context
     from caffebatch.service.instances import bootstrap
     from caffebatch.settings import Settings
 
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
     settings = Settings()
+    configure_logs(settings.log_format)
     ctx = open_context(settings)
     created = bootstrap(ctx)
     if created is not None:
@@ -36,4 +37,9 @@ def serve(host: str, port: int) -> None:
         if created.password is not None:
             click.echo(f"generated password (shown once): {created.password}")
     click.echo(f"data folder: {settings.home}")
-    uvicorn.run(create_server(settings, context=ctx), host=host, port=port, log_level="info")
+    log.info("server %s: runs claimed with a %g s lease", ctx.lease.owner, settings.lease_s)
+    # log_config=None: uvicorn's lines go through the handler configure_logs set
+    uvicorn.run(
+        create_server(settings, context=ctx), host=host, port=port, log_level="info",
+        log_config=None,
+    )  # fmt: skip

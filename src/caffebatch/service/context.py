@@ -6,8 +6,10 @@ import threading
 from dataclasses import dataclass, field
 
 from caffebatch.service.crypto import Keys
+from caffebatch.service.metrics import ServiceMetrics
 from caffebatch.settings import Settings
 from caffebatch.store import Database
+from caffebatch.store.leases import Lease
 
 
 class RunRegistry:
@@ -52,6 +54,18 @@ class RunRegistry:
         with self._lock:
             return len(self._cancel)
 
+    def ids(self) -> set[str]:
+        """The deployments this process is running."""
+        with self._lock:
+            return set(self._cancel)
+
+    def stop(self, deployment_id: str) -> None:
+        """Ask a run to stop without waiting (its row was deleted, or its lease taken)."""
+        with self._lock:
+            cancel = self._cancel.get(deployment_id)
+        if cancel is not None:
+            cancel.set()
+
 
 @dataclass
 class ServiceContext:
@@ -60,6 +74,8 @@ class ServiceContext:
     settings: Settings
     db: Database
     keys: Keys
+    lease: Lease
+    metrics: ServiceMetrics = field(default_factory=ServiceMetrics)
     runs: RunRegistry = field(default_factory=RunRegistry)
     wake: threading.Event = field(default_factory=threading.Event)
 
@@ -71,4 +87,4 @@ def open_context(settings: Settings) -> ServiceContext:
     db = Database(settings.db_url)
     db.migrate()
     keys = Keys(settings.signing_secret(), settings.token_lifetime_s)
-    return ServiceContext(settings=settings, db=db, keys=keys)
+    return ServiceContext(settings=settings, db=db, keys=keys, lease=Lease(settings.lease_s))

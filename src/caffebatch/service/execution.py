@@ -12,15 +12,17 @@ from pathlib import Path
 from typing import Any, cast
 
 from sqlalchemy import CursorResult, update
+from sqlalchemy.orm import Session
 
 from caffebatch.errors import CaffebatchError, code_of
 from caffebatch.jobs import RetryPolicy, StatusDetails, make_executor, run_batch
 from caffebatch.service.context import ServiceContext
 from caffebatch.service.crypto import MASK
+from caffebatch.service.metrics import ServiceMetrics
 from caffebatch.service.runfiles import places_of
 from caffebatch.service.spec import RunChoices
 from caffebatch.service.usage import LIMITED, consumed
-from caffebatch.store import states
+from caffebatch.store import leases, states
 from caffebatch.store.tables import Deployment, PublishedModel, Usage, utcnow
 
 log = logging.getLogger("caffebatch.worker")
@@ -43,8 +45,15 @@ class ModelCache:
     take seconds, and other runs' models must not wait for them.
     """
 
-    def __init__(self, size: int = 4, engine: str = "auto", precision: str = "f32") -> None:
+    def __init__(
+        self,
+        size: int = 4,
+        engine: str = "auto",
+        precision: str = "f32",
+        metrics: ServiceMetrics | None = None,
+    ) -> None:
         self.size, self.engine, self.precision = size, engine, precision
+        self.metrics = metrics
         self._lock = threading.Lock()
         self._models: OrderedDict[Path, Any] = OrderedDict()
 
@@ -70,7 +79,10 @@ class ModelCache:
 
     def _cached(self, folder: Path) -> Any:
         with self._lock:
-            if folder in self._models:
+            hit = folder in self._models
+            if self.metrics is not None:
+                self.metrics.model_cache.labels(result="hit" if hit else "load").inc()
+            if hit:
                 self._models.move_to_end(folder)
             return self._models.get(folder)
 
@@ -99,6 +111,7 @@ class Execution:
         self.limit_hit: str | None = None  # why the plan stopped the run
         self._secrets: list[str] = []
         self._last_save = 0.0
+        self._counted = (0, 0)  # (scored, failed) of this attempt already in the metrics
 
     def run(self) -> None:
         with self.ctx.db.session() as session:
@@ -142,7 +155,9 @@ class Execution:
             cancel=self.cancel,
             executor=executor,
         )
-        self._save_usage(summary.details())
+        self._count(summary.scored, summary.failed)
+        with self.ctx.db.session() as session:
+            self._save_usage(session, summary.details())
         end = states.run_end(summary.status, self._why_cancelled())
         if end.status is not None:
             details = self._redacted(summary.details())
@@ -165,22 +180,32 @@ class Execution:
         settings = self.ctx.settings
         return make_executor(settings.executor, self.cancel, settings.ray)
 
+    def _count(self, scored: int, failed: int) -> None:
+        before_scored, before_failed = self._counted
+        self.ctx.metrics.counted(scored - before_scored, failed - before_failed)
+        self._counted = (max(scored, before_scored), max(failed, before_failed))
+
     def _progress(self, progress: StatusDetails) -> None:
+        self._count(progress.scored or 0, progress.failed or 0)
+        if progress.records_per_second is not None:
+            self.ctx.metrics.records_per_second.labels(self.id).set(progress.records_per_second)
         now = time.monotonic()
         if now - self._last_save < self.ctx.settings.progress_interval_s:
             return
         self._last_save = now
         details = self._redacted(replace(progress, status=states.RUNNING)).to_json()
         with self.ctx.db.session() as session:
+            # the save renews the lease; it matches nothing once the row is deleted (a
+            # DELETE sent to any server) or another server took the run over
             saved = session.execute(
                 update(Deployment)
-                .where(Deployment.id == self.id, Deployment.status == states.RUNNING)
-                .values(progress=details, modified_at=utcnow())
+                .where(Deployment.id == self.id, self.ctx.lease.held())
+                .values(progress=details, modified_at=utcnow(), **self.ctx.lease.terms())
             )
-            still_here = cast("CursorResult[Any]", saved).rowcount
-        if not still_here:  # deleted (perhaps by another server): stop scoring for nobody
-            self.cancel.set()
-        self._save_usage(progress)
+            if cast("CursorResult[Any]", saved).rowcount:
+                self._save_usage(session, progress)
+            else:  # deleted (perhaps by another server), or taken over: stop scoring for nobody
+                self.cancel.set()
         # the plan's limits are the instance's: every deployment's usage counts
         with self.ctx.db.session() as session:
             predictions, seconds = consumed(session, self._instance_id)
@@ -194,27 +219,28 @@ class Execution:
                 self.limit_hit = f"Current plan '{settings.plan}' only allows {limit} {unit}"
                 self.cancel.set()
 
-    def _save_usage(self, details: StatusDetails) -> None:
+    def _save_usage(self, session: Session, details: StatusDetails) -> None:
         """Predictions are the results in the deployment's output: those an earlier attempt
         left (the run counts them as done, and the stored count may lag them after a kill)
-        and those this attempt wrote."""
+        and those this attempt wrote; never once another server has taken the run over (its
+        attempt counts from what this one saved)."""
         done = (details.skip_reasons or {}).get("done", 0)
         predictions = max(self._base[0], done) + (details.scored or 0)
         elapsed = time.monotonic() - self._started
-        with self.ctx.db.session() as session:
-            session.execute(
-                update(Usage)
-                .where(Usage.deployment_id == self.id)
-                .values(predictions=predictions, computation_s=self._base[1] + elapsed)
-            )
+        session.execute(
+            update(Usage)
+            .where(Usage.deployment_id == self.id, self.ctx.lease.not_elsewhere(self.id))
+            .values(predictions=predictions, computation_s=self._base[1] + elapsed)
+        )
 
     def _finish(self, status: states.DeploymentStatus, details: StatusDetails) -> None:
         if details.finished_at is None:
             details = replace(details, finished_at=datetime.now(UTC))
         with self.ctx.db.session() as session:
             states.transition(
-                session, self.id, states.RUNNING, status, progress=details.to_json()
-            )
+                session, self.id, states.RUNNING, status, where=self.ctx.lease.held(),
+                progress=details.to_json(), **leases.RELEASED,
+            )  # fmt: skip
 
     def _redact(self, text: str) -> str:
         for secret in self._secrets:

@@ -1,10 +1,13 @@
 """The worker pool inside `caffebatch serve`: claims queued deployments and runs them.
 
 A dispatcher thread claims INITIALIZING deployments (atomically, through the transition
-table) while fewer than `max_concurrent_runs` are in flight, and runs each in its own
-thread with the batch pipeline. Progress and usage are saved as the run reports them.
-On start, runs left RUNNING by a stopped or killed server are requeued; a rerun skips the
-inputs already scored, so they resume where they were.
+table) with a lease in this server's name (`caffebatch.store.leases`) while fewer than
+`max_concurrent_runs` are in flight, and runs each in its own thread with the batch
+pipeline. Progress and usage are saved as the run reports them. A heartbeat thread renews
+the leases of this server's runs every third of `lease_s`, stops the runs whose row was
+deleted (a DELETE sent to any server) or taken over, and requeues the runs whose lease has
+lapsed (their server died); a rerun skips the inputs already scored, so it resumes where the
+results stop. Several servers can share one store; on SQLite the same code serves one.
 """
 
 from __future__ import annotations
@@ -13,12 +16,13 @@ import logging
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from caffebatch.errors import CaffebatchError
 from caffebatch.service.context import ServiceContext
 from caffebatch.service.execution import Execution, ModelCache
-from caffebatch.store import states
+from caffebatch.service.metrics import StoreFigures
+from caffebatch.store import leases, states
 from caffebatch.store.tables import Deployment
 
 log = logging.getLogger("caffebatch.worker")
@@ -35,15 +39,34 @@ class WorkerPool:
         self._dispatcher = threading.Thread(
             target=self._dispatch, name="caffebatch-dispatch", daemon=True
         )
-        self._models = ModelCache(engine=ctx.settings.engine, precision=ctx.settings.precision)
+        self._heart = threading.Thread(
+            target=self._heartbeat, name="caffebatch-heartbeat", daemon=True
+        )
+        self._models = ModelCache(
+            engine=ctx.settings.engine, precision=ctx.settings.precision, metrics=ctx.metrics
+        )
+        self.executor_error: str | None = None  # why the executor is not reachable
 
     def start(self) -> None:
-        requeued = self.recover()
-        if requeued:
-            log.info("requeued %d interrupted run(s)", requeued)
+        self.recover()
         if self.ctx.settings.executor == "ray":
             self._join_ray()
         self._dispatcher.start()
+        self._heart.start()
+
+    def alive(self) -> bool:
+        """Whether the pool claims and renews (its threads run)."""
+        return self._dispatcher.is_alive() and self._heart.is_alive()
+
+    def figures(self) -> StoreFigures:
+        """Deployments by status in the store, and this server's runs (for /metrics)."""
+        with self.ctx.db.session() as session:
+            rows = session.execute(
+                select(Deployment.status, func.count()).group_by(Deployment.status)
+            )
+            by_status = {str(status): 0 for status in states.DeploymentStatus}
+            by_status.update({status: count for status, count in rows})
+        return StoreFigures(by_status, self.ctx.runs.running())
 
     def _join_ray(self) -> None:
         # Join (or start) Ray here, in the thread that starts the server: a Ray started
@@ -53,7 +76,8 @@ class WorkerPool:
         try:
             connect_ray(self.ctx.settings.ray)
         except CaffebatchError as error:  # each run will fail with this reason
-            log.error("the ray executor is not available: %s", error)
+            self.executor_error = f"the ray executor is not available: {error}"
+            log.error("%s", self.executor_error)
 
     def stop(self, wait_s: float = 10.0) -> None:
         """Stop claiming, ask running runs to stop (they are requeued), and wait for them."""
@@ -61,16 +85,35 @@ class WorkerPool:
         self.ctx.wake.set()
         self.ctx.runs.cancel_all()
         self._dispatcher.join(wait_s)
+        self._heart.join(wait_s)
         self._executor.shutdown(wait=True, cancel_futures=True)
 
     def recover(self) -> int:
-        """Put runs left RUNNING (by a server that stopped) back in the queue."""
+        """Requeue the runs whose lease lapsed (their server died), never a live server's."""
         with self.ctx.db.session() as session:
-            ids = session.scalars(select(Deployment.id).where(Deployment.status == states.RUNNING))
-            return sum(
-                states.transition(session, did, states.RUNNING, states.INITIALIZING)
-                for did in list(ids)
-            )
+            requeued = leases.requeue_lapsed(session, keep=self.ctx.runs.ids())
+        if requeued:
+            log.info("requeued %d interrupted run(s): %s", len(requeued), ", ".join(requeued))
+            self.ctx.wake.set()
+        return len(requeued)
+
+    def renew(self) -> None:
+        """Renew this server's leases; stop the runs it no longer holds (deleted or taken)."""
+        mine = self.ctx.runs.ids()
+        with self.ctx.db.session() as session:
+            held = leases.renew(session, self.ctx.lease, mine)
+        # a run that just ended has left RUNNING too; stopping it then changes nothing
+        for deployment_id in mine - held:
+            log.info("deployment %s: deleted or taken over elsewhere; stopping", deployment_id)
+            self.ctx.runs.stop(deployment_id)
+
+    def _heartbeat(self) -> None:
+        while not self._stopping.wait(self.ctx.settings.lease_s / 3):
+            for step in (self.renew, self.recover):
+                try:
+                    step()
+                except Exception:
+                    log.exception("the lease heartbeat failed (%s); retrying", step.__name__)
 
     def _dispatch(self) -> None:
         while not self._stopping.is_set():
@@ -97,13 +140,7 @@ class WorkerPool:
                 .limit(room)
             ).all()
             for deployment_id, attempts in candidates:
-                if states.transition(
-                    session,
-                    deployment_id,
-                    states.INITIALIZING,
-                    states.RUNNING,
-                    attempts=attempts + 1,
-                ):
+                if leases.claim(session, self.ctx.lease, deployment_id, attempts + 1):
                     claimed.append(deployment_id)
         return claimed
 
@@ -115,6 +152,7 @@ class WorkerPool:
             self._fail(deployment_id, error)
         finally:
             self.ctx.runs.finish(deployment_id)
+            self.ctx.metrics.run_ended(deployment_id)
             self.ctx.wake.set()
 
     def _fail(self, deployment_id: str, error: Exception) -> None:
@@ -128,7 +166,8 @@ class WorkerPool:
             with self.ctx.db.session() as session:
                 states.transition(
                     session, deployment_id, states.RUNNING, states.FAILURE,
+                    where=self.ctx.lease.held(), **leases.RELEASED,
                     progress={"status": states.FAILURE, "failure": failure},
-                )
+                )  # fmt: skip
         except Exception:
             log.exception("deployment %s: could not record the crash", deployment_id)

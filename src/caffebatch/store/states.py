@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import ColumnElement, update
 from sqlalchemy.orm import Session
 
 from caffebatch.errors import ConflictError, LimitExceededError
@@ -97,18 +97,27 @@ def check(current: str, target: str) -> None:
 
 
 def transition(
-    session: Session, deployment_id: str, current: str, target: str, **values: Any
+    session: Session,
+    deployment_id: str,
+    current: str,
+    target: str,
+    *,
+    where: ColumnElement[bool] | None = None,
+    **values: Any,
 ) -> bool:
     """Move one deployment from `current` to `target`, setting `values` too.
 
     Returns False when the row is no longer in `current` (another worker claimed it,
-    or it was deleted), so callers can race safely; raises ConflictError when the
-    table forbids the move.
+    or it was deleted), or fails the extra condition `where` (a lease held by another
+    server), so callers can race safely; raises ConflictError when the table forbids the move.
     """
     check(current, target)
+    conditions = [Deployment.id == deployment_id, Deployment.status == current]
+    if where is not None:
+        conditions.append(where)
     result = session.execute(
         update(Deployment)
-        .where(Deployment.id == deployment_id, Deployment.status == current)
+        .where(*conditions)
         .values(status=target, modified_at=utcnow(), **values)
         .execution_options(synchronize_session=False)
     )

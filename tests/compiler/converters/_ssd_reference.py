@@ -13,8 +13,19 @@ import numpy as np
 F32_MAX = float(np.finfo(np.float32).max)
 
 
-def prior_box(feature_hw, image_hw, min_sizes, max_sizes=(), aspect_ratios=(), flip=True,
-              clip=False, variances=(0.1,), img_hw=(0, 0), step_hw=(0.0, 0.0), offset=0.5):
+def prior_box(
+    feature_hw,
+    image_hw,
+    min_sizes,
+    max_sizes=(),
+    aspect_ratios=(),
+    flip=True,
+    clip=False,
+    variances=(0.1,),
+    img_hw=(0, 0),
+    step_hw=(0.0, 0.0),
+    offset=0.5,
+):
     """PriorBoxLayer::Forward_cpu: [1, 2, H*W*priors*4]."""
     ratios = [1.0]
     for r in aspect_ratios:
@@ -23,8 +34,9 @@ def prior_box(feature_hw, image_hw, min_sizes, max_sizes=(), aspect_ratios=(), f
             if flip:
                 ratios.append(1.0 / r)
     img_h, img_w = img_hw if img_hw[0] and img_hw[1] else image_hw
-    step_h, step_w = step_hw if step_hw[0] and step_hw[1] else (img_h / feature_hw[0],
-                                                                img_w / feature_hw[1])
+    step_h, step_w = (
+        step_hw if step_hw[0] and step_hw[1] else (img_h / feature_hw[0], img_w / feature_hw[1])
+    )
     boxes = []
     for h in range(feature_hw[0]):
         for w in range(feature_hw[1]):
@@ -34,11 +46,20 @@ def prior_box(feature_hw, image_hw, min_sizes, max_sizes=(), aspect_ratios=(), f
                 if max_sizes:
                     side = math.sqrt(int(min_size) * int(max_sizes[s]))
                     sizes.append((side, side))
-                sizes += [(int(min_size) * math.sqrt(r), int(min_size) / math.sqrt(r))
-                          for r in ratios if abs(r - 1) >= 1e-6]
+                sizes += [
+                    (int(min_size) * math.sqrt(r), int(min_size) / math.sqrt(r))
+                    for r in ratios
+                    if abs(r - 1) >= 1e-6
+                ]
                 for bw, bh in sizes:
-                    boxes.append([(cx - bw / 2) / img_w, (cy - bh / 2) / img_h,
-                                  (cx + bw / 2) / img_w, (cy + bh / 2) / img_h])
+                    boxes.append(
+                        [
+                            (cx - bw / 2) / img_w,
+                            (cy - bh / 2) / img_h,
+                            (cx + bw / 2) / img_w,
+                            (cy + bh / 2) / img_h,
+                        ]
+                    )
     coords = np.asarray(boxes, np.float64).ravel()
     if clip:
         coords = np.clip(coords, 0, 1)
@@ -85,17 +106,34 @@ def decode(prior, var, loc, code="CENTER_SIZE", encoded=False):
         return [prior[i] + v[i] * loc[i] for i in range(4)]
     pw, ph = prior[2] - prior[0], prior[3] - prior[1]
     if code == "CORNER_SIZE":
-        return [prior[0] + v[0] * loc[0] * pw, prior[1] + v[1] * loc[1] * ph,
-                prior[2] + v[2] * loc[2] * pw, prior[3] + v[3] * loc[3] * ph]
+        return [
+            prior[0] + v[0] * loc[0] * pw,
+            prior[1] + v[1] * loc[1] * ph,
+            prior[2] + v[2] * loc[2] * pw,
+            prior[3] + v[3] * loc[3] * ph,
+        ]
     cx = v[0] * loc[0] * pw + (prior[0] + prior[2]) / 2
     cy = v[1] * loc[1] * ph + (prior[1] + prior[3]) / 2
     w, h = math.exp(v[2] * loc[2]) * pw, math.exp(v[3] * loc[3]) * ph
     return [cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2]
 
 
-def detection_output(loc, conf, prior, num_classes, share_location=True, background=0,
-                     nms_threshold=0.3, top_k=-1, eta=1.0, keep_top_k=-1,
-                     confidence_threshold=None, code="CORNER", encoded=False, clip=False):
+def detection_output(
+    loc,
+    conf,
+    prior,
+    num_classes,
+    share_location=True,
+    background=0,
+    nms_threshold=0.3,
+    top_k=-1,
+    eta=1.0,
+    keep_top_k=-1,
+    confidence_threshold=None,
+    code="CORNER",
+    encoded=False,
+    clip=False,
+):
     """DetectionOutputLayer::Forward_cpu for the whole batch: [1, 1, rows, 7]."""
     num, priors = loc.shape[0], prior.shape[2] // 4
     loc_classes = 1 if share_location else num_classes
@@ -110,19 +148,25 @@ def detection_output(loc, conf, prior, num_classes, share_location=True, backgro
             if c == background:
                 continue
             lc = 0 if share_location else c
-            boxes = [decode(boxes_p[i], vars_p[i], locs[i, lc], code, encoded)
-                     for i in range(priors)]
+            boxes = [
+                decode(boxes_p[i], vars_p[i], locs[i, lc], code, encoded) for i in range(priors)
+            ]
             if clip:
                 boxes = [list(np.clip(b, 0, 1)) for b in boxes]
             indices[c] = (nms(boxes, scores[c], threshold, nms_threshold, eta, top_k), boxes)
         total = sum(len(kept) for kept, _ in indices.values())
         if keep_top_k > -1 and total > keep_top_k:
-            pairs = [(scores[c][i], c, rank, i) for c, (kept, _) in indices.items()
-                     for rank, i in enumerate(kept)]
+            pairs = [
+                (scores[c][i], c, rank, i)
+                for c, (kept, _) in indices.items()
+                for rank, i in enumerate(kept)
+            ]
             pairs.sort(key=lambda t: -t[0])  # stable: label, then rank on ties
             chosen = pairs[:keep_top_k]
-            indices = {c: ([i for (_, cc, _, i) in chosen if cc == c], boxes)
-                       for c, (_, boxes) in indices.items()}
+            indices = {
+                c: ([i for (_, cc, _, i) in chosen if cc == c], boxes)
+                for c, (_, boxes) in indices.items()
+            }
         for c in sorted(indices):
             kept, boxes = indices[c]
             for i in kept:

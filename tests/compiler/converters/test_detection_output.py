@@ -25,29 +25,41 @@ from tests.compiler.netbuilder import layer, net, run, run_opencv
 
 RNG = np.random.default_rng(31)
 FEATURE, IMAGE = (3, 3), (30, 30)
-PRIOR_PARAM = {"min_size": [6], "max_size": [14], "aspect_ratio": [2], "flip": True,
-               "clip": False, "variance": [0.1, 0.1, 0.2, 0.2]}
+PRIOR_PARAM = {
+    "min_size": [6],
+    "max_size": [14],
+    "aspect_ratio": [2],
+    "flip": True,
+    "clip": False,
+    "variance": [0.1, 0.1, 0.2, 0.2],
+}
 PRIORS = FEATURE[0] * FEATURE[1] * 4
 CLASSES = 4
 CODES = {"CORNER": 1, "CENTER_SIZE": 2, "CORNER_SIZE": 3}
 
 
 def _layers(**param):
-    full = {"num_classes": CLASSES, "share_location": True, "background_label_id": 0,
-            "code_type": CODES["CENTER_SIZE"], **param}
+    full = {
+        "num_classes": CLASSES,
+        "share_location": True,
+        "background_label_id": 0,
+        "code_type": CODES["CENTER_SIZE"],
+        **param,
+    }
     return [
         layer("pb", "PriorBox", ["feat", "img"], ["pb"], prior_box_param=PRIOR_PARAM),
-        layer("det", "DetectionOutput", ["loc", "conf", "pb"], ["det"],
-              detection_output_param=full),
+        layer(
+            "det", "DetectionOutput", ["loc", "conf", "pb"], ["det"], detection_output_param=full
+        ),
     ]
 
 
 def _feeds(batch, loc_classes=1, loc_scale=0.5, conf=None):
     return {
-        "loc": (RNG.standard_normal((batch, PRIORS * loc_classes * 4)) * loc_scale)
-        .astype(np.float32),
-        "conf": RNG.random((batch, PRIORS * CLASSES)).astype(np.float32) if conf is None
-        else conf,
+        "loc": (RNG.standard_normal((batch, PRIORS * loc_classes * 4)) * loc_scale).astype(
+            np.float32
+        ),
+        "conf": RNG.random((batch, PRIORS * CLASSES)).astype(np.float32) if conf is None else conf,
         "feat": np.zeros((batch, 2, *FEATURE), np.float32),
         "img": np.zeros((batch, 3, *IMAGE), np.float32),
     }
@@ -60,14 +72,20 @@ def _priors():
 def _expected(feeds, **param):
     nms = param.get("nms_param", {})
     return ref.detection_output(
-        feeds["loc"], feeds["conf"], _priors(), CLASSES,
+        feeds["loc"],
+        feeds["conf"],
+        _priors(),
+        CLASSES,
         share_location=param.get("share_location", True),
         background=param.get("background_label_id", 0),
-        nms_threshold=nms.get("nms_threshold", 0.3), top_k=nms.get("top_k", -1),
-        eta=nms.get("eta", 1.0), keep_top_k=param.get("keep_top_k", -1),
+        nms_threshold=nms.get("nms_threshold", 0.3),
+        top_k=nms.get("top_k", -1),
+        eta=nms.get("eta", 1.0),
+        keep_top_k=param.get("keep_top_k", -1),
         confidence_threshold=param.get("confidence_threshold"),
         code={v: k for k, v in CODES.items()}[param.get("code_type", CODES["CENTER_SIZE"])],
-        encoded=param.get("variance_encoded_in_target", False), clip=param.get("clip", False),
+        encoded=param.get("variance_encoded_in_target", False),
+        clip=param.get("clip", False),
     )
 
 
@@ -89,23 +107,63 @@ def _as_set(rows):
 
 NMS = {"nms_threshold": 0.45, "top_k": 20}
 CASES = [
-    pytest.param({"nms_param": NMS, "confidence_threshold": 0.3, "keep_top_k": 50}, True,
-                 id="ssd_defaults"),
-    pytest.param({"nms_param": NMS, "confidence_threshold": 0.3, "keep_top_k": 50,
-                  "code_type": CODES["CORNER"]}, True, id="corner"),
-    pytest.param({"nms_param": NMS, "confidence_threshold": 0.3, "keep_top_k": 50,
-                  "code_type": CODES["CORNER_SIZE"]}, False, id="corner_size"),
-    pytest.param({"nms_param": NMS, "confidence_threshold": 0.3, "keep_top_k": 50,
-                  "variance_encoded_in_target": True}, False, id="variance_encoded_in_target"),
-    pytest.param({"nms_param": NMS, "confidence_threshold": 0.3, "keep_top_k": 50,
-                  "share_location": False}, True, id="a_box_per_class"),
-    pytest.param({"nms_param": NMS, "confidence_threshold": 0.3, "keep_top_k": 80,
-                  "share_location": False, "background_label_id": -1}, True,
-                 id="no_background_class"),
-    pytest.param({"nms_param": {"nms_threshold": 0.45}, "keep_top_k": 500}, False,
-                 id="no_threshold_no_top_k"),
-    pytest.param({"nms_param": NMS, "confidence_threshold": 0.3, "keep_top_k": 50,
-                  "clip": True}, True, id="clip_opencv_extension"),
+    pytest.param(
+        {"nms_param": NMS, "confidence_threshold": 0.3, "keep_top_k": 50}, True, id="ssd_defaults"
+    ),
+    pytest.param(
+        {
+            "nms_param": NMS,
+            "confidence_threshold": 0.3,
+            "keep_top_k": 50,
+            "code_type": CODES["CORNER"],
+        },
+        True,
+        id="corner",
+    ),
+    pytest.param(
+        {
+            "nms_param": NMS,
+            "confidence_threshold": 0.3,
+            "keep_top_k": 50,
+            "code_type": CODES["CORNER_SIZE"],
+        },
+        False,
+        id="corner_size",
+    ),
+    pytest.param(
+        {
+            "nms_param": NMS,
+            "confidence_threshold": 0.3,
+            "keep_top_k": 50,
+            "variance_encoded_in_target": True,
+        },
+        False,
+        id="variance_encoded_in_target",
+    ),
+    pytest.param(
+        {"nms_param": NMS, "confidence_threshold": 0.3, "keep_top_k": 50, "share_location": False},
+        True,
+        id="a_box_per_class",
+    ),
+    pytest.param(
+        {
+            "nms_param": NMS,
+            "confidence_threshold": 0.3,
+            "keep_top_k": 80,
+            "share_location": False,
+            "background_label_id": -1,
+        },
+        True,
+        id="no_background_class",
+    ),
+    pytest.param(
+        {"nms_param": {"nms_threshold": 0.45}, "keep_top_k": 500}, False, id="no_threshold_no_top_k"
+    ),
+    pytest.param(
+        {"nms_param": NMS, "confidence_threshold": 0.3, "keep_top_k": 50, "clip": True},
+        True,
+        id="clip_opencv_extension",
+    ),
 ]
 
 
@@ -171,8 +229,12 @@ def test_no_detection_gives_caffes_row_per_record():
 
 
 def _compiled(**param):
-    shapes = {"loc": (2, PRIORS * 4), "conf": (2, PRIORS * CLASSES), "feat": (2, 2, *FEATURE),
-              "img": (2, 3, *IMAGE)}
+    shapes = {
+        "loc": (2, PRIORS * 4),
+        "conf": (2, PRIORS * CLASSES),
+        "feat": (2, 2, *FEATURE),
+        "img": (2, 3, *IMAGE),
+    }
     return compile_net(net(_layers(**param), shapes), ["det"])
 
 
@@ -189,8 +251,10 @@ def test_records_get_their_own_rows_whatever_shares_their_batch():
     feeds = _feeds(3, conf=conf)
     batch = scorer(feeds)
     keys = ("many", "none", "few")
-    split = {key: np.asarray(orjson.loads(value)[key]["det"], np.float32)
-             for key, value in results(Scored(keys, batch, scorer.layouts))}
+    split = {
+        key: np.asarray(orjson.loads(value)[key]["det"], np.float32)
+        for key, value in results(Scored(keys, batch, scorer.layouts))
+    }
     counts = [len(split[key][0]) for key in keys]
     assert counts[0] > counts[2] > 0 and counts[1] == 1
     np.testing.assert_array_equal(split["none"], [[[0, -1, -1, -1, -1, -1, -1]]])
@@ -202,13 +266,20 @@ def test_records_get_their_own_rows_whatever_shares_their_batch():
 @pytest.mark.parametrize(
     ("param", "reason"),
     [
-        pytest.param({"num_classes": 0, "nms_param": {"eta": 0.0}}, "eta must be in",
-                     id="eta_zero"),
-        pytest.param({"nms_param": {"nms_threshold": -0.1}}, "nms_threshold must be >= 0",
-                     id="negative_threshold"),
+        pytest.param(
+            {"num_classes": 0, "nms_param": {"eta": 0.0}}, "eta must be in", id="eta_zero"
+        ),
+        pytest.param(
+            {"nms_param": {"nms_threshold": -0.1}},
+            "nms_threshold must be >= 0",
+            id="negative_threshold",
+        ),
         pytest.param({"num_classes": 3}, r"must be \[num, 108\]", id="classes_do_not_match"),
-        pytest.param({"background_label_id": -1}, "skip decoding the shared boxes",
-                     id="shared_boxes_without_background"),
+        pytest.param(
+            {"background_label_id": -1},
+            "skip decoding the shared boxes",
+            id="shared_boxes_without_background",
+        ),
     ],
 )
 def test_detection_output_refuses_what_caffe_refuses(param, reason):

@@ -31,9 +31,12 @@ def _prior_box(**param):
 def _reference(param):
     pairs = {"img_size": "img_hw", "step": "step_hw"}
     kwargs = {
-        "min_sizes": param["min_size"], "max_sizes": param.get("max_size", ()),
-        "aspect_ratios": param.get("aspect_ratio", ()), "flip": param.get("flip", True),
-        "clip": param.get("clip", False), "variances": param.get("variance", (0.1,)),
+        "min_sizes": param["min_size"],
+        "max_sizes": param.get("max_size", ()),
+        "aspect_ratios": param.get("aspect_ratio", ()),
+        "flip": param.get("flip", True),
+        "clip": param.get("clip", False),
+        "variances": param.get("variance", (0.1,)),
         "offset": param.get("offset", 0.5),
     }
     for single, pair in pairs.items():
@@ -53,8 +56,11 @@ CASES = [
     pytest.param({"min_size": [6], "aspect_ratio": [2], "flip": False}, True, id="no_flip"),
     pytest.param({"min_size": [6], "aspect_ratio": [2, 2, 0.5]}, True, id="repeated_ratios"),
     pytest.param({"min_size": [6], "max_size": [14], "aspect_ratio": [2]}, True, id="max_size"),
-    pytest.param({"min_size": [4, 8], "max_size": [6, 12], "aspect_ratio": [2]}, True,
-                 id="two_min_and_max_sizes"),
+    pytest.param(
+        {"min_size": [4, 8], "max_size": [6, 12], "aspect_ratio": [2]},
+        True,
+        id="two_min_and_max_sizes",
+    ),
     pytest.param({"min_size": [20], "aspect_ratio": [3], "clip": True}, True, id="clip"),
     pytest.param({"min_size": [6], "step": 5.0}, True, id="step"),
     pytest.param({"min_size": [6], "step_h": 4.0, "step_w": 7.0}, True, id="step_h_w"),
@@ -84,35 +90,56 @@ def test_default_variance_is_one_tenth():
 
 
 def test_priors_are_shared_by_the_batch():
-    compiled = compile_net(net([_prior_box(min_size=[6], max_size=[10])],
-                               {"feat": (2, 2, 3, 4), "img": (2, 3, 24, 36)}), ["pb"])
+    compiled = compile_net(
+        net(
+            [_prior_box(min_size=[6], max_size=[10])], {"feat": (2, 2, 3, 4), "img": (2, 3, 24, 36)}
+        ),
+        ["pb"],
+    )
     assert compiled.output_layouts == {"pb": SHARED}
-    assert [d.dim_value for d in compiled.onnx.graph.output[0].type.tensor_type.shape.dim] == \
-        [1, 2, 3 * 4 * 2 * 4]
+    assert [d.dim_value for d in compiled.onnx.graph.output[0].type.tensor_type.shape.dim] == [
+        1,
+        2,
+        3 * 4 * 2 * 4,
+    ]
     scorer = Scorer(compiled.onnx.SerializeToString(), threads=1)
-    feeds = {"feat": np.zeros((3, 2, 3, 4), np.float32), "img": np.zeros((3, 3, 24, 36), np.float32)}
+    feeds = {
+        "feat": np.zeros((3, 2, 3, 4), np.float32),
+        "img": np.zeros((3, 3, 24, 36), np.float32),
+    }
     priors = scorer(feeds)["pb"]
     assert priors.shape == (1, 2, 96)
     split = dict(results(Scored(("a", "b", "c"), {"pb": priors}, scorer.layouts)))
     assert list(split) == ["a", "b", "c"]
     for key, value in split.items():  # each record: the [2, 96] blob of boxes and variances
-        np.testing.assert_array_equal(np.asarray(orjson.loads(value)[key]["pb"], np.float32), priors[0])
+        np.testing.assert_array_equal(
+            np.asarray(orjson.loads(value)[key]["pb"], np.float32), priors[0]
+        )
 
 
 @pytest.mark.parametrize(
     ("param", "reason"),
     [
         pytest.param({}, "min_size is required", id="no_min_size"),
-        pytest.param({"min_size": [6], "max_size": [5]}, "greater than its min_size",
-                     id="max_not_above_min"),
-        pytest.param({"min_size": [6, 8], "max_size": [9]}, "one max_size per min_size",
-                     id="max_count"),
-        pytest.param({"min_size": [6], "variance": [0.1, 0.2]}, "1 or 4 values",
-                     id="two_variances"),
-        pytest.param({"min_size": [6], "step": 4.0, "step_h": 4.0, "step_w": 4.0},
-                     "either prior_box_param.step or step_h/step_w", id="step_twice"),
-        pytest.param({"min_size": [6], "img_size": 30, "img_h": 30, "img_w": 30},
-                     "either prior_box_param.img_size or img_h/img_w", id="img_twice"),
+        pytest.param(
+            {"min_size": [6], "max_size": [5]}, "greater than its min_size", id="max_not_above_min"
+        ),
+        pytest.param(
+            {"min_size": [6, 8], "max_size": [9]}, "one max_size per min_size", id="max_count"
+        ),
+        pytest.param(
+            {"min_size": [6], "variance": [0.1, 0.2]}, "1 or 4 values", id="two_variances"
+        ),
+        pytest.param(
+            {"min_size": [6], "step": 4.0, "step_h": 4.0, "step_w": 4.0},
+            "either prior_box_param.step or step_h/step_w",
+            id="step_twice",
+        ),
+        pytest.param(
+            {"min_size": [6], "img_size": 30, "img_h": 30, "img_w": 30},
+            "either prior_box_param.img_size or img_h/img_w",
+            id="img_twice",
+        ),
     ],
 )
 def test_prior_box_refuses_what_caffe_refuses(param, reason):

@@ -41,8 +41,9 @@ class _Body:
 
     def op(self, op_type: str, *inputs: str, **attributes: Any) -> str:
         output = self.name(op_type.lower())
-        self.nodes.append(helper.make_node(op_type, list(inputs), [output], name=output,
-                                           **attributes))
+        self.nodes.append(
+            helper.make_node(op_type, list(inputs), [output], name=output, **attributes)
+        )
         return output
 
     def const(self, array: np.ndarray | np.generic) -> str:
@@ -58,14 +59,15 @@ def _overlap(b: _Body, boxes: str, area: str, index: str) -> str:
     larger = b.op("Max", boxes, own)
     smaller = b.op("Min", boxes, own)
     axis = b.const(np.array([3], np.int64))
-    low = b.op("Slice", larger, b.const(np.array([0], np.int64)),
-               b.const(np.array([2], np.int64)), axis)  # the intersection's xmin, ymin
-    high = b.op("Slice", smaller, b.const(np.array([2], np.int64)),
-                b.const(np.array([4], np.int64)), axis)  # its xmax, ymax
+    low = b.op(
+        "Slice", larger, b.const(np.array([0], np.int64)), b.const(np.array([2], np.int64)), axis
+    )  # the intersection's xmin, ymin
+    high = b.op(
+        "Slice", smaller, b.const(np.array([2], np.int64)), b.const(np.array([4], np.int64)), axis
+    )  # its xmax, ymax
     sides = b.op("Sub", high, low)
     intersection = b.op("ReduceProd", sides, axis, keepdims=0)
-    meets = b.op("Greater", b.op("ReduceMin", sides, axis, keepdims=0),
-                 b.const(np.float32(0)))
+    meets = b.op("Greater", b.op("ReduceMin", sides, axis, keepdims=0), b.const(np.float32(0)))
     union = b.op("Sub", b.op("Add", area, b.op("Gather", area, index, axis=2)), intersection)
     iou = b.op("Div", intersection, union)
     return b.op("Where", meets, iou, b.const(np.float32(0)))
@@ -93,40 +95,65 @@ def greedy_nms(
     index = b.op("Reshape", step, b.const(np.array([1], np.int64)))
     overlap = _overlap(b, state["boxes"], state["area"], index)
     beyond = b.op("Cast", b.op("Greater", overlap, state["threshold"]), to=_FLOAT)
-    hit = b.op("ReduceMax", b.op("Mul", beyond, state["keep"]),
-               b.const(np.array([2], np.int64)), keepdims=1)
+    hit = b.op(
+        "ReduceMax",
+        b.op("Mul", beyond, state["keep"]),
+        b.const(np.array([2], np.int64)),
+        keepdims=1,
+    )
     own_valid = b.op("Gather", state["valid"], index, axis=2)
     kept = b.op("Mul", own_valid, b.op("Sub", b.const(np.float32(1)), hit))
-    at_step = b.op("Cast", b.op("Equal", b.const(np.arange(candidates, dtype=np.int64)), step),
-                   to=_FLOAT)
+    at_step = b.op(
+        "Cast", b.op("Equal", b.const(np.arange(candidates, dtype=np.int64)), step), to=_FLOAT
+    )
     outputs = [b.op("Identity", cond), b.op("Add", state["keep"], b.op("Mul", at_step, kept))]
     threshold = state["threshold"]
     if eta < 1:
         above_half = b.op("Greater", threshold, b.const(np.float32(0.5)))
         shrinks = b.op("And", b.op("Cast", kept, to=TensorProto.BOOL), above_half)
-        threshold = b.op("Where", shrinks, b.op("Mul", threshold, b.const(np.float32(eta))),
-                         threshold)
+        threshold = b.op(
+            "Where", shrinks, b.op("Mul", threshold, b.const(np.float32(eta))), threshold
+        )
     outputs.append(b.op("Identity", threshold))
     outputs += [b.op("Identity", state[key]) for key in ("boxes", "area", "valid")]
     body = helper.make_graph(
         b.nodes,
         f"{layer.name}_nms",
-        [helper.make_tensor_value_info(step, TensorProto.INT64, []),
-         helper.make_tensor_value_info(cond, TensorProto.BOOL, []),
-         *(helper.make_tensor_value_info(state[key], _FLOAT, None) for key in state)],
-        [helper.make_tensor_value_info(outputs[0], TensorProto.BOOL, []),
-         *(helper.make_tensor_value_info(name, _FLOAT, None) for name in outputs[1:])],
+        [
+            helper.make_tensor_value_info(step, TensorProto.INT64, []),
+            helper.make_tensor_value_info(cond, TensorProto.BOOL, []),
+            *(helper.make_tensor_value_info(state[key], _FLOAT, None) for key in state),
+        ],
+        [
+            helper.make_tensor_value_info(outputs[0], TensorProto.BOOL, []),
+            *(helper.make_tensor_value_info(name, _FLOAT, None) for name in outputs[1:]),
+        ],
     )
 
     rows = g.op("Shape", valid, output=scratch(g, layer, "nms_rows"), start=0, end=2)
-    column = g.op("Concat", rows, g.ints([1], f"{layer.name}_one"),
-                  output=scratch(g, layer, "nms_column"), axis=0)
-    threshold0 = g.op("ConstantOfShape", column, output=scratch(g, layer, "nms_threshold"),
-                      value=numpy_helper.from_array(np.array([nms_threshold], np.float32)))
-    keep0 = g.op("Mul", valid, g.floats(0.0, f"{layer.name}_zero"),
-                 output=scratch(g, layer, "nms_none_kept"))
-    per_row = g.op("ReduceSum", valid, g.ints([2], f"{layer.name}_rank_axis"),
-                   output=scratch(g, layer, "nms_valid_count"), keepdims=0)
+    column = g.op(
+        "Concat",
+        rows,
+        g.ints([1], f"{layer.name}_one"),
+        output=scratch(g, layer, "nms_column"),
+        axis=0,
+    )
+    threshold0 = g.op(
+        "ConstantOfShape",
+        column,
+        output=scratch(g, layer, "nms_threshold"),
+        value=numpy_helper.from_array(np.array([nms_threshold], np.float32)),
+    )
+    keep0 = g.op(
+        "Mul", valid, g.floats(0.0, f"{layer.name}_zero"), output=scratch(g, layer, "nms_none_kept")
+    )
+    per_row = g.op(
+        "ReduceSum",
+        valid,
+        g.ints([2], f"{layer.name}_rank_axis"),
+        output=scratch(g, layer, "nms_valid_count"),
+        keepdims=0,
+    )
     most = g.op("ReduceMax", per_row, output=scratch(g, layer, "nms_most_valid"), keepdims=0)
     steps = g.op("Cast", most, output=scratch(g, layer, "nms_steps"), to=TensorProto.INT64)
     finals = [scratch(g, layer, f"nms_final_{key}") for key in state]

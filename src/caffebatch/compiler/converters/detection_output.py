@@ -47,8 +47,9 @@ class _Ops:
         self.g, self.layer = g, layer
 
     def __call__(self, op_type: str, *inputs: str, **attributes: object) -> str:
-        return self.g.op(op_type, *inputs, output=scratch(self.g, self.layer, op_type.lower()),
-                         **attributes)
+        return self.g.op(
+            op_type, *inputs, output=scratch(self.g, self.layer, op_type.lower()), **attributes
+        )
 
     def ints(self, *values: int) -> str:
         return self.g.ints(values, f"{self.layer.name}_ints")
@@ -73,39 +74,54 @@ def _decode(o: _Ops, code: int, encoded: bool, loc: str, priors: str, variances:
         width, height = o("Sub", px2, px1), o("Sub", py2, py1)
         if code == Code.CORNER_SIZE:
             scales = (width, height, width, height)
-            corners = [o("Add", p, o("Mul", d, s))
-                       for p, d, s in zip((px1, py1, px2, py2), l, scales, strict=True)]
+            corners = [
+                o("Add", p, o("Mul", d, s))
+                for p, d, s in zip((px1, py1, px2, py2), l, scales, strict=True)
+            ]
         else:  # CENTER_SIZE
             half = o.float(0.5)
             cx = o("Add", o("Mul", l[0], width), o("Mul", o("Add", px1, px2), half))
             cy = o("Add", o("Mul", l[1], height), o("Mul", o("Add", py1, py2), half))
             half_w = o("Mul", o("Mul", o("Exp", l[2]), width), half)
             half_h = o("Mul", o("Mul", o("Exp", l[3]), height), half)
-            corners = [o("Sub", cx, half_w), o("Sub", cy, half_h),
-                       o("Add", cx, half_w), o("Add", cy, half_h)]
+            corners = [
+                o("Sub", cx, half_w),
+                o("Sub", cy, half_h),
+                o("Add", cx, half_w),
+                o("Add", cy, half_h),
+            ]
     return o("Concat", *corners, axis=-1)
 
 
 def _area(o: _Ops, boxes: str) -> str:
     """Caffe's BBoxSize: width * height, or 0 for a box with xmax < xmin or ymax < ymin."""
-    sides = o("Sub", o("Slice", boxes, o.ints(2), o.ints(4), o.ints(-1)),
-              o("Slice", boxes, o.ints(0), o.ints(2), o.ints(-1)))
+    sides = o(
+        "Sub",
+        o("Slice", boxes, o.ints(2), o.ints(4), o.ints(-1)),
+        o("Slice", boxes, o.ints(0), o.ints(2), o.ints(-1)),
+    )
     product = o("ReduceProd", sides, o.ints(-1), keepdims=0)
     inverted = o("Less", o("ReduceMin", sides, o.ints(-1), keepdims=0), o.float(0))
     return o("Where", inverted, o.float(0), product)
 
 
-def _check_shapes(layer: Layer, loc: Tensor, conf: Tensor, prior: Tensor,
-                  loc_classes: int, classes: int) -> int:
+def _check_shapes(
+    layer: Layer, loc: Tensor, conf: Tensor, prior: Tensor, loc_classes: int, classes: int
+) -> int:
     """The number of priors, after Caffe's checks of the three bottoms against it."""
     if len(prior.shape) != 3 or prior.shape[1] != 2 or prior.shape[2] % 4:
-        refuse(layer, f"bottom 2 (priors) must be [1, 2, priors*4] as PriorBox makes it, "
-                      f"got {prior.shape}")
+        refuse(
+            layer,
+            f"bottom 2 (priors) must be [1, 2, priors*4] as PriorBox makes it, got {prior.shape}",
+        )
     priors = prior.shape[2] // 4
     for what, x, per_prior in (("location", loc, loc_classes * 4), ("confidence", conf, classes)):
         if x.shape[1] != priors * per_prior or math.prod(x.shape[1:]) != x.shape[1]:
-            refuse(layer, f"the {what} bottom {x.name!r} must be [num, {priors * per_prior}] "
-                          f"({priors} priors x {per_prior}), got {x.shape}")
+            refuse(
+                layer,
+                f"the {what} bottom {x.name!r} must be [num, {priors * per_prior}] "
+                f"({priors} priors x {per_prior}), got {x.shape}",
+            )
     return priors
 
 
@@ -126,9 +142,12 @@ def detection_output(layer: Layer, inputs: list[Tensor], g: GraphBuilder) -> lis
     if not 0 < nms.eta <= 1:
         refuse(layer, f"nms_param.eta must be in (0, 1], got {nms.eta}")
     if p.share_location and p.background_label_id == -1:
-        refuse(layer, "with share_location, background_label_id -1 makes Caffe skip decoding the "
-                      "shared boxes (bbox_util.cpp's DecodeBBoxesAll) and abort; for no "
-                      "background class, give a background_label_id of num_classes or more")
+        refuse(
+            layer,
+            "with share_location, background_label_id -1 makes Caffe skip decoding the "
+            "shared boxes (bbox_util.cpp's DecodeBBoxesAll) and abort; for no "
+            "background class, give a background_label_id of num_classes or more",
+        )
     loc, conf, prior = inputs
     classes = p.num_classes
     loc_classes = 1 if p.share_location else classes
@@ -139,13 +158,21 @@ def detection_output(layer: Layer, inputs: list[Tensor], g: GraphBuilder) -> lis
     o = _Ops(g, layer)
 
     # Priors of the first record (all records share them), then the decoded boxes
-    both = o("Reshape", o("Slice", prior.name, o.ints(0), o.ints(1), o.ints(0)),
-             o.ints(2, priors, 4))
-    boxes = _decode(o, p.code_type, p.variance_encoded_in_target,
-                    o("Transpose", o("Reshape", loc.name, o.ints(0, priors, loc_classes, 4)),
-                      perm=[0, 2, 1, 3]),
-                    o("Squeeze", o("Slice", both, o.ints(0), o.ints(1), o.ints(0)), o.ints(0)),
-                    o("Squeeze", o("Slice", both, o.ints(1), o.ints(2), o.ints(0)), o.ints(0)))
+    both = o(
+        "Reshape", o("Slice", prior.name, o.ints(0), o.ints(1), o.ints(0)), o.ints(2, priors, 4)
+    )
+    boxes = _decode(
+        o,
+        p.code_type,
+        p.variance_encoded_in_target,
+        o(
+            "Transpose",
+            o("Reshape", loc.name, o.ints(0, priors, loc_classes, 4)),
+            perm=[0, 2, 1, 3],
+        ),
+        o("Squeeze", o("Slice", both, o.ints(0), o.ints(1), o.ints(0)), o.ints(0)),
+        o("Squeeze", o("Slice", both, o.ints(1), o.ints(2), o.ints(0)), o.ints(0)),
+    )
     if p.clip:  # OpenCV's extension: decoded boxes clipped to the image
         boxes = o("Clip", boxes, o.float(0), o.float(1))
     scores = o("Transpose", o("Reshape", conf.name, o.ints(0, priors, classes)), perm=[0, 2, 1])
@@ -157,20 +184,34 @@ def detection_output(layer: Layer, inputs: list[Tensor], g: GraphBuilder) -> lis
         boxes = o("Expand", boxes, o.ints(1, len(labels), 1, 1))
 
     # Per record and class: the best `ranks` scores, and their boxes, in Caffe's order
-    best, order = g.node("TopK", [scores, o.ints(ranks)],
-                         [scratch(g, layer, "best"), scratch(g, layer, "order")],
-                         axis=2, largest=1, sorted=1)
+    best, order = g.node(
+        "TopK",
+        [scores, o.ints(ranks)],
+        [scratch(g, layer, "best"), scratch(g, layer, "order")],
+        axis=2,
+        largest=1,
+        sorted=1,
+    )
     threshold = p.confidence_threshold if p.HasField("confidence_threshold") else -FLT_MAX
     valid = o("Cast", o("Greater", best, o.float(threshold)), to=TensorProto.FLOAT)
     wide = o("Expand", o("Unsqueeze", order, o.ints(3)), o.ints(1, 1, 1, 4))
     candidates = o("GatherElements", boxes, wide, axis=2)
-    kept = greedy_nms(g, layer, candidates, _area(o, candidates), valid,
-                      nms.nms_threshold, nms.eta, ranks)
+    kept = greedy_nms(
+        g, layer, candidates, _area(o, candidates), valid, nms.nms_threshold, nms.eta, ranks
+    )
     return [Tensor(_rows(o, p, kept, best, candidates, labels, ranks, loc), (1, 1, 1, 7), ROWS)]
 
 
-def _rows(o: _Ops, p: caffe_pb2.DetectionOutputParameter, kept: str, best: str, candidates: str, labels: list[int], ranks: int,
-          loc: Tensor) -> str:
+def _rows(
+    o: _Ops,
+    p: caffe_pb2.DetectionOutputParameter,
+    kept: str,
+    best: str,
+    candidates: str,
+    labels: list[int],
+    ranks: int,
+    loc: Tensor,
+) -> str:
     """keep_top_k per record, then the rows by record, label and rank; Caffe's rows when none."""
     flat = len(labels) * ranks
     kept_flat = o("Reshape", kept, o.ints(0, flat))
@@ -179,19 +220,29 @@ def _rows(o: _Ops, p: caffe_pb2.DetectionOutputParameter, kept: str, best: str, 
             kept_flat = o("Mul", kept_flat, o.float(0))
         elif p.keep_top_k < flat:
             # the keep_top_k best kept scores of each record (TopK: the lower index on ties)
-            scores = o("Where", o("Cast", kept_flat, to=TensorProto.BOOL),
-                       o("Reshape", best, o.ints(0, flat)), o.float(-math.inf))
-            _, chosen = o.g.node("TopK", [scores, o.ints(p.keep_top_k)],
-                                 [scratch(o.g, o.layer, "top"), scratch(o.g, o.layer, "chosen")],
-                                 axis=1, largest=1, sorted=1)
-            ones = o("Cast", o("Add", o("Mul", chosen, o.ints(0)), o.ints(1)),
-                     to=TensorProto.FLOAT)
+            scores = o(
+                "Where",
+                o("Cast", kept_flat, to=TensorProto.BOOL),
+                o("Reshape", best, o.ints(0, flat)),
+                o.float(-math.inf),
+            )
+            _, chosen = o.g.node(
+                "TopK",
+                [scores, o.ints(p.keep_top_k)],
+                [scratch(o.g, o.layer, "top"), scratch(o.g, o.layer, "chosen")],
+                axis=1,
+                largest=1,
+                sorted=1,
+            )
+            ones = o("Cast", o("Add", o("Mul", chosen, o.ints(0)), o.ints(1)), to=TensorProto.FLOAT)
             picked = o("ScatterElements", o("Mul", kept_flat, o.float(0)), chosen, ones, axis=1)
             kept_flat = o("Mul", kept_flat, picked)
     where = o("Transpose", o("NonZero", kept_flat), perm=[1, 0])  # [rows, (record, j)], in order
     record = o("Cast", o("Slice", where, o.ints(0), o.ints(1), o.ints(1)), to=TensorProto.FLOAT)
     j = o("Squeeze", o("Slice", where, o.ints(1), o.ints(2), o.ints(1)), o.ints(1))
-    label_of = o.g.floats(np.repeat(np.asarray(labels, np.float32), ranks), f"{o.layer.name}_labels")
+    label_of = o.g.floats(
+        np.repeat(np.asarray(labels, np.float32), ranks), f"{o.layer.name}_labels"
+    )
     label = o("Unsqueeze", o("Gather", label_of, j), o.ints(1))
     score = o("Unsqueeze", o("GatherND", o("Reshape", best, o.ints(0, flat)), where), o.ints(1))
     box = o("GatherND", o("Reshape", candidates, o.ints(0, flat, 4)), where)
@@ -199,10 +250,18 @@ def _rows(o: _Ops, p: caffe_pb2.DetectionOutputParameter, kept: str, best: str, 
 
     # No detection in the whole batch: Caffe writes [i, -1, -1, -1, -1, -1, -1] per record i
     batch = o("Shape", loc.name, start=0, end=1)
-    ids = o("Range", o("Squeeze", o.ints(0), o.ints(0)), o("Squeeze", batch, o.ints(0)),
-            o("Squeeze", o.ints(1), o.ints(0)))
-    none = o("Concat", o("Unsqueeze", o("Cast", ids, to=TensorProto.FLOAT), o.ints(1)),
-             o("Expand", o.float(-1.0), o("Concat", batch, o.ints(6), axis=0)), axis=1)
+    ids = o(
+        "Range",
+        o("Squeeze", o.ints(0), o.ints(0)),
+        o("Squeeze", batch, o.ints(0)),
+        o("Squeeze", o.ints(1), o.ints(0)),
+    )
+    none = o(
+        "Concat",
+        o("Unsqueeze", o("Cast", ids, to=TensorProto.FLOAT), o.ints(1)),
+        o("Expand", o.float(-1.0), o("Concat", batch, o.ints(6), axis=0)),
+        axis=1,
+    )
     found = o("Shape", rows, start=0, end=1)
     length = o("Where", o("Equal", found, o.ints(0)), batch, found)
     out = o("Slice", o("Concat", rows, none, axis=0), o.ints(0), length, o.ints(0))

@@ -44,11 +44,15 @@ def normalize(layer: Layer, inputs: list[Tensor], g: GraphBuilder) -> list[Tenso
         scale = _scale(layer, channels, "one per channel").reshape(per_channel)
     axes = list(range(1, len(x.shape))) if p.across_spatial else [1]
     squares = g.op(
-        "ReduceSumSquare", x.name, g.ints(axes, f"{layer.name}_axes"),
-        output=scratch(g, layer, "sum_squares"), keepdims=1,
+        "ReduceSumSquare",
+        x.name,
+        g.ints(axes, f"{layer.name}_axes"),
+        output=scratch(g, layer, "sum_squares"),
+        keepdims=1,
     )
-    padded = g.op("Add", squares, g.floats(p.eps, f"{layer.name}_eps"),
-                  output=scratch(g, layer, "plus_eps"))
+    padded = g.op(
+        "Add", squares, g.floats(p.eps, f"{layer.name}_eps"), output=scratch(g, layer, "plus_eps")
+    )
     norm = g.op("Sqrt", padded, output=scratch(g, layer, "norm"))
     normalized = g.op("Div", x.name, norm, output=scratch(g, layer, "normalized"))
     scaled = g.op("Mul", normalized, g.floats(scale, f"{layer.name}_scale"), output=layer.tops[0])

@@ -82,11 +82,17 @@ def read_priors(layer: Layer) -> Priors:
         refuse(layer, f"prior_box_param.min_size must be > 0, got {list(p.min_size)}")
     if p.max_size:
         if len(p.max_size) != len(p.min_size):
-            refuse(layer, f"prior_box_param gives {len(p.min_size)} min_size but "
-                          f"{len(p.max_size)} max_size; give one max_size per min_size or none")
+            refuse(
+                layer,
+                f"prior_box_param gives {len(p.min_size)} min_size but "
+                f"{len(p.max_size)} max_size; give one max_size per min_size or none",
+            )
         if any(big <= small for small, big in zip(p.min_size, p.max_size, strict=True)):
-            refuse(layer, "each prior_box_param.max_size must be greater than its min_size, "
-                          f"got min {list(p.min_size)} and max {list(p.max_size)}")
+            refuse(
+                layer,
+                "each prior_box_param.max_size must be greater than its min_size, "
+                f"got min {list(p.min_size)} and max {list(p.max_size)}",
+            )
     if len(p.variance) not in (0, 1, 4):
         refuse(layer, f"prior_box_param.variance takes 1 or 4 values, got {len(p.variance)}")
     if any(v <= 0 for v in p.variance):
@@ -108,13 +114,17 @@ def _box(
 ) -> tuple[float, float, float, float]:
     # Caffe computes these four in double from float centers and float box sizes
     w, h = float(np.float32(width)) / 2.0, float(np.float32(height)) / 2.0
-    return ((float(cx) - w) / img[1], (float(cy) - h) / img[0],
-            (float(cx) + w) / img[1], (float(cy) + h) / img[0])
+    return (
+        (float(cx) - w) / img[1],
+        (float(cy) - h) / img[0],
+        (float(cx) + w) / img[1],
+        (float(cy) + h) / img[0],
+    )
 
 
 def prior_boxes(priors: Priors, feature: tuple[int, int], image: tuple[int, int]) -> np.ndarray:
     """Caffe's top for a feature map of (height, width) on an image of (height, width)."""
-    img = (priors.img if priors.img[0] and priors.img[1] else image)
+    img = priors.img if priors.img[0] and priors.img[1] else image
     if priors.step[0] and priors.step[1]:
         step_h, step_w = np.float32(priors.step[0]), np.float32(priors.step[1])
     else:
@@ -157,9 +167,14 @@ def prior_box(layer: Layer, inputs: list[Tensor], g: GraphBuilder) -> list[Tenso
     feature, image = inputs
     for bottom in (feature, image):
         if len(bottom.shape) != 4:
-            refuse(layer, f"bottom {bottom.name!r} must be 4-D (num, channels, height, width), "
-                          f"got {bottom.shape}")
+            refuse(
+                layer,
+                f"bottom {bottom.name!r} must be 4-D (num, channels, height, width), "
+                f"got {bottom.shape}",
+            )
     priors = read_priors(layer)
-    top = prior_boxes(priors, (feature.shape[2], feature.shape[3]), (image.shape[2], image.shape[3]))
+    top = prior_boxes(
+        priors, (feature.shape[2], feature.shape[3]), (image.shape[2], image.shape[3])
+    )
     value = g.initializer(top, f"{layer.name}_priors")
     return [Tensor(g.op("Identity", value, output=layer.tops[0]), top.shape, SHARED)]

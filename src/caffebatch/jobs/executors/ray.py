@@ -12,6 +12,7 @@ Ray is an optional extra: it is imported when a run starts, never when this modu
 
 from __future__ import annotations
 
+import itertools
 import threading
 from collections.abc import Generator, Iterable
 from dataclasses import replace
@@ -84,12 +85,16 @@ class RayExecutor:
         require_ray()  # fail now, with the install hint, not halfway into a run
 
     def run(self, job: Job, entries: Iterable[Entry]) -> Generator[Outcome, None, None]:
+        chunks = chunked(entries, job.batch_size * self.settings.batches_per_task)
+        first = next(chunks, None)
+        if first is None:  # nothing pending (a rerun of a finished run): no actors to start
+            return
+        chunks = itertools.chain([first], chunks)
         ray = connect(self.settings)
         workers = self._start(ray, job)
         depth = self.settings.tasks_per_actor
         load = [0] * len(workers)
         in_flight: dict[Any, int] = {}  # object ref -> the worker doing it
-        chunks = chunked(entries, job.batch_size * self.settings.batches_per_task)
         exhausted, most = False, depth * len(workers)
         finished = False
         try:
