@@ -49,7 +49,7 @@ class InputFormat:
         return self.suffix is not None and key.endswith(self.suffix)
 
     def claims(self, key: str, data: bytes) -> bool:
-        return (self.suffix is None or key.endswith(self.suffix)) and self.sniff(data)
+        return (self.suffix is None or self.names(key)) and self.sniff(data)
 
 
 _FORMATS: dict[str, InputFormat] = {}
@@ -79,8 +79,8 @@ def formats() -> tuple[InputFormat, ...]:
 
 def decode(key: str, data: bytes, spec: InputSpec, limit: int) -> records.Record | Lines:
     """The Record (or Lines) in input object `key`, whatever format it holds; RecordError
-    when bad. `limit` is a record's size limit; a format with its own (`object_limit`) has
-    been read under that one."""
+    when bad. `limit` is a record's size limit; an object whose name picks a format with a
+    limit of its own (`object_limit`) is held to that one instead."""
     if data and len(data) <= object_limit(key, spec, limit):
         for candidate in formats():
             if candidate.claims(key, data):
