@@ -16,9 +16,9 @@ import numpy as np
 import orjson
 import pytest
 
+from caffebatch.inputs import InputSpec
 from caffebatch.jobs import Location, RunOptions
 from caffebatch.jobs.executors.chunked import ChunkWorker, Job
-from caffebatch.jobs.run import input_spec
 from caffebatch.jobs.storage import open_storage
 from caffebatch.model import load_model
 from caffebatch.runtime.scorer import Scorer
@@ -90,7 +90,7 @@ def test_score_writes_each_records_own_rows(batch_size, alone, tmp_path):
 def test_a_chunk_worker_writes_each_records_own_rows(squares, alone, tmp_path):
     options = RunOptions(run_id="det-chunk", concurrency=2)
     job = Job(Location(str(INPUTS)), Location(str(tmp_path)), squares.onnx.SerializeToString(),
-              input_spec(squares, options), options, batch_size=4, threads=1)
+              InputSpec(squares.inputs), options, batch_size=4, threads=1)
     worker = ChunkWorker(job)
     try:
         entries = sorted(open_storage(job.source, options.retry).list(), key=lambda e: e.key)

@@ -68,11 +68,11 @@ def load_compiled(folder: Path) -> CompiledModel:
         declared_batch=meta["declared_batch"],
         engine=meta.get("engine"),  # absent when saved before engines could be chosen
         engine_choice=meta.get("engine_choice"),
+        precision=meta.get("precision", "f32"),
+        engine_choices=_choices(meta),
         # models compiled before images were read have neither
         transforms={name: Transform.from_json(t) for name, t in meta.get("transforms", {}).items()},
         labels=None if meta.get("labels") is None else tuple(meta["labels"]),
-        precision=meta.get("precision", "f32"),
-        engine_choices=_choices(meta),
     )
 
 

@@ -50,10 +50,10 @@ class CompiledModel:
     declared_batch: int
     engine: str | None = None
     engine_choice: dict[str, Any] | None = None
-    transforms: Mapping[str, Transform] = field(default_factory=dict)
-    labels: tuple[str, ...] | None = None
     precision: str = "f32"
     engine_choices: tuple[dict[str, Any], ...] = ()
+    transforms: Mapping[str, Transform] = field(default_factory=dict)
+    labels: tuple[str, ...] | None = None
 
     @property
     def output_layouts(self) -> dict[str, str]:

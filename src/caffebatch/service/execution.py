@@ -146,8 +146,8 @@ class Execution:
             places.target,
             replace(
                 choices.run_options(self.id, model_name, self.ctx.settings.progress_interval_s),
-                retry=RetryPolicy(outage_s=self.ctx.settings.storage_outage_s),
                 max_image_pixels=self.ctx.settings.max_image_pixels,
+                retry=RetryPolicy(outage_s=self.ctx.settings.storage_outage_s),
                 max_jsonl_bytes=self.ctx.settings.max_jsonl_bytes,
                 max_jsonl_lines=self.ctx.settings.max_jsonl_lines,
             ),
@@ -204,7 +204,7 @@ class Execution:
             )
             if cast("CursorResult[Any]", saved).rowcount:
                 self._save_usage(session, progress)
-            else:  # deleted (perhaps by another server), or taken over: stop scoring for nobody
+            else:  # stop scoring for nobody
                 self.cancel.set()
         # the plan's limits are the instance's: every deployment's usage counts
         with self.ctx.db.session() as session:
@@ -221,8 +221,8 @@ class Execution:
 
     def _save_usage(self, session: Session, details: StatusDetails) -> None:
         """Predictions are the results in the deployment's output: those an earlier attempt
-        left (the run counts them as done, and the stored count may lag them after a kill)
-        and those this attempt wrote; never once another server has taken the run over (its
+        left (the run counts them as done; the stored count may lag them after a kill) and
+        those this attempt wrote. Never once another server has taken the run over (its
         attempt counts from what this one saved)."""
         done = (details.skip_reasons or {}).get("done", 0)
         predictions = max(self._base[0], done) + (details.scored or 0)
