@@ -171,6 +171,9 @@ class Settings(BaseSettings):
 
     # an image input larger than this (height x width) is refused as too_many_pixels
     max_image_pixels: int = 40_000_000
+    # a .jsonl input larger than this is too_large; one with more records is too_many_lines
+    max_jsonl_bytes: int = 64 * 1024 * 1024
+    max_jsonl_lines: int = 100_000
 
     @classmethod
     def settings_customise_sources(

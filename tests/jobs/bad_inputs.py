@@ -115,3 +115,33 @@ SKIP_KINDS: dict[str, str] = {
     "socket": "not_a_regular_file",
     "dangling_link": "not_a_regular_file",
 }
+
+# The limits the JSON Lines corpus is run with
+JSONL_LINES = 8
+JSONL_BYTES = 16 * len(GOOD)
+
+
+def lines(*records: bytes) -> bytes:
+    return b"".join(record + b"\n" for record in records)
+
+
+# JSON Lines objects with bad lines: name -> (object bytes, {"#<line>" or "" (the whole
+# object): expected code}); the lines not named are good and scored.
+JSONL_CORPUS: dict[str, tuple[bytes, dict[str, str]]] = {
+    "bad_line": (lines(GOOD, b"[]", GOOD), {"#2": "not_an_object"}),
+    "every_line_bad": (lines(b"[]", b"42", b'{"data": 1}'),
+                       {"#1": "not_an_object", "#2": "not_an_object", "#3": "wrong_shape"}),
+    "blank_lines_count": (lines(GOOD, b"", b"  ", b"{}"), {"#4": "missing_input"}),
+    "truncated_last_line": (GOOD + b"\n" + GOOD[: len(GOOD) // 2], {"#2": "invalid_json"}),
+    "pretty_printed": (b'{\n  "data": ' + dumps(image()) + b"\n}\n",
+                       {"#1": "invalid_json", "#2": "invalid_json", "#3": "invalid_json"}),
+    "line_not_utf8": (lines(GOOD, b'{"data": "caf\xe9"}'), {"#2": "not_utf8"}),
+    "line_not_finite": (lines(dumps(with_cell(1e39)), GOOD), {"#1": "not_finite"}),
+    "line_too_deep": (lines(GOOD, b'{"data": ' + b"[" * DEEP + b"0.5" + b"]" * DEEP + b"}"),
+                      {"#2": "too_deep"}),
+    "empty": (b"", {"": "empty"}),
+    "all_blank": (b"\n \n\r\n", {"": "empty"}),
+    "utf16": (lines(GOOD).decode().encode("utf-16"), {"": "not_utf8"}),
+    "too_many_lines": (lines(*[b"{}"] * (JSONL_LINES + 1)), {"": "too_many_lines"}),
+    "oversized": (lines(*[GOOD] * 17), {"": "too_large"}),
+}

@@ -39,7 +39,8 @@ def test_a_worker_that_cannot_see_a_local_location_fails_at_start(lenet, tmp_pat
     from caffebatch.errors import LocationNotFoundError, code_of
 
     job = Job(Location(str(tmp_path / "not-on-this-node")), Location(str(tmp_path)),
-              lenet.onnx.SerializeToString(), lenet.inputs, RunOptions("v"), 8, None, 1)
+              lenet.onnx.SerializeToString(), InputSpec(lenet.inputs), RunOptions("v"), 8, None,
+              1)
     worker = ChunkWorker(job)
     with pytest.raises(LocationNotFoundError, match="not-on-this-node' does not exist on") as error:
         worker.ready()

@@ -22,6 +22,7 @@ from caffebatch.jobs.executors.ray import RayExecutor, RaySettings
 from tests.jobs.bad_inputs import CORPUS, LIMIT
 from tests.jobs.conftest import DIGITS, LENET, digit_bytes
 from tests.jobs.formats import check_result
+from tests.jobs.jsonl_inputs import digit_line, jsonl
 from tests.ray_fixtures import local_ray  # noqa: F401 (a fixture)
 
 CLI = [sys.executable, "-c", "from caffebatch.cli import main; main()"]
@@ -122,6 +123,27 @@ def test_cancelled_mid_run_then_resumed(local_ray, lenet, digits, tmp_path):
     pending = run_batch(lenet, Location(str(digits)), Location(str(tmp_path / "fresh")),
                         RunOptions("fresh"), executor=RayExecutor(crowded))
     assert pending.status == "FAILURE" and "do not fit" in pending.failure["message"]
+
+
+def test_json_lines_on_ray_are_the_same_bytes_as_local(local_ray, lenet, tmp_path):
+    source = tmp_path / "in"
+    source.mkdir()
+    for number in range(4):
+        lines = [digit_line(number * 10 + index) for index in range(10)]
+        lines[number] = b"[]"
+        (source / f"part-{number}.jsonl").write_bytes(jsonl(lines))
+    for index in range(5):
+        (source / f"digit_{index:03d}.json").write_bytes(digit_line(index))
+    outs = {}
+    for name, executor in (("ray", RayExecutor(RaySettings())), ("local", None)):
+        outs[name] = tmp_path / name
+        summary = run_batch(lenet, Location(str(source)), Location(str(outs[name])),
+                            RunOptions(name, batch_size=4, max_error_ratio=0.5),
+                            executor=executor)
+        assert (summary.total, summary.scored, summary.failed) == (45, 41, 4)
+    assert results_of(folder(outs["ray"])) == results_of(folder(outs["local"]))
+    assert [e["input"] for e in error_lines(folder(outs["ray"]), "ray")] == [
+        f"part-{number}.jsonl#{number + 1}" for number in range(4)]
 
 
 @pytest.mark.slow

@@ -77,12 +77,16 @@ def new_run_id() -> str:
 @click.option("--max-image-pixels", type=click.IntRange(min=1), default=40_000_000,
               envvar="CAFFEBATCH_MAX_IMAGE_PIXELS", show_default=True,
               help="Refuse images larger than this (height x width) as too_many_pixels.")
+@click.option("--max-jsonl-mib", type=click.IntRange(min=1), default=64, show_default=True,
+              help="Refuse a .jsonl object larger than this (MiB) as too_large.")
+@click.option("--max-jsonl-lines", type=click.IntRange(min=1), default=100_000, show_default=True,
+              help="Refuse a .jsonl object with more records (lines) as too_many_lines.")
 @ray_options
 def score(model_dir: str, source: str, target: str, batch_size: int | None, max_error_ratio: float,
           s3_endpoint: str | None, run_id: str | None, concurrency: int, max_inflight_mib: int,
           processes: int, threads: int | None, outage_budget: float, engine: str,
           precision: str, executor: str, transform_file: str | None, max_image_pixels: int,
-          **ray_flags: Any) -> None:
+          max_jsonl_mib: int, max_jsonl_lines: int, **ray_flags: Any) -> None:
     """Score every input object of SRC with the model MODEL_DIR, one result object per input in DST.
 
     MODEL_DIR is a model folder (with deployment-meta.json) or a .tar.gz/.zip archive of one.
@@ -110,7 +114,8 @@ def score(model_dir: str, source: str, target: str, batch_size: int | None, max_
         run_id=run_id or new_run_id(), batch_size=batch_size, max_error_ratio=max_error_ratio,
         concurrency=concurrency, scorer_threads=threads, model_name=str(model_dir),
         max_inflight_bytes=max_inflight_mib * 1024 * 1024, processes=processes,
-        max_image_pixels=max_image_pixels, retry=RetryPolicy(outage_s=outage_budget),
+        retry=RetryPolicy(outage_s=outage_budget), max_image_pixels=max_image_pixels,
+        max_jsonl_bytes=max_jsonl_mib * 1024 * 1024, max_jsonl_lines=max_jsonl_lines,
     )
     try:
         plan = plan_run(source_location, target_location, model, options)

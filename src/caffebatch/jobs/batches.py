@@ -82,3 +82,27 @@ def results(scored: Scored) -> Iterator[tuple[str, bytes]]:
             name: record_value(scored.layouts.get(name, BATCH), values, index)
             for name, values in scored.outputs.items()
         })
+
+
+def line_key(key: str, number: int) -> str:
+    """The record key of line `number` of an object `key` that holds many (JSON Lines)."""
+    return f"{key}#{number}"
+
+
+def result_lines(key: str, data: bytes) -> dict[str, bytes]:
+    """The result lines in the result object `key` of an object that holds many, by record
+    key (``<key>#<n>``).
+
+    A line counts only when it is whole: it starts with the key of a line of `key` and ends
+    where its object closes. Anything else (a damaged or foreign line) is scored again.
+    """
+    head = orjson.dumps(line_key(key, 0))[:-2]  # '"<key>#' without the 0 and closing quote
+    found: dict[str, bytes] = {}
+    for line in data.split(b"\n"):
+        line = line.rstrip(b"\r")
+        if not (line.startswith(b"{" + head) and line.endswith(b"}}")):
+            continue
+        digits, quote, rest = line[1 + len(head):].partition(b'":{')
+        if quote and digits.isdigit() and rest:
+            found[line_key(key, int(digits))] = line
+    return found

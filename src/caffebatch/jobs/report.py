@@ -64,6 +64,13 @@ class RunReport:
         """A chunk's results and failures; raises RunError once the failures are too many."""
         with self._lock:
             self.scored += outcome.written
+            # a JSON Lines object is listed once and counts each of its records
+            self.listed += outcome.expanded
+            if self.total is not None:
+                self.total += outcome.expanded
+            if outcome.done:  # records of a JSON Lines object that an earlier attempt wrote
+                self.skipped += outcome.done
+                self.skip_reasons[DONE] = self.skip_reasons.get(DONE, 0) + outcome.done
         for failure in outcome.failures:
             self.failed_one(failure.key, failure.code, failure.message)
 

@@ -6,6 +6,10 @@ result counts only when it is not empty, starts with the one key of its input
 (``{"<key>":{``) and ends where the object closes (``}}``); anything else is scored again
 and overwritten. That costs one read per existing result, many in flight at once, and no
 parse: enough to catch an empty, cut-off or foreign object without decoding large outputs.
+
+A JSON Lines object's result is never done here: it may hold some of its lines only, so the
+run loads the object and its worker keeps the whole result lines that are there
+(pipeline.load).
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from functools import partial
 import orjson
 
 from caffebatch.errors import ObjectError
+from caffebatch.inputs import formats
 from caffebatch.jobs.batches import chunked
 from caffebatch.jobs.storage import Entry, Storage
 
@@ -46,8 +51,8 @@ def complete_results(target: Storage, listing: Iterable[Entry], workers: int) ->
 def _complete(target: Storage, entry: Entry) -> bool:
     if entry.skip is not None or entry.bad_name is not None:
         return True  # not a result: pending passes it by
-    if entry.size == 0:
-        return False
+    if entry.size == 0 or formats.groups(entry.key):
+        return False  # a JSON Lines result may hold some lines only: its worker sees which
     try:
         return is_complete(entry.key, target.get(entry.key, LARGEST_RESULT))
     except ObjectError:  # unreadable, or gone since listed: score it again

@@ -108,7 +108,8 @@ def run_batch(
 
 def input_spec(model: CompiledModel, options: RunOptions) -> InputSpec:
     """What decoding the run's input objects needs to know of the model."""
-    return InputSpec(model.inputs, model.transforms, options.max_image_pixels)
+    return InputSpec(model.inputs, model.transforms, options.max_image_pixels,
+                     options.max_jsonl_bytes, options.max_jsonl_lines)
 
 
 def _recount(target: Storage, report: RunReport) -> None:

@@ -5,7 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from caffebatch.inputs.spec import DEFAULT_MAX_IMAGE_PIXELS
+from caffebatch.inputs.spec import (
+    DEFAULT_MAX_IMAGE_PIXELS,
+    DEFAULT_MAX_JSONL_BYTES,
+    DEFAULT_MAX_JSONL_LINES,
+)
 
 # The codes of a RunError (RunSummary.failure["code"]); a run's model and storage failures
 # have theirs in caffebatch.errors.CODES.
@@ -77,3 +81,5 @@ class RunOptions:
     progress_interval_s: float = 0.5
     model_name: str | None = None       # shown in summary.json
     max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS  # height x width of the largest image
+    max_jsonl_bytes: int = DEFAULT_MAX_JSONL_BYTES    # one JSON Lines object
+    max_jsonl_lines: int = DEFAULT_MAX_JSONL_LINES    # records in one JSON Lines object

@@ -160,6 +160,8 @@ class Execution:
                 ),
                 max_image_pixels=self.ctx.settings.max_image_pixels,
                 retry=RetryPolicy(outage_s=self.ctx.settings.storage_outage_s),
+                max_jsonl_bytes=self.ctx.settings.max_jsonl_bytes,
+                max_jsonl_lines=self.ctx.settings.max_jsonl_lines,
             ),
             progress=self._progress,
             cancel=self.cancel,

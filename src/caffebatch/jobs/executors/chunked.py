@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import socket
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import TypeVar
@@ -20,7 +20,7 @@ from caffebatch.errors import LocationNotFoundError
 from caffebatch.jobs import pipeline
 from caffebatch.jobs.batches import Batch, Scored, batches, results
 from caffebatch.jobs.executors import Job
-from caffebatch.jobs.pipeline import Failure, Outcome
+from caffebatch.jobs.pipeline import Failure, Group, Grouper, Loaded, Outcome
 from caffebatch.jobs.records import Record
 from caffebatch.jobs.spec import Location
 from caffebatch.jobs.storage import Entry, Storage, open_storage
@@ -60,18 +60,27 @@ class ChunkWorker:
         return True
 
     def process(self, entries: list[Entry]) -> Outcome:
-        """Fetch, decode, score and write `entries`; bad inputs are failures, not errors."""
+        """Fetch, decode, score and write `entries`; bad inputs are failures, not errors.
+
+        The records of a group (a JSON Lines object) are batched with the others; its one
+        result object is written once its last record is scored (pipeline.Grouper).
+        """
         source, target, _ = self._parts()
         job = self.job
         load = partial(pipeline.load, source, target, job.inputs, job.options.max_record_bytes)
         loaded = self._spread(self._reads, load, entries, source.remote)
+        groups = [item for item in loaded if isinstance(item, Group)]
+        grouper = Grouper(groups)
+        write = partial(pipeline.write, target)
         written = 0
-        for batch in batches([item for item in loaded if isinstance(item, Record)],
-                             job.batch_size):
-            scored = list(results(self._score(batch)))
-            write = partial(pipeline.write, target)
-            written += len(self._spread(self._writes, write, scored, target.remote))
-        return Outcome(written, tuple(item for item in loaded if isinstance(item, Failure)))
+        for batch in batches(_records(loaded), job.batch_size):
+            ready = list(grouper.add(results(self._score(batch))))
+            written += sum(self._spread(self._writes, write, ready, target.remote))
+        return Outcome(
+            written, tuple(failure for item in loaded for failure in _failures(item)),
+            done=sum(len(group.kept) for group in groups),
+            expanded=sum(len(group.order) - 1 for group in groups),
+        )
 
     def close(self) -> None:
         """Let go of the I/O threads and the storages' connections; safe to call again.
@@ -120,6 +129,20 @@ class ChunkWorker:
         _, _, scorer = self._parts()
         with self._scoring:
             return pipeline.score(scorer, batch)
+
+
+def _records(loaded: list[Loaded]) -> Iterator[Record]:
+    for item in loaded:
+        if isinstance(item, Record):
+            yield item
+        elif isinstance(item, Group):
+            yield from item.records
+
+
+def _failures(item: Loaded) -> tuple[Failure, ...]:
+    if isinstance(item, Failure):
+        return (item,)
+    return item.failures if isinstance(item, Group) else ()
 
 
 def _visible(location: Location) -> None:
