@@ -183,7 +183,10 @@ def test_servers_share_a_store_take_over_a_killed_one_and_cancel_anywhere(
         assert deleted.status_code == 204, deleted.text
         deadline = time.monotonic() + 3 * LEASE_S
         while "deleted or taken over elsewhere" not in running_on.log.read_text():
-            assert time.monotonic() < deadline, "the run did not notice its deletion"
+            assert time.monotonic() < deadline, (
+                "the run did not notice its deletion; its server's log ends:\n"
+                + running_on.log.read_text()[-4000:]
+            )
             time.sleep(0.1)
         time.sleep(2)  # anything still in flight lands
         settled = len(result_versions(s3, third_target))

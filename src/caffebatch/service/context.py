@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from dataclasses import dataclass, field
 
@@ -10,6 +11,8 @@ from caffebatch.service.metrics import ServiceMetrics
 from caffebatch.settings import Settings
 from caffebatch.store import Database
 from caffebatch.store.leases import Lease
+
+log = logging.getLogger("caffebatch.worker")
 
 
 class RunRegistry:
@@ -60,10 +63,13 @@ class RunRegistry:
             return set(self._cancel)
 
     def stop(self, deployment_id: str) -> None:
-        """Ask a run to stop without waiting (its row was deleted, or its lease taken)."""
+        """Ask a run to stop without waiting: its row was deleted (a DELETE sent to any
+        server) or its lease taken. Either the heartbeat or the run's own progress save
+        notices first; the log says it once."""
         with self._lock:
             cancel = self._cancel.get(deployment_id)
-        if cancel is not None:
+        if cancel is not None and not cancel.is_set():
+            log.info("deployment %s: deleted or taken over elsewhere; stopping", deployment_id)
             cancel.set()
 
 

@@ -219,6 +219,7 @@ class Execution:
             if cast("CursorResult[Any]", saved).rowcount:
                 self._save_usage(session, progress)
             else:  # stop scoring for nobody
+                self.ctx.runs.stop(self.id)
                 self.cancel.set()
         # the plan's limits are the instance's: every deployment's usage counts
         with self.ctx.db.session() as session:

@@ -104,7 +104,6 @@ class WorkerPool:
             held = leases.renew(session, self.ctx.lease, mine)
         # a run that just ended has left RUNNING too; stopping it then changes nothing
         for deployment_id in mine - held:
-            log.info("deployment %s: deleted or taken over elsewhere; stopping", deployment_id)
             self.ctx.runs.stop(deployment_id)
 
     def _heartbeat(self) -> None:
