@@ -12,7 +12,7 @@ from onnx import TensorProto, helper, numpy_helper
 from caffebatch.compiler.artifact import load_compiled, save_compiled
 from caffebatch.errors import ModelError
 from caffebatch.model import choose_engine, load_model
-from caffebatch.runtime.backends import BF16, ONNXRUNTIME, OPENVINO, cpu_has_bf16
+from caffebatch.runtime.backends import BACKENDS, BF16, ONNXRUNTIME, OPENVINO, cpu_has_bf16
 from caffebatch.runtime.choice import deviation_line, pick, probe
 from caffebatch.runtime.scorer import Scorer
 from tests.engines import INSTALLED
@@ -149,3 +149,63 @@ def test_a_model_saved_before_engines_were_chosen_loads_with_none(lenet, tmp_pat
     assert (loaded.precision, loaded.engine_choices) == ("f32", ())
     assert Scorer(loaded.onnx.SerializeToString(), engine=loaded.engine).engine == ONNXRUNTIME
     onnx.checker.check_model(loaded.onnx)
+
+
+def lookalike_with_other_rows() -> bytes:
+    """LeNet's input, and an output with one row more than LeNet's `prob`."""
+    graph = helper.make_graph(
+        [helper.make_node("Flatten", ["data"], ["flat"]),
+         helper.make_node("Slice", ["flat", "start", "end", "axis"], ["prob"])],
+        "rows",
+        [helper.make_tensor_value_info("data", TensorProto.FLOAT, ["N", 1, 28, 28])],
+        [helper.make_tensor_value_info("prob", TensorProto.FLOAT, ["N", 11])],
+        [numpy_helper.from_array(np.array([v], np.int64), n)
+         for n, v in (("start", 0), ("end", 11), ("axis", 1))],
+    )
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString()
+
+
+@needs_openvino
+def test_outputs_of_another_shape_are_said_so_not_a_zero_deviation(lenet):
+    reference = Scorer(lenet.onnx.SerializeToString(), threads=1, spin=False)
+    other = Scorer(lookalike_with_other_rows(), threads=1, engine=OPENVINO)
+    choice = pick(reference, {OPENVINO: other}, probe(lenet.inputs, 4), seconds=0.01)
+    trial = next(t for t in choice.trials if t.engine == OPENVINO)
+    assert not trial.matches and choice.engine == ONNXRUNTIME
+    assert trial.mismatch == "prob: shape (4, 11), expected (4, 10)"
+
+
+@needs_openvino
+def test_auto_never_measures_a_backend_unfaithful_to_an_operator_the_model_holds(lenet):
+    from caffebatch.runtime import choice
+
+    assert "TopK" in BACKENDS[OPENVINO].unfaithful
+    top = helper.make_graph(
+        [helper.make_node("Flatten", ["data"], ["flat"]),
+         helper.make_node("TopK", ["flat", "k"], ["prob", "index"], axis=1)],
+        "top",
+        [helper.make_tensor_value_info("data", TensorProto.FLOAT, ["N", 1, 28, 28])],
+        [helper.make_tensor_value_info("prob", TensorProto.FLOAT, ["N", 10]),
+         helper.make_tensor_value_info("index", TensorProto.INT64, ["N", 10])],
+        [numpy_helper.from_array(np.array([10], np.int64), "k")],
+    )
+    # inside a Loop's body too, where SSD's NMS keeps its TopK
+    body = helper.make_graph(
+        [helper.make_node("Identity", ["cond"], ["cond_out"]), *top.node],
+        "body",
+        [helper.make_tensor_value_info("i", TensorProto.INT64, []),
+         helper.make_tensor_value_info("cond", TensorProto.BOOL, [])],
+        [helper.make_tensor_value_info("cond_out", TensorProto.BOOL, [])],
+    )
+    looped = helper.make_graph(
+        [helper.make_node("Loop", ["", ""], [], body=body)], "looped", [], []
+    )
+    top_k, in_loop = (
+        helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString()
+        for graph in (top, looped)
+    )
+    assert "TopK" in choice.operators(top_k) and "TopK" in choice.operators(in_loop)
+    assert "TopK" not in choice.operators(lenet.onnx.SerializeToString())
+    # OpenVINO is installed, yet nothing is measured: ONNX Runtime alone is left
+    assert choice.choose(top_k, {"data": (1, 28, 28)}, batch=2) is None
+    assert choice.choose(lenet.onnx.SerializeToString(), lenet.inputs, batch=2) is not None

@@ -145,6 +145,11 @@ def score(model_dir: str, source: str, target: str, batch_size: int | None, max_
     sys.exit(EXIT_CODES[summary.status])
 
 
+def _how(trial: dict) -> str:
+    # choices recorded before `mismatch` was measured have the deviation only
+    return trial.get("mismatch") or f"by {trial['deviation']:.1e}"
+
+
 def engine_line(model) -> str:
     """`engine: openvino (auto, batch 64: onnxruntime 3.18 ms, openvino 2.59 ms a call)`.
 
@@ -161,7 +166,7 @@ def engine_line(model) -> str:
         f"{t['engine']}{'' if exact else ' ' + t.get('precision', F32)} "
         f"{t['seconds_per_call'] * 1e3:.2f} ms"
         + ("" if t["matches"] or not exact
-           else f" (outputs differ by {t['deviation']:.1e}: not used)")
+           else f" (outputs differ, {_how(t)}: not used)")
         for t in choice["trials"]
     )
     how = "auto" if exact else f"precision {choice['precision']}"

@@ -100,7 +100,8 @@ leaves unspecified, go to the lower label, then the better rank. `clip` (OpenCV'
 extension, which its res10 face detector sets) clips the decoded boxes to [0, 1] first.
 The tie order rests on ONNX TopK's rule (the lower index first among equal values):
 OpenVINO (`--engine openvino`) does not keep it, so where scores tie exactly its detections
-can differ from Caffe's; `auto` keeps ONNX Runtime when they differ on its probe.
+can differ from Caffe's. So `auto` never measures OpenVINO on a model holding a TopK (SSD's
+NMS, ArgMax): a probe batch without exact ties would not show the difference.
 
 **Priors (SSD's PriorBox).** The priors are the same for every record: a constant
 `[1, 2, boxes*4]`, declared with that shape and recorded as `"shared"`; every record's

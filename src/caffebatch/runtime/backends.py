@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import importlib.util
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
 from caffebatch.errors import ExtraMissingError, ModelError
@@ -59,6 +59,9 @@ class Backend:
     install: str  # how to install that package
     precisions: tuple[str, ...]
     open: Callable[[bytes, SessionOptions], Session]
+    # ONNX operators it computes otherwise than the spec says, with how: `auto` never
+    # picks it for a model holding one (a probe batch may not meet the difference)
+    unfaithful: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def installed(self) -> bool:
@@ -144,5 +147,11 @@ def cpu_has_bf16(flags: Sequence[str] | None = None) -> bool:
 
 register(Backend(ONNXRUNTIME, "onnxruntime", "pip install onnxruntime", (F32,), _open_onnxruntime))
 register(
-    Backend(OPENVINO, "openvino", "pip install 'caffebatch[openvino]'", (F32, BF16), _open_openvino)
+    Backend(
+        OPENVINO, "openvino", "pip install 'caffebatch[openvino]'", (F32, BF16), _open_openvino,
+        unfaithful={
+            "TopK": "orders equal values its own way, where ONNX puts the lower index first "
+            "(SSD's NMS and Caffe's ArgMax rest on that order)",
+        },
+    )
 )

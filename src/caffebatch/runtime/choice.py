@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import statistics
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -48,6 +48,7 @@ class Trial:
     relative_time: float = 1.0  # median over rounds of its call time / the reference's
     max_abs: float = 0.0  # max |ours - reference|
     precision: str = F32
+    mismatch: str = ""  # how the first output that disagrees differs ("" when all agree)
 
 
 @dataclass(frozen=True)
@@ -72,20 +73,22 @@ def probe(inputs: Mapping[str, tuple[int, ...]], batch: int) -> dict[str, np.nda
 
 def matches(
     actual: Mapping[str, np.ndarray], expected: Mapping[str, np.ndarray]
-) -> tuple[bool, float, float]:
+) -> tuple[bool, float, float, str]:
     """Whether every output agrees within Caffe's tolerance; the largest deviation, scaled
-    (by the reference output's largest magnitude) and absolute."""
-    ok, worst, worst_abs = True, 0.0, 0.0
+    (by the reference output's largest magnitude) and absolute, over the outputs of equal
+    shape; and how the first output that disagrees differs."""
+    ok, worst, worst_abs, how = True, 0.0, 0.0, ""
     for name, want in expected.items():
         got = actual[name]
+        if got.shape != want.shape:  # e.g. a detector's rows: another number of boxes kept
+            ok, how = False, how or f"{name}: shape {got.shape}, expected {want.shape}"
+            continue
         scale = float(np.nanmax(np.abs(want), initial=0.0)) or 1.0
-        ok = ok and got.shape == want.shape and bool(
-            np.allclose(got, want, rtol=RTOL, atol=ATOL_SCALE * scale, equal_nan=True)
-        )
-        if got.shape == want.shape:
-            difference = float(np.nanmax(np.abs(got - want), initial=0.0))
-            worst, worst_abs = max(worst, difference / scale), max(worst_abs, difference)
-    return ok, worst, worst_abs
+        difference = float(np.nanmax(np.abs(got - want), initial=0.0))
+        worst, worst_abs = max(worst, difference / scale), max(worst_abs, difference)
+        if not np.allclose(got, want, rtol=RTOL, atol=ATOL_SCALE * scale, equal_nan=True):
+            ok, how = False, how or f"{name}: off by up to {difference / scale:.1e} of its scale"
+    return ok, worst, worst_abs, how
 
 
 def pick(
@@ -109,7 +112,7 @@ def pick(
     scorers = {reference.engine: reference, **candidates}
     expected = reference(feeds)  # also the warm-up call
     agreement = {name: matches(s(feeds), expected) for name, s in candidates.items()}
-    agreement[reference.engine] = (True, 0.0, 0.0)
+    agreement[reference.engine] = (True, 0.0, 0.0, "")
     times: dict[str, list[float]] = {name: [] for name in scorers}
     while any(len(t) < min_calls or sum(t) < seconds for t in times.values()):
         for name, scorer in scorers.items():
@@ -120,7 +123,7 @@ def pick(
     trials = tuple(
         Trial(name, statistics.median(t), agreement[name][1], agreement[name][0],
               statistics.median(mine / theirs for mine, theirs in zip(t, base, strict=True)),
-              agreement[name][2], scorers[name].precision)
+              agreement[name][2], scorers[name].precision, agreement[name][3])
         for name, t in times.items()
     )
     batch = len(next(iter(feeds.values())))
@@ -150,7 +153,11 @@ def choose(
     or the one `engine` names, and ONNX Runtime at f32 measures their deviation.
     """
     if precision == F32:
-        others = [name for name in installed() if name != ONNXRUNTIME]
+        held = operators(model)
+        others = [
+            name for name in installed()
+            if name != ONNXRUNTIME and not held & BACKENDS[name].unfaithful.keys()
+        ]
         if not others:
             return None
     else:
@@ -167,6 +174,22 @@ def choose(
         for name in others
     }
     return pick(reference, candidates, probe(inputs, batch), exact=precision == F32)
+
+
+def operators(model: bytes) -> set[str]:
+    """The ONNX operator types in `model`, those of its subgraphs (a Loop's body) too."""
+    import onnx
+
+    def walk(graph: onnx.GraphProto) -> Iterator[str]:
+        for node in graph.node:
+            yield node.op_type
+            for attribute in node.attribute:
+                if attribute.HasField("g"):
+                    yield from walk(attribute.g)
+                for sub in attribute.graphs:
+                    yield from walk(sub)
+
+    return set(walk(onnx.load_from_string(model).graph))
 
 
 def candidates_at(precision: str) -> list[str]:
