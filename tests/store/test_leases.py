@@ -1,5 +1,6 @@
 """Run leases between two servers on one store (SQLite and PostgreSQL): a live lease is never
-requeued, a lapsed one is requeued once, and its first holder then finds it no longer held."""
+requeued, a lapsed one is requeued once, and its first holder then finds it no longer held; a
+run deleted through another server stops, and its row goes once the run released it."""
 
 from __future__ import annotations
 
@@ -56,3 +57,45 @@ def test_a_run_left_running_before_leases_existed_counts_as_lapsed(db: Database)
     with db.session() as session:
         assert leases.requeue_lapsed(session) == [deployment_id]
     assert status_of(db, deployment_id) == states.INITIALIZING
+
+
+def test_a_deletion_elsewhere_takes_the_lease_and_the_row_goes_once_the_run_released_it(
+    db: Database,
+) -> None:
+    runner = leases.Lease(30)
+    running, other = make_deployment(db), make_deployment(db)
+    with db.session() as session:
+        assert leases.claim(session, runner, running, attempts=1)
+        assert leases.claim(session, runner, other, attempts=1)
+        leases.mark_deleting(session, running)
+    with db.session() as session:  # the runner's next renewal stops it; the other run goes on
+        assert leases.renew(session, runner, {running, other}) == {other}
+        assert not states.transition(
+            session, running, states.RUNNING, states.SUCCESS, where=runner.held()
+        )
+        assert leases.finish_deletions(session) == []  # still stopping: its writes under way
+        assert leases.requeue_lapsed(session) == []
+    with db.session() as session:
+        leases.release_deleted(session, runner, other)  # not marked: nothing changes
+        leases.release_deleted(session, runner, running)
+    assert owner_of(db, other) == runner.owner and owner_of(db, running) is None
+    with db.session() as session:
+        assert leases.requeue_lapsed(session) == []  # released, yet never queued again
+        assert leases.finish_deletions(session) == [running]
+    with db.session() as session:
+        assert session.get(Deployment, running) is None
+        assert session.get(Deployment, other) is not None
+
+
+def test_a_deleted_run_whose_server_died_goes_once_its_lease_lapsed(db: Database) -> None:
+    dead = leases.Lease(0.3)
+    deployment_id = make_deployment(db)
+    with db.session() as session:
+        assert leases.claim(session, dead, deployment_id, attempts=1)
+        leases.mark_deleting(session, deployment_id)
+    with db.session() as session:
+        assert leases.finish_deletions(session) == []
+    time.sleep(0.5)
+    with db.session() as session:
+        assert leases.requeue_lapsed(session) == []
+        assert leases.finish_deletions(session) == [deployment_id]

@@ -6,7 +6,9 @@ skipped, started_at, finished_at, records_per_second, the first errors, and fail
 
 from __future__ import annotations
 
-from sqlalchemy import select
+import time
+
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from caffebatch.errors import ConflictError, InvalidRequestError, NotFoundError, RunError
@@ -19,7 +21,7 @@ from caffebatch.service.resources import DeploymentInfo
 from caffebatch.service.spec import DeploymentSpec
 from caffebatch.service.transforms import check_override
 from caffebatch.service.usage import require_room
-from caffebatch.store import states
+from caffebatch.store import leases, states
 from caffebatch.store.tables import Deployment, ModelVersion, Usage
 
 
@@ -131,22 +133,41 @@ def delete_deployment(
     deployment_id: str,
     model_id: str | None = None,
 ) -> None:
-    """Cancel the run if it is in flight here, then remove the deployment.
+    """Cancel the run wherever it is in flight, then remove the deployment.
 
     It waits for the run to end, so that no result lands after the answer: the writes under
     way finish (each within the storage's outage budget) and the queued ones are dropped.
-    A run still ending after `cancel_wait_s` is a ConflictError (DELETE again); the run
-    carries on stopping.
+    A run on another server is asked through the store (`leases.mark_deleting`) and waited
+    for the same way. A run still ending after `cancel_wait_s` is a ConflictError (DELETE
+    again); the run carries on stopping, and the row goes once it has.
     """
     deployment = deployment_row(session, principal, instance_id, deployment_id, model_id)
-    if deployment.status == states.RUNNING and not ctx.runs.cancel(
-            deployment.id, ctx.settings.cancel_wait_s):
+    if deployment.status == states.RUNNING and not _stopped(ctx, deployment):
         raise ConflictError(f"the run of deployment {deployment_id!r} is still finishing its "
                             "writes; send the DELETE again", code="run_stopping")
-    session.delete(deployment)
-    session.flush()
+    session.execute(delete(Deployment).where(Deployment.id == deployment.id))
 
 
+def _stopped(ctx: ServiceContext, deployment: Deployment) -> bool:
+    """Whether the run of this RUNNING deployment ended within `cancel_wait_s`."""
+    wait_s = ctx.settings.cancel_wait_s
+    if deployment.id in ctx.runs.ids() or deployment.lease_owner is None:
+        return ctx.runs.cancel(deployment.id, wait_s)
+    with ctx.db.session() as session:
+        leases.mark_deleting(session, deployment.id)
+    deadline = time.monotonic() + wait_s
+    while True:
+        with ctx.db.session() as session:
+            stopping = session.scalar(
+                select(Deployment.id).where(
+                    Deployment.id == deployment.id, ~leases.stopped_elsewhere()
+                )
+            )
+        if stopping is None:  # stopped, or already removed by a heartbeat's clean-up
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(min(0.2, ctx.settings.lease_s / 10))
 def status_details(deployment: Deployment | DeploymentInfo) -> StatusDetails:
     """A deployment's stored progress as status details, with the deployment's own status."""
     return StatusDetails.from_json({**(deployment.progress or {}), "status": deployment.status})

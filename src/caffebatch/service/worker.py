@@ -89,9 +89,14 @@ class WorkerPool:
         self._executor.shutdown(wait=True, cancel_futures=True)
 
     def recover(self) -> int:
-        """Requeue the runs whose lease lapsed (their server died), never a live server's."""
+        """Requeue the runs whose lease lapsed (their server died), never a live server's;
+        remove the deleted ones that have stopped."""
         with self.ctx.db.session() as session:
             requeued = leases.requeue_lapsed(session, keep=self.ctx.runs.ids())
+            removed = leases.finish_deletions(session)
+        if removed:
+            log.info("removed %d deleted deployment(s) once stopped: %s",
+                     len(removed), ", ".join(removed))
         if requeued:
             log.info("requeued %d interrupted run(s): %s", len(requeued), ", ".join(requeued))
             self.ctx.wake.set()
@@ -150,9 +155,18 @@ class WorkerPool:
             log.exception("deployment %s: the run crashed", deployment_id)
             self._fail(deployment_id, error)
         finally:
+            self._release_if_deleted(deployment_id)
             self.ctx.runs.finish(deployment_id)
             self.ctx.metrics.run_ended(deployment_id)
             self.ctx.wake.set()
+
+    def _release_if_deleted(self, deployment_id: str) -> None:
+        """A DELETE sent elsewhere waits for this: the run has ended, its writes are done."""
+        try:
+            with self.ctx.db.session() as session:
+                leases.release_deleted(session, self.ctx.lease, deployment_id)
+        except Exception:  # the lease lapses instead, and the row goes then
+            log.exception("deployment %s: could not release the deleted run", deployment_id)
 
     def _fail(self, deployment_id: str, error: Exception) -> None:
         """A run that crashed ends as FAILURE, rather than staying RUNNING until a restart."""

@@ -8,6 +8,12 @@ where the results stop. A live server's runs are never requeued. Every write a r
 (progress, usage, its end) is conditioned on its lease, so a server that lost one (a pause
 longer than the lease) stops instead of counting twice.
 
+A DELETE sent to a server that does not run the deployment marks the row `deleting`: the
+running server no longer holds the lease from then on, so its next renewal or progress save
+stops the run; once the run has ended (its writes under way finished) that server releases
+the lease, and the row may go. A marked row whose lease lapsed (its server died) may go at
+once. Nothing requeues a marked row.
+
 Leases are compared on the servers' clocks (UTC), so the servers' clocks must agree to well
 within the lease's length (NTP does).
 """
@@ -21,7 +27,7 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, exists, or_, select, update
+from sqlalchemy import ColumnElement, delete, exists, or_, select, update
 from sqlalchemy.orm import Session
 
 from caffebatch.store import states
@@ -46,7 +52,11 @@ class Lease:
 
     def held(self) -> ColumnElement[bool]:
         """The condition a deployment row meets while this server holds its run."""
-        return (Deployment.status == states.RUNNING) & (Deployment.lease_owner == self.owner)
+        return (
+            (Deployment.status == states.RUNNING)
+            & (Deployment.lease_owner == self.owner)
+            & ~Deployment.deleting
+        )
 
     def not_elsewhere(self, deployment_id: str) -> ColumnElement[bool]:
         """The deployment is this server's, or gone: no other server runs it, none will rerun
@@ -88,9 +98,11 @@ def renew(session: Session, lease: Lease, deployment_ids: set[str]) -> set[str]:
 
 def lapsed() -> ColumnElement[bool]:
     """RUNNING with no lease in force: its server stopped renewing it (or predates leases)."""
-    return (Deployment.status == states.RUNNING) & or_(
-        Deployment.lease_expires_at.is_(None), Deployment.lease_expires_at < utcnow()
-    )
+    return (Deployment.status == states.RUNNING) & ~Deployment.deleting & _expired()
+
+
+def _expired() -> ColumnElement[bool]:
+    return or_(Deployment.lease_expires_at.is_(None), Deployment.lease_expires_at < utcnow())
 
 
 def requeue_lapsed(session: Session, keep: Collection[str] = ()) -> list[str]:
@@ -110,3 +122,39 @@ def requeue_lapsed(session: Session, keep: Collection[str] = ()) -> list[str]:
             session, deployment_id, states.RUNNING, states.INITIALIZING, where=lapsed(), **RELEASED
         )
     ]
+
+
+def mark_deleting(session: Session, deployment_id: str) -> None:
+    """Ask the server running this deployment to stop it: it holds the lease no longer."""
+    session.execute(
+        update(Deployment).where(Deployment.id == deployment_id).values(deleting=True)
+    )
+
+
+def stopped_elsewhere() -> ColumnElement[bool]:
+    """A row marked `deleting` that no server is still stopping: it ended or released its
+    lease (its writes are done), or the lease lapsed (its server died)."""
+    return Deployment.deleting & (
+        (Deployment.status != states.RUNNING) | Deployment.lease_owner.is_(None) | _expired()
+    )
+
+
+def release_deleted(session: Session, lease: Lease, deployment_id: str) -> None:
+    """After a run of this server ended: if its row is marked `deleting`, say it stopped."""
+    session.execute(
+        update(Deployment)
+        .where(
+            Deployment.id == deployment_id,
+            Deployment.lease_owner == lease.owner,
+            Deployment.deleting,
+        )
+        .values(**RELEASED)
+    )
+
+
+def finish_deletions(session: Session) -> list[str]:
+    """Remove the rows marked `deleting` whose run has stopped; their ids. What a DELETE
+    answered 409 `run_stopping` for goes here, once its run has ended."""
+    return list(
+        session.scalars(delete(Deployment).where(stopped_elsewhere()).returning(Deployment.id))
+    )
