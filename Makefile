@@ -66,7 +66,7 @@ chromium:
 postgresql:
 	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y postgresql)
 
-# ruff, and mypy with the settings in pyproject.toml (strict on jobs/, compiler/, service/)
+# ruff, and mypy with the settings in pyproject.toml (strict, on the whole package)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests
 	$(VENV)/bin/mypy

@@ -24,7 +24,8 @@ basic = HTTPBasic(auto_error=False, description="A user's name and password")
 
 
 def get_context(request: Request) -> ServiceContext:
-    return request.app.state.context
+    context: ServiceContext = request.app.state.context
+    return context
 
 
 ContextDep = Annotated[ServiceContext, Depends(get_context)]

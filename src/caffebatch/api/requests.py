@@ -27,7 +27,7 @@ UNMATCHED = "(unmatched)"  # a path no route knows: one label, whatever was aske
 def request_id_of(scope: Scope) -> str:
     for name, value in scope.get("headers", ()):
         if name == HEADER.encode():
-            offered = value.decode("latin-1")
+            offered = bytes(value).decode("latin-1")
             if SANE_ID.fullmatch(offered):
                 return offered
     return uuid.uuid4().hex

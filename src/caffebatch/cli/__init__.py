@@ -50,7 +50,8 @@ class LazyGroup(click.Group):
             except ExtraMissingError as error:
                 raise click.UsageError(str(error), ctx) from error
         module_name, attribute = target.split(":")
-        return getattr(importlib.import_module(module_name), attribute)
+        command: click.Command = getattr(importlib.import_module(module_name), attribute)
+        return command
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         rows = [(name, SHORT_HELP.get(name, "")) for name in COMMANDS]

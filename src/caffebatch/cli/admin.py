@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
+if TYPE_CHECKING:
+    from caffebatch.service.context import ServiceContext
 
-def _context():  # type: ignore[no-untyped-def]
+
+def _context() -> ServiceContext:
     from caffebatch.service.context import open_context
     from caffebatch.settings import Settings
 

@@ -5,13 +5,19 @@ from __future__ import annotations
 import secrets
 import sys
 import threading
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from caffebatch.cli.ray_flags import ray_options, ray_settings
 from caffebatch.runtime.backends import BF16, F32, engine_names
+
+if TYPE_CHECKING:
+    from caffebatch.compiler.compile import CompiledModel
+    from caffebatch.inputs.transform import TransformSpec
+    from caffebatch.jobs import RunSummary, StatusDetails
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_PARTIAL = 0, 1, 2, 3
 
@@ -122,6 +128,7 @@ def score(model_dir: str, source: str, target: str, batch_size: int | None, max_
     except RunError as error:
         raise click.UsageError(error.message) from error
     try:
+        assert plan.batch_size is not None  # planned with the model, so resolved
         model = choose_engine(model, engine, batch=plan.batch_size, threads=threads,
                               precision=precision)
     except (ExtraMissingError, ModelError) as error:
@@ -145,12 +152,12 @@ def score(model_dir: str, source: str, target: str, batch_size: int | None, max_
     sys.exit(EXIT_CODES[summary.status])
 
 
-def _how(trial: dict) -> str:
+def _how(trial: Mapping[str, Any]) -> str:
     # choices recorded before `mismatch` was measured have the deviation only
     return trial.get("mismatch") or f"by {trial['deviation']:.1e}"
 
 
-def engine_line(model) -> str:
+def engine_line(model: CompiledModel) -> str:
     """`engine: openvino (auto, batch 64: onnxruntime 3.18 ms, openvino 2.59 ms a call)`.
 
     At bf16 a second line says how far its outputs are from f32 (`choice.deviation_line`).
@@ -175,7 +182,7 @@ def engine_line(model) -> str:
     return line if deviation is None else f"{line}\n{deviation}"
 
 
-def _read_transforms(path: str) -> dict:
+def _read_transforms(path: str) -> dict[str, TransformSpec]:
     """The transforms in a --transform file; a usage error says what is wrong with it."""
     import json
     from pathlib import Path
@@ -192,7 +199,7 @@ def _read_transforms(path: str) -> dict:
         raise click.UsageError(str(error)) from error
 
 
-def one_line(summary, run_id: str) -> str:
+def one_line(summary: RunSummary, run_id: str) -> str:
     """`SUCCESS: 360 scored, 0 failed, 0 skipped of 360 in 0.4 s (900 records/s), run ID`."""
     seconds = (summary.finished_at - summary.started_at).total_seconds()
     return (
@@ -205,7 +212,7 @@ def one_line(summary, run_id: str) -> str:
 class _progress_display:
     """A rich progress bar on a terminal (records, rate, errors, time left); silent otherwise."""
 
-    def __enter__(self):
+    def __enter__(self) -> Callable[[StatusDetails], None] | None:
         if not sys.stderr.isatty():
             self._bar = None
             return None
@@ -227,11 +234,14 @@ class _progress_display:
         self._bar.start()
         return self.update
 
-    def update(self, progress) -> None:
-        total = None if progress.total is None else progress.total - progress.skipped
-        self._bar.update(self._task, total=total, completed=progress.scored + progress.failed,
-                         rate=progress.records_per_second, failed=progress.failed)
+    def update(self, progress: StatusDetails) -> None:
+        assert self._bar is not None  # handed out by __enter__ only with a bar
+        scored, failed, skipped = (progress.scored or 0, progress.failed or 0,
+                                   progress.skipped or 0)  # a run's progress counts them all
+        total = None if progress.total is None else progress.total - skipped
+        self._bar.update(self._task, total=total, completed=scored + failed,
+                         rate=progress.records_per_second or 0.0, failed=failed)
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         if self._bar is not None:
             self._bar.stop()

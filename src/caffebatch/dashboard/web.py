@@ -53,7 +53,8 @@ def root(request: Request) -> str:
 
 
 def get_dashboard(request: Request) -> Dashboard:
-    return request.app.state.dashboard
+    dashboard: Dashboard = request.app.state.dashboard
+    return dashboard
 
 
 DashboardDep = Annotated[Dashboard, Depends(get_dashboard)]

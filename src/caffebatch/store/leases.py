@@ -26,6 +26,7 @@ import uuid
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import ColumnElement, delete, exists, or_, select, update
 from sqlalchemy.orm import Session
@@ -66,12 +67,12 @@ class Lease:
             or_(Deployment.lease_owner.is_(None), Deployment.lease_owner != self.owner),
         )
 
-    def terms(self) -> dict[str, object]:
+    def terms(self) -> dict[str, Any]:
         """The column values that take or renew the lease."""
         return {"lease_owner": self.owner, "lease_expires_at": self.until()}
 
 
-RELEASED: dict[str, object] = {"lease_owner": None, "lease_expires_at": None}
+RELEASED: dict[str, Any] = {"lease_owner": None, "lease_expires_at": None}
 
 
 def claim(session: Session, lease: Lease, deployment_id: str, attempts: int) -> bool:

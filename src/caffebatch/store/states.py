@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import ColumnElement, update
 from sqlalchemy.orm import Session
@@ -22,6 +22,9 @@ from sqlalchemy.orm import Session
 from caffebatch.errors import ConflictError, LimitExceededError
 from caffebatch.jobs import RunStatus
 from caffebatch.store.tables import Deployment, utcnow
+
+if TYPE_CHECKING:
+    from sqlalchemy import CursorResult
 
 
 class DeploymentStatus(StrEnum):
@@ -90,7 +93,8 @@ def run_end(status: RunStatus, cancel: Cancel) -> RunEnd:
 
 def check(current: str, target: str) -> None:
     """Raise ConflictError unless the table allows `current` -> `target`."""
-    if target not in TRANSITIONS.get(current, frozenset()):
+    allowed: frozenset[DeploymentStatus] = TRANSITIONS.get(DeploymentStatus(current), frozenset())
+    if target not in allowed:
         raise ConflictError(
             f"a deployment cannot go from {current} to {target}", code="invalid_transition"
         )
@@ -121,4 +125,4 @@ def transition(
         .values(status=target, modified_at=utcnow(), **values)
         .execution_options(synchronize_session=False)
     )
-    return result.rowcount == 1
+    return cast("CursorResult[Any]", result).rowcount == 1

@@ -15,6 +15,7 @@ from caffebatch.api.paths import PathScope, add_routes
 from caffebatch.api.schemas import (
     EmptyList,
     JsonPatchOperation,
+    Link,
     PublishedModelCreate,
     PublishedModelList,
     PublishedModelPublic,
@@ -67,8 +68,8 @@ def list_models(
         limit=limit,
         count=page.total,
         resources=[views.model_public(m, page.deployment_counts[m.id], base) for m in page.models],
-        first={"url": f"{url}?limit={limit}"},
-        next={"url": f"{url}?limit={limit}&start={following}"} if following < page.total else None,
+        first=Link(url=f"{url}?limit={limit}"),
+        next=Link(url=f"{url}?limit={limit}&start={following}") if following < page.total else None,
     )
 
 

@@ -7,6 +7,8 @@ Revision ID: 0001
 Revises: (none)
 """
 
+from datetime import datetime
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -16,11 +18,11 @@ branch_labels = None
 depends_on = None
 
 
-def _id(name: str = "id") -> sa.Column:
+def _id(name: str = "id") -> sa.Column[str]:
     return sa.Column(name, sa.String(36), nullable=False)
 
 
-def _time(name: str) -> sa.Column:
+def _time(name: str) -> sa.Column[datetime]:
     # tables.UTCDateTime stores an aware DateTime; the decorator adds nothing to the DDL
     return sa.Column(name, sa.DateTime(timezone=True), nullable=False)
 
