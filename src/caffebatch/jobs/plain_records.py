@@ -72,7 +72,7 @@ def plain_arrays(
             return None
         if not (values.max() < _EXACT_BOUND and values.min() > -_EXACT_BOUND):
             return None
-        arrays[name] = values.astype(np.float32).reshape(shape)
+        arrays[name] = values.reshape(shape).astype(np.float32)
     return arrays
 
 
