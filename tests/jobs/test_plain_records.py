@@ -88,6 +88,28 @@ def test_the_fast_path_gives_the_exact_paths_bits(case):
     assert outcome(decode, "k", data, inputs, LIMIT * 1024) == exact
 
 
+# What an edit puts in: structure, number characters, the starts of true, false and null.
+EDIT_BYTES = st.sampled_from([b"[", b"]", b"{", b"}", b",", b":", b'"', b"-", b"+", b".", b"e",
+                              b"0", b"1", b" ", b"t", b"f", b"n", b"\\", b"[]", b"[1]", b""])
+
+
+@settings(max_examples=400, deadline=None)
+@given(plain_records(), st.lists(st.tuples(st.integers(0, 10**6), st.integers(0, 1), EDIT_BYTES),
+                                 min_size=1, max_size=3))
+def test_an_edited_record_gets_the_exact_paths_outcome(case, edits):
+    """A byte or two inserted, replaced or deleted: the same arrays or the same error."""
+    data, inputs = case
+    for at, replace, text in edits:
+        at %= len(data) + 1
+        data = data[:at] + text + data[at + replace:]
+    exact = outcome(decode_exactly, "k", data, inputs)
+    fast = plain_arrays(data, inputs)
+    if fast is not None:
+        assert bits(fast) == exact
+    if data:
+        assert outcome(decode, "k", data, inputs, LIMIT * 1024) == exact
+
+
 @pytest.mark.parametrize("form", ["{!r}", "{:.17g}", "{:.15g}", "{:.9e}", "{:.3g}"])
 def test_random_doubles_give_the_exact_paths_bits(form):
     """Doubles of random bits below 2**53 (subnormals too), written as Python writes them."""
