@@ -1,0 +1,85 @@
+"""CPU per record of records.decode: its fast path (plain_records) against its exact path.
+
+    .venv/bin/python benchmarks/decode.py [--rounds 9] [--against /tmp/records_main.py]
+
+LeNet: the 360 examples/digits inputs (1x28x28, about 5 KB each). GoogLeNet size: one record
+of 1x3x224x224 random float32 values written by `json.dumps` (3.05 MB), as benchmarks/pipeline.py
+writes them. Each round times every version in turn (the order alternating), with
+time.process_time; the best round of each is printed, with the ratios to the exact path.
+`--against` adds another records.py (main's, say) as a third version. Results go to
+BENCHMARKS.md by hand.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+from caffebatch.jobs import records
+
+LIMIT = 64 * 1024 * 1024
+Decode = Callable[[str, bytes, dict[str, tuple[int, ...]], int], object]
+
+
+def load(path: str) -> Decode:
+    spec = importlib.util.spec_from_file_location("records_other", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["records_other"] = module  # dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module.decode
+
+
+def exactly(key: str, data: bytes, inputs: dict[str, tuple[int, ...]], limit: int) -> object:
+    return records.decode_exactly(key, data, inputs)
+
+
+def cpu_per_record(decode: Decode, objects: list[bytes], inputs, repeat: int) -> float:
+    started = time.process_time()
+    for _ in range(repeat):
+        for data in objects:
+            decode("k", data, inputs, LIMIT)
+    return (time.process_time() - started) / (repeat * len(objects))
+
+
+def compare(label: str, versions: dict[str, Decode], objects, inputs, repeat, rounds) -> None:
+    best = dict.fromkeys(versions, float("inf"))
+    order = list(versions)
+    for round_ in range(rounds):
+        for name in order if round_ % 2 == 0 else reversed(order):
+            best[name] = min(best[name], cpu_per_record(versions[name], objects, inputs, repeat))
+    unit, scale = ("µs", 1e6) if best["exact"] < 1e-3 else ("ms", 1e3)
+    figures = ", ".join(f"{name} {best[name] * scale:.2f} {unit}" for name in order)
+    ratios = ", ".join(f"{name}/exact {best[name] / best['exact']:.3f}"
+                       for name in order if name != "exact")
+    print(f"{label}: {figures}; {ratios}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rounds", type=int, default=9)
+    parser.add_argument("--against", help="another records.py, timed as 'other'")
+    arguments = parser.parse_args()
+    versions: dict[str, Decode] = {"fast": records.decode, "exact": exactly}
+    if arguments.against:
+        versions["other"] = load(arguments.against)
+    digits = [path.read_bytes() for path in sorted((ROOT / "examples/digits/inputs").iterdir())]
+    compare("LeNet, 360 records, CPU per record", versions, digits, {"data": (1, 28, 28)},
+            repeat=3, rounds=arguments.rounds)
+    image = np.random.default_rng(0).random((1, 3, 224, 224), dtype=np.float32)
+    big = [json.dumps({"data": image.tolist()}).encode()]
+    compare(f"GoogLeNet size, {len(big[0]) / 1e6:.2f} MB, CPU per record", versions, big,
+            {"data": (3, 224, 224)}, repeat=1, rounds=arguments.rounds)
+
+
+if __name__ == "__main__":
+    main()
