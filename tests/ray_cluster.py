@@ -82,17 +82,25 @@ class RayNode:
             time.sleep(0.05)
         self.process.wait(timeout=10)
 
-    def titles(self) -> set[str]:
-        """What the node's processes are doing now: Ray titles a worker process after its
-        actor and the method it runs (``ray::ChunkWorker.process``)."""
-        found = set()
+    def titles(self) -> dict[int, str]:
+        """What the node's processes are doing now, by pid: Ray titles a worker process
+        after its actor and the method it runs (``ray::ChunkWorker.process``)."""
+        found = {}
         for pid in self.pids():
             try:
                 with open(f"/proc/{pid}/cmdline", "rb") as command:
-                    found.add(command.read().split(b"\0")[0].decode(errors="replace"))
+                    found[pid] = command.read().split(b"\0")[0].decode(errors="replace")
             except (FileNotFoundError, ProcessLookupError):
                 pass
         return found
+
+    def kill_workers(self, title: str) -> list[int]:
+        """SIGKILL the node's processes whose title starts with `title` (an actor's worker
+        processes, say); the pids killed."""
+        killed = [pid for pid, name in self.titles().items() if name.startswith(title)]
+        for pid in killed:
+            os.kill(pid, signal.SIGKILL)
+        return killed
 
     def started(self) -> bool:
         return STARTED in self.log.read_text(errors="replace")
@@ -107,6 +115,7 @@ class RayCluster:
     nodes: list[RayNode] = field(default_factory=list)
     gcs_port: int = 0
     env: dict[str, str] = field(default_factory=dict)
+    seen: list[dict] = field(default_factory=list)  # the alive nodes, when last asked
 
     def __post_init__(self) -> None:
         self.gcs_port = free_port()
@@ -134,7 +143,8 @@ class RayCluster:
         """Add worker nodes until `count` are alive (after a test killed one, say)."""
         if len(self.nodes) >= count:
             return
-        self.wait_for_nodes(len(self.nodes))  # a killed node is gone from the GCS's view first
+        if len(self.seen) > len(self.nodes):  # a killed node must be gone from the GCS's view
+            self.wait_for_nodes(len(self.nodes))
         workers = [self._node(head=False) for _ in range(count - len(self.nodes))]
         self.nodes.extend(workers)
         for node in workers:
@@ -171,6 +181,7 @@ class RayCluster:
             if time.monotonic() > deadline:
                 raise RuntimeError(f"{len(alive)} Ray nodes alive, not {count}:\n{self.logs()}")
             time.sleep(0.5)
+        self.seen = alive
         return alive
 
     def logs(self) -> str:
@@ -186,6 +197,7 @@ class RayCluster:
             "--num-cpus", str(self.cpus_per_node), "--num-gpus", "0",
             "--object-store-memory", str(self.object_store_mib * 1024 * 1024),
             "--temp-dir", str(temp_dir), "--disable-usage-stats",
+            "--include-log-monitor", "false",  # it streams workers' output to drivers: not ours
             "--node-manager-port", str(free_port()), "--object-manager-port", str(free_port()),
             "--min-worker-port", str(low), "--max-worker-port", str(low + WORKER_PORTS - 1),
             "--dashboard-agent-listen-port", str(free_port()),

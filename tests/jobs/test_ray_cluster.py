@@ -23,7 +23,7 @@ from tests.ray_cluster import RayCluster
 
 pytestmark = pytest.mark.slow
 
-COUNT = 3000  # inputs of the run a node is killed in; the other run scores the first 1000
+COUNT = 1500  # inputs of the runs that lose actors; the other scores the first 600
 SCORING = "ray::ChunkWorker.process"  # the title of a Ray worker process doing a chunk
 CLI = [sys.executable, "-m", "caffebatch", "score", "lenet", "--engine", "onnxruntime"]
 TIMEOUT_S = 240
@@ -87,15 +87,15 @@ def summary(folder: Path, run_id: str) -> dict:
 
 def test_two_nodes_score_the_same_bytes_as_the_local_executor(cluster, reference, tmp_path):
     cluster.ensure(2)
-    assert [node["cpus"] for node in cluster.wait_for_nodes(2)] == [1.0, 1.0]
-    count = 1000
+    assert [node["cpus"] for node in cluster.seen] == [1.0, 1.0]  # two nodes, as the GCS sees
+    count = 600
     work = working_folder(reference, tmp_path, count)
     run = score_on(cluster, work, "ray")
     busy = [False] * len(cluster.nodes)  # which nodes were seen scoring a chunk
     deadline = time.monotonic() + TIMEOUT_S
     while run.poll() is None and time.monotonic() < deadline:
         for index, node in enumerate(cluster.nodes):
-            busy[index] = busy[index] or SCORING in node.titles()
+            busy[index] = busy[index] or SCORING in node.titles().values()
         time.sleep(0.02)
     stdout, stderr = run.communicate(timeout=10)
     assert run.returncode == 0, stderr[-2000:]
@@ -111,6 +111,40 @@ def test_two_nodes_score_the_same_bytes_as_the_local_executor(cluster, reference
     assert (written["scored"], written["failed"]) == (count, 0)
 
 
+def test_every_actor_lost_fails_the_run_with_true_counts_then_a_rerun_completes(
+        cluster, reference, tmp_path):
+    """docs/ray.md: with no actor left the run fails (executor_error), saying what it wrote;
+    the rerun scores the rest."""
+    cluster.ensure(2)
+    work = working_folder(reference, tmp_path, COUNT)
+    out = work / "out"
+    run = score_on(cluster, work, "lost")
+    deadline = time.monotonic() + TIMEOUT_S
+    while run.poll() is None and time.monotonic() < deadline:
+        if out.is_dir() and len(os.listdir(out)) > 300:
+            break
+        time.sleep(0.02)
+    assert run.poll() is None, run.communicate()[1][-2000:]
+    killed = [pid for node in cluster.nodes for pid in node.kill_workers("ray::ChunkWorker")]
+    assert len(killed) == 2  # one actor on each node; the nodes themselves live on
+    stdout, stderr = run.communicate(timeout=TIMEOUT_S)
+    assert run.returncode == 1, stderr[-2000:]
+    assert "every Ray actor of the run was lost" in stderr
+    landed = len(results(out))
+    assert 0 < landed < COUNT
+    written = summary(out, "lost")
+    assert (written["status"], written["failure"]["code"]) == ("FAILURE", "executor_error")
+    assert (written["scored"], written["failed"]) == (landed, 0)  # what was written, no more
+    assert f"FAILURE: {landed} scored" in stdout
+
+    again = score_on(cluster, work, "rerun")
+    stdout, stderr = again.communicate(timeout=TIMEOUT_S)
+    assert again.returncode == 0, stderr[-2000:]
+    assert (f"SUCCESS: {COUNT - landed} scored, 0 failed, {landed} skipped of {COUNT}"
+            in stdout)
+    assert results(out) == results(reference / "local")
+
+
 def test_a_worker_node_killed_mid_run_loses_and_duplicates_no_record(cluster, reference,
                                                                       tmp_path):
     """docs/ray.md: the chunks of a lost actor go to the actors left; the run completes."""
@@ -122,7 +156,7 @@ def test_a_worker_node_killed_mid_run_loses_and_duplicates_no_record(cluster, re
     deadline = time.monotonic() + TIMEOUT_S
     # kill the worker node once results are landing and it is in the middle of a chunk
     while run.poll() is None and time.monotonic() < deadline:
-        if out.is_dir() and len(os.listdir(out)) > 300 and SCORING in worker.titles():
+        if out.is_dir() and len(os.listdir(out)) > 300 and SCORING in worker.titles().values():
             break
         time.sleep(0.02)
     assert run.poll() is None, run.communicate()[1][-2000:]
