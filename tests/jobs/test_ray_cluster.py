@@ -175,7 +175,6 @@ def test_a_worker_node_killed_mid_run_loses_and_duplicates_no_record(cluster, re
     written = summary(out, "killed")
     assert (written["status"], written["scored"], written["failed"]) == ("SUCCESS", COUNT, 0)
     assert (out / "_caffebatch/killed/errors.jsonl").read_bytes() == b""
-    assert len(cluster.wait_for_nodes(1)) == 1  # the cluster saw the node go
 
     # a rerun finds every result complete, and starts nothing
     again = score_on(cluster, work, "again")
