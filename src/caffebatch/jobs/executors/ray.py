@@ -211,8 +211,8 @@ class _Pool:
         if not self.alive:
             raise RunError(EXECUTOR_FAILED,
                            f"every Ray actor of the run was lost; the last: {lost.message}") from lost
-        log.warning("lost a Ray actor of the run (%s); its chunks go to the %d left",
-                    _first_line(lost.message), len(self.alive))
+        log.warning("a Ray actor of the run was lost (%s); its chunks go to the %d actor(s) "
+                    "left", _first_line(lost.message), len(self.alive))
 
 
 def pool_shape(settings: RaySettings, total: dict[str, float],
@@ -256,7 +256,7 @@ def _get(ray: Any, ref: Any) -> Any:
         if isinstance(cause, CaffebatchError):
             raise cause from error
         raise RunError(EXECUTOR_FAILED, f"a Ray task failed: {error}") from error
-    except ray.exceptions.RayError as error:  # an actor or its node died, or its result
+    except ray.exceptions.RayError as error:  # the actor, its node or the call's result is gone
         raise _WorkerLost(EXECUTOR_FAILED, f"Ray lost a worker: {error}") from error
 
 
