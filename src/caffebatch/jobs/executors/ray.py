@@ -13,8 +13,10 @@ Ray is an optional extra: it is imported when a run starts, never when this modu
 from __future__ import annotations
 
 import itertools
+import logging
 import threading
-from collections.abc import Generator, Iterable
+from collections import deque
+from collections.abc import Generator, Iterable, Iterator
 from dataclasses import replace
 from typing import Any
 
@@ -26,10 +28,13 @@ from caffebatch.jobs.pipeline import Outcome
 from caffebatch.jobs.storage import Entry
 from caffebatch.settings import RaySettings  # one definition, shared with the service and CLI
 
+log = logging.getLogger("caffebatch.jobs")
+
 INSTALL = "pip install 'caffebatch[ray]'"
 EXECUTOR_FAILED = "executor_error"
 POLL_S = 0.1  # how often the driver looks at the cancel flag while it waits
 MIB = 1024 * 1024
+KILL_WAIT_S = 10.0  # how long closing waits for killed actors to be gone
 
 _connecting = threading.Lock()
 
@@ -91,35 +96,27 @@ class RayExecutor:
             return
         chunks = itertools.chain([first], chunks)
         ray = connect(self.settings)
-        workers = self._start(ray, job)
-        depth = self.settings.tasks_per_actor
-        load = [0] * len(workers)
-        in_flight: dict[Any, int] = {}  # object ref -> the worker doing it
-        exhausted, most = False, depth * len(workers)
-        finished = False
+        pool = _Pool(ray, self._start(ray, job), self.settings.tasks_per_actor)
+        again: deque[list[Entry]] = deque()  # the chunks of lost workers, done first
+        exhausted = finished = False
         try:
             while True:
-                while not exhausted and len(in_flight) < most and not self._cancelled():
-                    chunk = next(chunks, None)
+                while (again or not exhausted) and pool.has_room() and not self._cancelled():
+                    chunk = again.popleft() if again else next(chunks, None)
                     if chunk is None:
                         exhausted = True
                         break
-                    index = load.index(min(load))
-                    in_flight[workers[index].process.remote(chunk)] = index
-                    load[index] += 1
-                if not in_flight or self._cancelled():
-                    finished = not in_flight and not self._cancelled()
+                    pool.submit(chunk)
+                if pool.idle() or self._cancelled():
+                    finished = pool.idle() and not self._cancelled()
                     return
-                done, _ = ray.wait(list(in_flight), num_returns=1, timeout=POLL_S)
-                for ref in done:
-                    load[in_flight.pop(ref)] -= 1
-                    yield _get(ray, ref)
+                for chunk, outcome in pool.finished():
+                    if outcome is not None:
+                        yield outcome
+                    else:
+                        again.append(chunk)
         finally:
-            if finished:  # idle workers can let go of their threads; a kill runs no Python
-                ray.wait([worker.close.remote() for worker in workers],
-                         num_returns=len(workers), timeout=POLL_S * 10)
-            for worker in workers:  # a result is written atomically, so killing loses none
-                ray.kill(worker)
+            pool.close(finished)
 
     def _cancelled(self) -> bool:
         return self._cancel is not None and self._cancel.is_set()
@@ -130,7 +127,8 @@ class RayExecutor:
                                        ray.available_resources())
         threads = job.threads or max(1, int(cpus))
         shared = ray.put(replace(job, threads=threads))
-        # No restarts: a worker that dies fails the run, and a rerun resumes where it stopped.
+        # No restarts: the chunks of a worker that dies go to the others (_Pool), and a
+        # restarted actor would wait for room that a lost node no longer has.
         actor = ray.remote(ChunkWorker).options(num_cpus=cpus, num_gpus=gpus, max_concurrency=2)
         workers = [actor.remote(shared) for _ in range(count)]
         try:
@@ -151,6 +149,70 @@ class RayExecutor:
                 ray.kill(worker)
             raise
         return workers
+
+
+class _Pool:
+    """The actors and the chunks in flight on them, at most `depth` per actor.
+
+    A chunk whose actor is lost (its node died, its process was killed) comes back from
+    `finished` without an outcome, to be handed to another actor: the results it wrote
+    before are written again with the same bytes, under the same names, and counted once,
+    from the one outcome that comes back. The run fails only when no actor is left.
+    """
+
+    def __init__(self, ray: Any, workers: list[Any], depth: int) -> None:
+        self.ray, self.workers, self.depth = ray, workers, depth
+        self.load = [0] * len(workers)
+        self.alive = set(range(len(workers)))
+        self.in_flight: dict[Any, tuple[int, list[Entry]]] = {}  # ref -> (worker, chunk)
+
+    def has_room(self) -> bool:
+        return len(self.in_flight) < self.depth * len(self.alive)
+
+    def idle(self) -> bool:
+        return not self.in_flight
+
+    def submit(self, chunk: list[Entry]) -> None:
+        index = min(self.alive, key=lambda worker: (self.load[worker], worker))
+        self.in_flight[self.workers[index].process.remote(chunk)] = index, chunk
+        self.load[index] += 1
+
+    def finished(self) -> Iterator[tuple[list[Entry], Outcome | None]]:
+        """The chunks done within POLL_S, each with its outcome, or None when it was lost."""
+        done, _ = self.ray.wait(list(self.in_flight), num_returns=1, timeout=POLL_S)
+        for ref in done:
+            index, chunk = self.in_flight.pop(ref)
+            self.load[index] -= 1
+            try:
+                outcome = _get(self.ray, ref)
+            except _WorkerLost as lost:
+                self._lose(index, lost)
+                yield chunk, None
+            else:
+                yield chunk, outcome
+
+    def close(self, finished: bool) -> None:
+        """Let every actor go; returns once the killed ones stopped writing, so that the
+        run's recount after a failure or a cancel sees all they wrote."""
+        ray = self.ray
+        if finished:  # idle workers can let go of their threads; a kill runs no Python
+            ray.wait([self.workers[index].close.remote() for index in self.alive],
+                     num_returns=len(self.alive), timeout=POLL_S * 10)
+        for worker in self.workers:  # a result is written atomically, so killing loses none
+            ray.kill(worker)
+        if self.in_flight:  # a killed actor's calls end (with an error) once it is gone
+            ray.wait(list(self.in_flight), num_returns=len(self.in_flight), timeout=KILL_WAIT_S)
+
+    def _lose(self, index: int, lost: _WorkerLost) -> None:
+        if index not in self.alive:
+            return
+        self.alive.discard(index)
+        self.ray.kill(self.workers[index])  # an actor only unreachable must not write on
+        if not self.alive:
+            raise RunError(EXECUTOR_FAILED,
+                           f"every Ray actor of the run was lost; the last: {lost.message}") from lost
+        log.warning("a Ray actor of the run was lost (%s); its chunks go to the %d actor(s) "
+                    "left", _first_line(lost.message), len(self.alive))
 
 
 def pool_shape(settings: RaySettings, total: dict[str, float],
@@ -181,17 +243,25 @@ def pool_shape(settings: RaySettings, total: dict[str, float],
     return count, cpus, gpus
 
 
+class _WorkerLost(RunError):
+    """A call's actor is gone (its process or node died): the call may be done again."""
+
+
 def _get(ray: Any, ref: Any) -> Any:
     """A finished call's value, with Ray's wrappers taken off our own errors."""
     try:
         return ray.get(ref)
-    except ray.exceptions.RayTaskError as error:
+    except ray.exceptions.RayTaskError as error:  # the call raised: doing it again would too
         cause = getattr(error, "cause", None)
         if isinstance(cause, CaffebatchError):
             raise cause from error
         raise RunError(EXECUTOR_FAILED, f"a Ray task failed: {error}") from error
-    except ray.exceptions.RayError as error:  # an actor or node died, past its restarts
-        raise RunError(EXECUTOR_FAILED, f"Ray lost a worker: {error}") from error
+    except ray.exceptions.RayError as error:  # the actor, its node or the call's result is gone
+        raise _WorkerLost(EXECUTOR_FAILED, f"Ray lost a worker: {error}") from error
+
+
+def _first_line(text: str) -> str:
+    return text.strip().splitlines()[0]
 
 
 def _resources(resources: dict[str, float]) -> str:
