@@ -241,6 +241,10 @@ def run_opencv(
     prototxt.write_text(text_format.MessageToString(for_opencv))
     try:
         net = cv2.dnn.readNetFromCaffe(str(prototxt), str(caffemodel) if caffemodel else None)
+        # OpenCV's default Winograd F(6x6, 3x3) for 3 x 3 stride-1 convolutions rounds to
+        # 1e-5 of the output's scale, 50 times float32's rounding (colorization's conv2_1,
+        # conv3_1, conv8_2 against float64): the reference computes them directly.
+        net.enableWinograd(False)
         for name, value in inputs.items():
             net.setInput(value, name)
         known = set(net.getLayerNames())
