@@ -1,4 +1,4 @@
-"""SSD head weights that give DetectionOutput something to decide, measured on the net.
+"""SSD heads and softmax logits rescaled to a trained net's spread, measured on the net.
 
 Generated He-scaled heads make class logits of order ten and more: every softmax then
 saturates to 1.0, every prior of a class ties, and at the top_k and keep_top_k cuts
