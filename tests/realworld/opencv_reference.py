@@ -39,7 +39,7 @@ def numpy_axpy(a: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 
 def numpy_interp(x: np.ndarray, height: int, width: int, pad_beg: int, pad_end: int) -> np.ndarray:
-    """PSPNet's caffe_cpu_interp2 (bilinear, aligned corners) on the cropped input, row by row."""
+    """PSPNet's caffe_cpu_interp2 (bilinear, aligned corners) on the cropped input."""
     cropped = x[
         :, :, -pad_beg : x.shape[2] + pad_end or None, -pad_beg : x.shape[3] + pad_end or None
     ]
@@ -48,21 +48,20 @@ def numpy_interp(x: np.ndarray, height: int, width: int, pad_beg: int, pad_end: 
         return cropped.copy()
 
     def axis(size_in: int, size_out: int):
-        ratio = (
-            np.float32(size_in - 1) / np.float32(size_out - 1) if size_out > 1 else np.float32(0)
-        )
-        for i in range(size_out):
-            r = np.float32(ratio * np.float32(i))
-            low = int(r)
-            yield i, low, low + (1 if low < size_in - 1 else 0), np.float32(r - np.float32(low))
+        # float32 as the C++ computes it: r = ratio * i, its floor, the next index, lambda
+        ratio = np.float32(size_in - 1) / np.float32(size_out - 1) if size_out > 1 else 0
+        r = np.float32(ratio) * np.arange(size_out, dtype=np.float32)
+        low = r.astype(np.int64)
+        return low, np.minimum(low + 1, size_in - 1), r - low.astype(np.float32)
 
-    top = np.zeros((*x.shape[:2], height, width), np.float32)
-    for i, h0, hp, hl in axis(h1, height):
-        for j, w0, wp, wl in axis(w1, width):
-            top[:, :, i, j] = (1 - hl) * (
-                (1 - wl) * cropped[:, :, h0, w0] + wl * cropped[:, :, h0, wp]
-            ) + hl * ((1 - wl) * cropped[:, :, hp, w0] + wl * cropped[:, :, hp, wp])
-    return top
+    h0, hp, hl = axis(h1, height)
+    w0, wp, wl = axis(w1, width)
+    hl, wl = hl[:, None], wl[None, :]
+    one = np.float32(1)
+    rows0, rows1 = cropped[:, :, h0], cropped[:, :, hp]
+    return (one - hl) * ((one - wl) * rows0[..., w0] + wl * rows0[..., wp]) + hl * (
+        (one - wl) * rows1[..., w0] + wl * rows1[..., wp]
+    )
 
 
 def numpy_unpool(x: np.ndarray, mask: np.ndarray, height: int, width: int) -> np.ndarray:
@@ -118,14 +117,13 @@ def numpy_convolution(
     return top.astype(np.float32)
 
 
-def _layer_class(definitions: list[caffe_pb2.LayerParameter]):
-    # OpenCV builds the layers in the file's order and gives a custom layer neither its
-    # name nor our fields, so each instance takes the next definition of its type.
-    queue = list(definitions)
-
+def _layer_class(definitions: dict[str, caffe_pb2.LayerParameter]):
+    # OpenCV gives a custom layer neither its name nor our fields, and does not build the
+    # layers in the file's order (4.14 builds the last one first): each carries its name in
+    # the one field OpenCV hands over, python_param's param_str (see run_opencv).
     class Custom:
         def __init__(self, params, blobs):
-            self.definition = queue.pop(0)
+            self.definition = definitions[params["param_str"]]
             self.blobs = [np.asarray(b, np.float32) for b in blobs]
 
         def getMemoryShapes(self, inputs):
@@ -222,25 +220,31 @@ def run_opencv(
     def runs_numpy(layer: caffe_pb2.LayerParameter) -> bool:
         return layer.type in CUSTOM or layer.type in numpy_layers or layer.name in numpy_layers
 
-    for layer in for_opencv.layer:
-        if runs_numpy(layer):
-            if custom[layer.type]:
-                layer.ClearField(custom[layer.type])
-            layer.type = PREFIX + layer.type
-    for layer_type in custom:
-        definitions = [l for l in deploy.layer if l.type == layer_type and runs_numpy(l)]
-        if definitions:
-            cv2.dnn_registerLayer(PREFIX + layer_type, _layer_class(definitions))
-            registered.append(PREFIX + layer_type)
     seen: dict[str, int] = {}
     for layer in for_opencv.layer:  # OpenCV refuses two layers of one name; Caffe does not
         seen[layer.name] = seen.get(layer.name, 0) + 1
         if seen[layer.name] > 1:
             layer.name = f"{layer.name}#{seen[layer.name]}"
+    definitions: dict[str, dict[str, caffe_pb2.LayerParameter]] = {t: {} for t in custom}
+    for layer, definition in zip(for_opencv.layer, deploy.layer, strict=True):
+        if runs_numpy(definition):
+            definitions[layer.type][layer.name] = definition
+            if custom[layer.type]:
+                layer.ClearField(custom[layer.type])
+            layer.python_param.param_str = layer.name
+            layer.type = PREFIX + layer.type
+    for layer_type, named in definitions.items():
+        if named:
+            cv2.dnn_registerLayer(PREFIX + layer_type, _layer_class(named))
+            registered.append(PREFIX + layer_type)
     prototxt = folder / "opencv.prototxt"
     prototxt.write_text(text_format.MessageToString(for_opencv))
     try:
         net = cv2.dnn.readNetFromCaffe(str(prototxt), str(caffemodel) if caffemodel else None)
+        # OpenCV's default Winograd F(6x6, 3x3) for 3 x 3 stride-1 convolutions rounds to
+        # 1e-5 of the output's scale, 50 times float32's rounding (colorization's conv2_1,
+        # conv3_1, conv8_2 against float64): the reference computes them directly.
+        net.enableWinograd(False)
         for name, value in inputs.items():
             net.setInput(value, name)
         known = set(net.getLayerNames())

@@ -142,9 +142,12 @@ def _close(actual: np.ndarray, expected: np.ndarray, what: str) -> None:
 # and its line goes.
 KNOWN_MISMATCH = {
     "mobilenetv2_ssdlite": (
-        "mbox_loc differs from OpenCV by up to 2e-4 (4.5e-5 allowed) in 0.5% of elements; "
-        "the drift starts near conv_12/depthwise/relu and grows layer by layer, no single "
-        "layer is wrong; cause not found yet (rounding through BatchNorm folding suspected)"
+        "mbox_loc differs from OpenCV by up to 1.2e-4 (4.5e-5 allowed) in 0.4% of elements. "
+        "Every convolution of both is exact to float32 rounding against float64 (6e-7 of "
+        "scale) and the trunk has no BatchNorm: the generated weights amplify rounding 1.3x "
+        "per inverted-residual block (He's gain on the expand convs, which read linear sums, "
+        "drives them to 30 under ReLU6); expand convs at gain 1 bring mbox_loc to 1e-5 of "
+        "scale, still at the tolerance's edge"
     ),
 }
 
