@@ -2,7 +2,7 @@
 #   docker build -t caffebatch .
 #   docker run -p 8080:8080 -v caffebatch-home:/var/lib/caffebatch \
 #     -e CAFFEBATCH_ADMIN_PASSWORD=change-me caffebatch
-# docker-compose.yml runs it with PostgreSQL. tests/test_container.py runs these steps
+# docker-compose.yml runs it with PostgreSQL. tests/test_install.py runs these steps
 # without a container engine.
 
 FROM python:3.11-slim AS build

@@ -35,7 +35,7 @@ lock-upgrade: $(STAMP)
 	$(LOCK_COMPILE) --upgrade -o $(LOCK)
 	$(COMPILE) $(SERVE_EXTRAS) -o $(SERVE_LOCK)
 
-# The fast suite in .venv-lower, with numpy, protobuf, onnxruntime and boto3 at the lower
+# The fast suite in .venv-lower, with numpy, protobuf, onnxruntime and botocore at the lower
 # bounds pyproject.toml claims (requirements-lower.txt) and everything else as locked.
 test-lower-bounds: $(STAMP)
 	mkdir -p build

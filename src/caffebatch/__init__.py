@@ -1,6 +1,6 @@
 """caffebatch: deploy trained Caffe models and score them in batch.
 
-Importing the package is cheap: heavy pieces (ONNX Runtime, boto3, FastAPI, Ray) load
+Importing the package is cheap: heavy pieces (ONNX Runtime, botocore, FastAPI, Ray) load
 only when the module that needs them is imported.
 """
 

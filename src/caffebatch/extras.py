@@ -13,7 +13,7 @@ from caffebatch.errors import ExtraMissingError
 
 # extra -> the top-level modules of the distributions it names (import names, not distributions)
 EXTRA_MODULES: dict[str, tuple[str, ...]] = {
-    "s3": ("boto3",),
+    "s3": ("botocore",),
     "service": (
         "fastapi", "uvicorn", "sqlalchemy", "alembic", "pydantic_settings",
         "cryptography", "jwt", "jinja2", "multipart", "fastapi_offline",

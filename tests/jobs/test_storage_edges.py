@@ -12,8 +12,10 @@ from base64 import b64encode
 from dataclasses import replace
 
 import boto3
+import botocore
 import pytest
 from botocore.config import Config
+from packaging.version import Version
 
 from caffebatch.errors import (
     ObjectCorruptError,
@@ -187,6 +189,11 @@ def test_an_outage_beyond_the_budget_fails_and_says_how_long_it_tried(s3_server)
     assert f"s3://{bucket}/k.json" in message
 
 
+# botocore's standard mode counts an HTTP 429 as throttling from 1.44.0 on; the `s3` range
+# starts lower, at what s3fs's aiobotocore accepts, and there a 429 is retried by the run only
+# (s3errors.py calls it transient)
+@pytest.mark.skipif(Version(botocore.__version__) < Version("1.44.0"),
+                    reason="botocore < 1.44 does not retry a 429 itself")
 def test_throttling_is_retried_with_botocores_longer_backoff(s3_server):
     bucket = s3_server.create_bucket()
     s3_server.upload(bucket, {"k.json": GOOD})
@@ -198,6 +205,17 @@ def test_throttling_is_retried_with_botocores_longer_backoff(s3_server):
         # no budget of ours: botocore alone rides it out, waiting 1 s-scale pauses, not 50 ms
         assert storage.get("k.json", 1000) == GOOD
     assert proxy.counts["refused"] >= 1 and time.monotonic() - started >= 0.3
+
+
+def test_throttling_is_ridden_out_within_the_budget_on_every_botocore(s3_server):
+    bucket = s3_server.create_bucket()
+    s3_server.upload(bucket, {"k.json": GOOD})
+    with FaultProxy(s3_server.url, fault_rate=0.0) as proxy:
+        storage = _through(proxy, s3_server, f"s3://{bucket}", PATIENT)
+        proxy.refuse(f"/{bucket}/k.json", 429, "TooManyRequests")
+        threading.Timer(0.3, proxy.refusals.clear).start()
+        assert storage.get("k.json", 1000) == GOOD
+    assert proxy.counts["refused"] >= 1
 
 
 def test_a_corrupted_body_is_read_again_and_never_returned(s3_server):

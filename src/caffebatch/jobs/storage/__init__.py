@@ -86,7 +86,7 @@ def open_storage(location: Location, retry: RetryPolicy, *, connections: int = 1
         from caffebatch.extras import require
 
         require("s3", f"reading and writing {location.url}")
-        from caffebatch.jobs.storage.s3 import S3Storage  # boto3 loads only when used
+        from caffebatch.jobs.storage.s3 import S3Storage  # botocore loads only when used
 
         return S3Storage(location, retry, connections=connections)
     from caffebatch.jobs.storage.local import LocalStorage

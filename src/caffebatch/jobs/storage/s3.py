@@ -1,4 +1,4 @@
-"""An S3-compatible bucket (or a prefix in one) as a Storage, through one boto3 client."""
+"""An S3-compatible bucket (or a prefix in one) as a Storage, through one botocore client."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator
 from functools import partial
 from typing import Any, TypeVar
 
-import boto3
+import botocore.session
 from botocore.config import Config
 from botocore.httpchecksum import StreamingChecksumBody
 
@@ -43,7 +43,7 @@ class S3Storage:
     """The objects directly under ``s3://bucket[/prefix]``; deeper "folders" are listed as
     skipped (NESTED), keys with an empty path segment as bad names.
 
-    The client is shared by all threads (boto3 clients are thread-safe). Requests are
+    The client is shared by all threads (botocore's clients are thread-safe). Requests are
     retried by botocore (standard mode: it backs off longer when throttled); every call is
     retried again here, within the RetryPolicy's outage budget, on what s3errors.py calls
     transient (5xx, throttling, dropped connections, a body cut off mid-read), so a flaky
@@ -76,7 +76,9 @@ class S3Storage:
             request_checksum_calculation="when_supported",
             response_checksum_validation="when_supported",
         )
-        self.client = boto3.session.Session().client(
+        # Any: botocore makes S3's methods from its service model when it builds the client,
+        # and its stubs' BaseClient declares none of them
+        self.client: Any = botocore.session.Session().create_client(
             "s3",
             endpoint_url=location.endpoint_url or os.environ.get("AWS_ENDPOINT_URL") or None,
             aws_access_key_id=location.access_key,
@@ -180,7 +182,7 @@ class S3Storage:
         )
 
     def close(self) -> None:
-        """Close the client's pooled connections (boto3 leaves them to the garbage collector)."""
+        """Close the client's pooled connections (botocore leaves them to the garbage collector)."""
         self.client.close()
 
 
