@@ -28,6 +28,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from itertools import pairwise
 from pathlib import Path
 
 import cv2
@@ -159,11 +160,15 @@ def jpeg_rounds(work: Path, images: int, rounds: int, threads: int, engine: str,
                     engine=setup.engine)
     data = decoded_records(model, paths[:images])
     cv2.setNumThreads(threads)
+    loading = time.perf_counter()
     net = cv2.dnn.readNetFromCaffe(str(model_dir / "deploy.prototxt"),
                                    str(model_dir / "weights.caffemodel"))
-    _check_same_outputs(scorer, net, data[:2], paths[:2])
+    _check_same_outputs(scorer, net, data[:1], paths[:1])  # OpenCV sets its layers up here
+    loaded = time.perf_counter() - loading
+    _check_same_outputs(scorer, net, data[1:3], paths[1:3])
     print(f"GoogLeNet on {images} JPEGs: {threads} threads each, engine {setup.engine}, "
-          f"batch {batch}; cv2 {cv2.__version__}", flush=True)
+          f"batch {batch}; cv2 {cv2.__version__}, its net read and first forward pass "
+          f"{loaded:.1f} s", flush=True)
 
     found: dict[str, list[Rate]] = {"caffebatch": [], "engine": [], "opencv": []}
     children: list[ChildRun] = []
@@ -196,12 +201,17 @@ def jpeg_rounds(work: Path, images: int, rounds: int, threads: int, engine: str,
               f"caffebatch / engine {end_to_end.rate / found['engine'][-1].rate:.2f}, "
               f"caffebatch / opencv {end_to_end.rate / found['opencv'][-1].rate:.2f}", flush=True)
     _summarise(found, children, images)
-    peaks = []
+    runs = []
     for count in rss_counts:
         folder = linked(paths[:count], work / f"rss-{count}")
         rate, child = caffebatch_score(setup, folder, work / f"rss-out-{count}")
-        peaks.append(f"{count:,} images {child.peak_rss_mib:.0f} MiB ({rate.rate:.1f}/s)")
-    print("JPEG peak RSS, caffebatch score: " + ", ".join(peaks), flush=True)
+        runs.append((count, rate, child))
+        print(f"JPEG caffebatch score over {count:,} images: peak RSS {child.peak_rss_mib:.0f} MiB, "
+              f"{rate.rate:.1f}/s (process {count / child.wall:.1f}/s, "
+              f"{1e3 * child.cpu / count:.1f} ms CPU per image)", flush=True)
+    for (small, _, first), (large, _, second) in pairwise(runs):
+        print(f"JPEG CPU per image from {small:,} to {large:,} images (start-up cancels out): "
+              f"{1e3 * (second.cpu - first.cpu) / (large - small):.1f} ms", flush=True)
 
 
 def _check_same_outputs(scorer: Scorer, net: cv2.dnn.Net, data: np.ndarray,
