@@ -1,8 +1,14 @@
-"""Batch-run throughput on the LeNet example: end to end vs the engine alone vs a naive loop.
+"""Batch-run throughput end to end vs the engine alone vs the loop a user would write.
 
     .venv/bin/python benchmarks/pipeline.py [--count 20000] [--s3-count 20000] [--baseline-count 2000]
         [--work /dev/shm] [--rounds 3] [--googlenet-count 200] [--rss-counts 200,2000]
-        [--no-processes] [--no-ray]
+        [--images 200] [--image-rss-counts 200,2000] [--image-threads 2]
+        [--image-engine onnxruntime] [--no-processes] [--no-ray]
+
+`--count 0`, `--googlenet-count 0` and `--images 0` skip the LeNet, the GoogLeNet-JSON and
+the GoogLeNet-JPEG rows; a short run of all of them:
+`--count 500 --s3-count 200 --baseline-count 100 --no-ray --rounds 1 --rss-counts 200
+--googlenet-count 8 --images 32 --image-rss-counts 32,64 --work /dev/shm` (about a minute).
 
 `--work` chooses the file system the folders live on: on this machine's ext4 disk, creating
 one small file costs from 40 to over 600 µs of kernel CPU depending on what else writes to the
@@ -15,6 +21,9 @@ Measures, in one process and one run (the machine is noisy, so only ratios withi
   each with records/s and CPU µs per record (worker processes' CPU included);
 - a plain loop a user might write: read a file, `json` parse, one forward pass, write;
 - GoogLeNet-size JSON records (1x3x224x224): engine alone against end to end, in turn;
+- GoogLeNet on 224x224 JPEGs (benchmarks/pipeline_jpeg.py): `caffebatch score` as a user runs
+  it, the engine alone on the same decoded records and an OpenCV 4 loop, in turn, with the
+  CLI's peak RSS over `--image-rss-counts` images;
 - S3 to S3 against moto on 127.0.0.1;
 - peak RSS of folder-to-folder runs over `--rss-counts` inputs (each in a fresh process);
 - the Ray column (unless --no-ray): the same runs on a local Ray of --ray-cpus CPUs, its start-up
