@@ -31,8 +31,10 @@ class Rate:
 _CHILD = """
 import json, resource, subprocess, sys, time
 start = time.perf_counter()
-subprocess.run(sys.argv[1:], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+done = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 wall = time.perf_counter() - start
+if done.returncode:
+    sys.exit(f"exit status {done.returncode}: {done.stderr[-4000:]}")
 usage = resource.getrusage(resource.RUSAGE_CHILDREN)
 print(json.dumps({"wall": wall, "cpu": usage.ru_utime + usage.ru_stime,
                   "peak_rss_mib": usage.ru_maxrss / 1024}))
@@ -49,7 +51,10 @@ class ChildRun:
 
 
 def run_child(command: list[str]) -> ChildRun:
-    """Run `command` (its output discarded; it must succeed) and measure it."""
+    """Run `command` (its output discarded) and measure it; RuntimeError with its stderr's
+    tail when it fails."""
     result = subprocess.run([sys.executable, "-c", _CHILD, *command],
-                            capture_output=True, text=True, check=True)
+                            capture_output=True, text=True, check=False)
+    if result.returncode:
+        raise RuntimeError(f"{' '.join(command)} failed, {result.stderr}")
     return ChildRun(**json.loads(result.stdout.strip().splitlines()[-1]))

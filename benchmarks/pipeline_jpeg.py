@@ -139,14 +139,46 @@ def decoded_records(model, paths: list[Path]) -> np.ndarray:
                      for p in paths])
 
 
+@dataclass(frozen=True)
+class Sides:
+    """What the three sides of a round need, built once."""
+
+    setup: Setup
+    source: Path  # the folder of the rounds' JPEGs
+    paths: list[Path]  # the same JPEGs
+    data: np.ndarray  # the same, decoded and transformed by caffebatch
+    scorer: Scorer
+    batch: int
+    net: cv2.dnn.Net
+
+
 def jpeg_rounds(work: Path, images: int, rounds: int, threads: int, engine: str,
                 rss_counts: list[int]) -> None:
     """Build everything in `work`, run the rounds and the RSS runs, print what they gave."""
+    paths, sides = _prepare(work, images, threads, engine, max([images, *rss_counts]))
+    found, children = _rounds(sides, work, rounds)
+    _summarise(found, children, images)
+    runs = []
+    for count in rss_counts:
+        folder = linked(paths[:count], work / f"rss-{count}")
+        rate, child = caffebatch_score(sides.setup, folder, work / f"rss-out-{count}")
+        runs.append((count, child))
+        print(f"JPEG caffebatch score over {count:,} images: peak RSS {child.peak_rss_mib:.0f} MiB, "
+              f"{rate.rate:.1f}/s (process {count / child.wall:.1f}/s, "
+              f"{1e3 * child.cpu / count:.1f} ms CPU per image)", flush=True)
+    for (small, first), (large, second) in pairwise(runs):
+        print(f"JPEG CPU per image from {small:,} to {large:,} images (start-up cancels out): "
+              f"{1e3 * (second.cpu - first.cpu) / (large - small):.1f} ms", flush=True)
+
+
+def _prepare(work: Path, images: int, threads: int, engine: str,
+             count: int) -> tuple[list[Path], Sides]:
+    """The model, `count` JPEGs, the first `images` of them decoded, and OpenCV's net."""
     model_dir = write_googlenet(work / "googlenet")
     transform_file = work / "transform.json"
     transform_file.write_text(json.dumps(TRANSFORM))
     started = time.perf_counter()
-    paths = write_jpegs(work / "jpegs", max([images, *rss_counts]))
+    paths = write_jpegs(work / "jpegs", count)
     sizes = sorted(p.stat().st_size for p in paths)
     print(f"JPEGs: {len(paths):,} made in {time.perf_counter() - started:.0f} s, "
           f"{sizes[0] / 1e3:.0f}-{sizes[-1] / 1e3:.0f} kB (median {sizes[len(sizes) // 2] / 1e3:.0f})",
@@ -154,6 +186,7 @@ def jpeg_rounds(work: Path, images: int, rounds: int, threads: int, engine: str,
     source = linked(paths[:images], work / f"in-{images}")
     model = load_model(model_dir, parse_transforms(TRANSFORM, "the benchmark"))
     batch = plan_run(Location(str(source)), Location(str(work / "planned")), model).batch_size
+    assert batch is not None  # planned with the model
     model = choose_engine(model, engine, batch=batch, threads=threads)
     setup = Setup(model_dir, transform_file, threads, model.engine or "onnxruntime")
     scorer = Scorer(model.onnx.SerializeToString(), threads=threads, spin=False,
@@ -169,49 +202,43 @@ def jpeg_rounds(work: Path, images: int, rounds: int, threads: int, engine: str,
     print(f"GoogLeNet on {images} JPEGs: {threads} threads each, engine {setup.engine}, "
           f"batch {batch}; cv2 {cv2.__version__}, its net read and first forward pass "
           f"{loaded:.1f} s", flush=True)
+    return paths, Sides(setup, source, paths[:images], data, scorer, batch, net)
 
+
+def _rounds(sides: Sides, work: Path, rounds: int) -> tuple[dict[str, list[Rate]],
+                                                             list[ChildRun]]:
+    """The three sides in turn, `rounds` times, the order rotating: rates, and the CLI's runs."""
     found: dict[str, list[Rate]] = {"caffebatch": [], "engine": [], "opencv": []}
     children: list[ChildRun] = []
 
     def run_caffebatch(index: int) -> Rate:
-        rate, child = caffebatch_score(setup, source, work / f"out-{index}")
+        rate, child = caffebatch_score(sides.setup, sides.source, work / f"out-{index}")
         children.append(child)
         shutil.rmtree(work / f"out-{index}")
         return rate
 
     def run_opencv(index: int) -> Rate:
-        rate = opencv_loop(net, paths[:images], work / f"opencv-{index}")
+        rate = opencv_loop(sides.net, sides.paths, work / f"opencv-{index}")
         shutil.rmtree(work / f"opencv-{index}")
         return rate
 
-    sides: dict[str, Callable[[int], Rate]] = {
+    run: dict[str, Callable[[int], Rate]] = {
         "caffebatch": run_caffebatch,
-        "engine": lambda index: engine_alone(scorer, data, batch),
+        "engine": lambda index: engine_alone(sides.scorer, sides.data, sides.batch),
         "opencv": run_opencv,
     }
-    names = list(sides)
+    names = list(run)
     for index in range(rounds):
         order = names[index % 3:] + names[:index % 3]
         for name in order:
-            found[name].append(sides[name](index))
-        end_to_end, child = found["caffebatch"][-1], children[-1]
+            found[name].append(run[name](index))
+        end_to_end, engine, loop = (found[name][-1] for name in names)
         print(f"JPEG round {index + 1} ({', '.join(order)}): caffebatch {end_to_end} "
-              f"(process {images / child.wall:.1f}/s, {child.peak_rss_mib:.0f} MiB), "
-              f"engine {found['engine'][-1]}, opencv {found['opencv'][-1]}; "
-              f"caffebatch / engine {end_to_end.rate / found['engine'][-1].rate:.2f}, "
-              f"caffebatch / opencv {end_to_end.rate / found['opencv'][-1].rate:.2f}", flush=True)
-    _summarise(found, children, images)
-    runs = []
-    for count in rss_counts:
-        folder = linked(paths[:count], work / f"rss-{count}")
-        rate, child = caffebatch_score(setup, folder, work / f"rss-out-{count}")
-        runs.append((count, rate, child))
-        print(f"JPEG caffebatch score over {count:,} images: peak RSS {child.peak_rss_mib:.0f} MiB, "
-              f"{rate.rate:.1f}/s (process {count / child.wall:.1f}/s, "
-              f"{1e3 * child.cpu / count:.1f} ms CPU per image)", flush=True)
-    for (small, _, first), (large, _, second) in pairwise(runs):
-        print(f"JPEG CPU per image from {small:,} to {large:,} images (start-up cancels out): "
-              f"{1e3 * (second.cpu - first.cpu) / (large - small):.1f} ms", flush=True)
+              f"(process {len(sides.paths) / children[-1].wall:.1f}/s, "
+              f"{children[-1].peak_rss_mib:.0f} MiB), engine {engine}, opencv {loop}; "
+              f"caffebatch / engine {end_to_end.rate / engine.rate:.2f}, "
+              f"caffebatch / opencv {end_to_end.rate / loop.rate:.2f}", flush=True)
+    return found, children
 
 
 def _check_same_outputs(scorer: Scorer, net: cv2.dnn.Net, data: np.ndarray,
@@ -226,23 +253,24 @@ def _check_same_outputs(scorer: Scorer, net: cv2.dnn.Net, data: np.ndarray,
 
 
 def _summarise(found: dict[str, list[Rate]], children: list[ChildRun], images: int) -> None:
-    def median(values: list[float]) -> float:
-        return statistics.median(values)
-
+    median = statistics.median
     ends, engines, loops = found["caffebatch"], found["engine"], found["opencv"]
+    processes = [images / child.wall for child in children]
     print(f"JPEG medians over {len(ends)} rounds, records/s (CPU µs per record): "
-          f"caffebatch {median([r.rate for r in ends]):.1f} "
-          f"({median([r.cpu_us for r in ends]):,.0f}, whole process), "
-          f"process {median([images / c.wall for c in children]):.1f}, "
-          f"engine {median([r.rate for r in engines]):.1f} "
-          f"({median([r.cpu_us for r in engines]):,.0f}), "
-          f"opencv {median([r.rate for r in loops]):.1f} "
-          f"({median([r.cpu_us for r in loops]):,.0f})")
-    print("JPEG ratios, per round: caffebatch / engine " + ", ".join(
-        f"{e.rate / g.rate:.2f}" for e, g in zip(ends, engines, strict=True))
-          + f" (median {median([e.rate / g.rate for e, g in zip(ends, engines, strict=True)]):.2f});"
-          " caffebatch / opencv " + ", ".join(
-        f"{e.rate / o.rate:.2f}" for e, o in zip(ends, loops, strict=True))
-          + f" (median {median([e.rate / o.rate for e, o in zip(ends, loops, strict=True)]):.2f});"
-          " caffebatch process / opencv " + ", ".join(
-        f"{images / c.wall / o.rate:.2f}" for c, o in zip(children, loops, strict=True)), flush=True)
+          f"caffebatch {median(r.rate for r in ends):.1f} "
+          f"({median(r.cpu_us for r in ends):,.0f}, whole process), "
+          f"process {median(processes):.1f}, "
+          f"engine {median(r.rate for r in engines):.1f} "
+          f"({median(r.cpu_us for r in engines):,.0f}), "
+          f"opencv {median(r.rate for r in loops):.1f} ({median(r.cpu_us for r in loops):,.0f})")
+    print("JPEG ratios, per round: " + "; ".join([
+        _ratios("caffebatch / engine", [e.rate for e in ends], [g.rate for g in engines]),
+        _ratios("caffebatch / opencv", [e.rate for e in ends], [o.rate for o in loops]),
+        _ratios("caffebatch process / opencv", processes, [o.rate for o in loops]),
+    ]), flush=True)
+
+
+def _ratios(name: str, tops: list[float], bottoms: list[float]) -> str:
+    ratios = [top / bottom for top, bottom in zip(tops, bottoms, strict=True)]
+    return (f"{name} " + ", ".join(f"{ratio:.2f}" for ratio in ratios)
+            + f" (median {statistics.median(ratios):.2f})")
