@@ -1,8 +1,14 @@
-"""Batch-run throughput on the LeNet example: end to end vs the engine alone vs a naive loop.
+"""Batch-run throughput end to end vs the engine alone vs the loop a user would write.
 
     .venv/bin/python benchmarks/pipeline.py [--count 20000] [--s3-count 20000] [--baseline-count 2000]
         [--work /dev/shm] [--rounds 3] [--googlenet-count 200] [--rss-counts 200,2000]
-        [--no-processes] [--no-ray]
+        [--images 200] [--image-rss-counts 200,2000] [--image-threads 2]
+        [--image-engine onnxruntime] [--no-processes] [--no-ray]
+
+`--count 0`, `--googlenet-count 0` and `--images 0` skip the LeNet, the GoogLeNet-JSON and
+the GoogLeNet-JPEG rows; a short run of all of them:
+`--count 500 --s3-count 200 --baseline-count 100 --no-ray --rounds 1 --rss-counts 200
+--googlenet-count 8 --images 32 --image-rss-counts 32,64 --work /dev/shm` (about a minute).
 
 `--work` chooses the file system the folders live on: on this machine's ext4 disk, creating
 one small file costs from 40 to over 600 µs of kernel CPU depending on what else writes to the
@@ -15,6 +21,9 @@ Measures, in one process and one run (the machine is noisy, so only ratios withi
   each with records/s and CPU µs per record (worker processes' CPU included);
 - a plain loop a user might write: read a file, `json` parse, one forward pass, write;
 - GoogLeNet-size JSON records (1x3x224x224): engine alone against end to end, in turn;
+- GoogLeNet on 224x224 JPEGs (benchmarks/pipeline_jpeg.py): `caffebatch score` as a user runs
+  it, the engine alone on the same decoded records and an OpenCV 4 loop, in turn, with the
+  CLI's peak RSS over `--image-rss-counts` images;
 - S3 to S3 against moto on 127.0.0.1;
 - peak RSS of folder-to-folder runs over `--rss-counts` inputs (each in a fresh process);
 - the Ray column (unless --no-ray): the same runs on a local Ray of --ray-cpus CPUs, its start-up
@@ -27,8 +36,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
-import subprocess
 import sys
 import tempfile
 import time
@@ -39,9 +46,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from caffebatch.jobs import Location, RunOptions, run_batch  # noqa: E402
-from caffebatch.model import load_model  # noqa: E402
-from caffebatch.runtime.scorer import Scorer  # noqa: E402
+from benchmarks.measure import Rate, cpu_seconds, run_child
+from caffebatch.jobs import Location, RunOptions, run_batch
+from caffebatch.model import load_model
+from caffebatch.runtime.scorer import Scorer
 
 DIGITS = ROOT / "examples/digits/inputs"
 LENET = ROOT / "examples/lenet"
@@ -57,23 +65,6 @@ def make_inputs(folder: Path, count: int) -> list[Path]:
         path.write_bytes(digits[index % len(digits)])
         paths.append(path)
     return paths
-
-
-def cpu_seconds() -> float:
-    """User + system CPU of this process and of the children it has waited for."""
-    own, children = (resource.getrusage(who) for who in (resource.RUSAGE_SELF,
-                                                        resource.RUSAGE_CHILDREN))
-    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
-
-
-class Rate:
-    """Records per second and CPU microseconds per record of one measurement."""
-
-    def __init__(self, count: int, wall: float, cpu: float) -> None:
-        self.rate, self.cpu_us = count / wall, 1e6 * cpu / count
-
-    def __str__(self) -> str:
-        return f"{self.rate:9,.0f}/s {self.cpu_us:7,.0f} µs CPU"
 
 
 def engine_alone(model, scorer: Scorer, paths: list[Path], batch: int = 64) -> Rate:
@@ -161,22 +152,10 @@ def googlenet(work: Path, count: int, rounds: int) -> dict[str, list[Rate]]:
     return alternate(model, scorer, paths, str(work), rounds, batch, processes=False)
 
 
-# A child's ru_maxrss starts at its parent's RSS at the fork (it survives exec), so the run
-# is started by a small helper process, which reports its own child's peak.
-PEAK_RSS = """
-import resource, subprocess, sys
-subprocess.run(sys.argv[1:], check=True, stdout=subprocess.DEVNULL)
-print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024)
-"""
-
-
 def peak_rss_mib(count: int, where: str | None) -> float:
     """Peak RSS of a fresh process that runs folder to folder over `count` inputs."""
     extra = ["--work", where] if where else []
-    result = subprocess.run([sys.executable, "-c", PEAK_RSS, sys.executable, __file__,
-                             "--rss-child", str(count), *extra],
-                            capture_output=True, text=True, check=True)
-    return float(result.stdout.strip().splitlines()[-1])
+    return run_child([sys.executable, __file__, "--rss-child", str(count), *extra]).peak_rss_mib
 
 
 def rss_child(count: int, where: str | None) -> None:
@@ -276,28 +255,8 @@ def _ratios(name: str, found: dict[str, list[Rate]]) -> None:
                   f"{engine[index]} = {rate.rate / engine[index].rate:.2f}")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--count", type=int, default=20_000)
-    parser.add_argument("--s3-count", type=int, default=20_000)
-    parser.add_argument("--baseline-count", type=int, default=2_000)
-    parser.add_argument("--googlenet-count", type=int, default=200,
-                        help="GoogLeNet-size records (2.8 MB of JSON each); 0 skips them")
-    parser.add_argument("--rss-counts", default="200,2000",
-                        help="LeNet inputs of the peak-RSS runs, comma-separated")
-    parser.add_argument("--no-processes", dest="processes", action="store_false",
-                        help="skip the --processes 2 column")
-    parser.add_argument("--no-ray", dest="ray", action="store_false", help="skip the Ray column")
-    parser.add_argument("--ray-cpus", type=int, default=os.cpu_count())
-    parser.add_argument("--ray-data", action="store_true", help="also the Ray Data prototype")
-    parser.add_argument("--work", default=None, help="where the folders go (default: the temp dir)")
-    parser.add_argument("--rounds", type=int, default=3,
-                        help="engine alone and end to end alternate this many times")
-    parser.add_argument("--rss-child", type=int, help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.rss_child:
-        return rss_child(args.rss_child, args.work)
-
+def lenet_rows(args: argparse.Namespace) -> None:
+    """The LeNet rows: rounds against the engine, the plain loop, S3, Ray and peak RSS."""
     model = load_model(LENET)
     scorer = Scorer(model.onnx.SerializeToString())
     rows: dict[str, Rate] = {}
@@ -315,10 +274,6 @@ def main() -> None:
             if args.ray_data:
                 rows["Ray Data prototype, folder to folder"] = ray_data_rate(
                     model, Path(work) / "in", Path(work) / "ray-data")
-    big = None
-    if args.googlenet_count:
-        with tempfile.TemporaryDirectory(dir=args.work) as work:
-            big = googlenet(Path(work), args.googlenet_count, args.rounds)
     if args.s3_count:
         (rows["end to end, S3 to S3 (moto)"], get_rate,
          on_ray) = s3_to_s3(model, args.s3_count, args.ray)
@@ -331,14 +286,60 @@ def main() -> None:
     for kind in ("threads", "processes"):
         for rate in lenet[kind]:
             print(f"LeNet {kind} / plain loop: {rate.rate / plain.rate:.1f}x")
-    if big is not None:
-        _ratios("GoogLeNet", big)
     if args.ray:
         print(f"Ray start-up ({args.ray_cpus} CPUs): {ray_start:.1f} s")
-    counts = [int(word) for word in args.rss_counts.split(",") if word]
+    counts = _counts(args.rss_counts)
     peaks = [peak_rss_mib(count, args.work) for count in counts]
     print("peak RSS, folder to folder: " + ", ".join(
         f"{count:,} inputs {peak:.0f} MiB" for count, peak in zip(counts, peaks, strict=True)))
+
+
+def _counts(text: str) -> list[int]:
+    return [int(word) for word in text.split(",") if word]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--count", type=int, default=20_000, help="LeNet inputs; 0 skips LeNet")
+    parser.add_argument("--s3-count", type=int, default=20_000)
+    parser.add_argument("--baseline-count", type=int, default=2_000)
+    parser.add_argument("--googlenet-count", type=int, default=200,
+                        help="GoogLeNet-size records (2.8 MB of JSON each); 0 skips them")
+    parser.add_argument("--rss-counts", default="200,2000",
+                        help="LeNet inputs of the peak-RSS runs, comma-separated")
+    parser.add_argument("--images", type=int, default=200,
+                        help="224x224 JPEGs for GoogLeNet's image rounds; 0 skips them")
+    parser.add_argument("--image-rss-counts", default="200,2000",
+                        help="JPEGs of the `caffebatch score` peak-RSS runs, comma-separated")
+    parser.add_argument("--image-threads", type=int, default=2,
+                        help="threads of caffebatch's engine and of OpenCV in the image rounds")
+    parser.add_argument("--image-engine", default="onnxruntime",
+                        choices=["onnxruntime", "openvino", "auto"],
+                        help="caffebatch's backend in the image rounds (auto: chosen once here)")
+    parser.add_argument("--no-processes", dest="processes", action="store_false",
+                        help="skip the --processes 2 column")
+    parser.add_argument("--no-ray", dest="ray", action="store_false", help="skip the Ray column")
+    parser.add_argument("--ray-cpus", type=int, default=os.cpu_count())
+    parser.add_argument("--ray-data", action="store_true", help="also the Ray Data prototype")
+    parser.add_argument("--work", default=None, help="where the folders go (default: the temp dir)")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="engine alone and end to end alternate this many times")
+    parser.add_argument("--rss-child", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.rss_child:
+        return rss_child(args.rss_child, args.work)
+
+    if args.count:
+        lenet_rows(args)
+    if args.googlenet_count:
+        with tempfile.TemporaryDirectory(dir=args.work) as work:
+            _ratios("GoogLeNet", googlenet(Path(work), args.googlenet_count, args.rounds))
+    if args.images:
+        from benchmarks.pipeline_jpeg import jpeg_rounds
+
+        with tempfile.TemporaryDirectory(dir=args.work) as work:
+            jpeg_rounds(Path(work), args.images, args.rounds, args.image_threads,
+                        args.image_engine, _counts(args.image_rss_counts))
     print(f"cores: {os.cpu_count()}")
 
 

@@ -29,12 +29,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.pipeline import LENET, make_inputs  # noqa: E402
-from caffebatch.jobs.batches import Scored, results, stack  # noqa: E402
-from caffebatch.jobs.records import decode  # noqa: E402
-from caffebatch.jobs.storage.local import LocalStorage  # noqa: E402
-from caffebatch.model import load_model  # noqa: E402
-from caffebatch.runtime.scorer import Scorer  # noqa: E402
+from benchmarks.pipeline import LENET, make_inputs
+from caffebatch.jobs.batches import Scored, results, stack
+from caffebatch.jobs.records import decode
+from caffebatch.jobs.storage.local import LocalStorage
+from caffebatch.model import load_model
+from caffebatch.runtime.scorer import Scorer
 
 BATCH = 64
 LIMIT = 64 * 1024 * 1024  # the run's default max_record_bytes
