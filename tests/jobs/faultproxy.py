@@ -44,6 +44,7 @@ class FaultProxy:
                        **{fault: 0 for fault in FAULTS}}
         self.outage_until = 0.0
         self.refusals: dict[str, tuple[int, str]] = {}  # request path -> (status, S3 code)
+        self.refusals_left: dict[str, int] = {}  # request path -> how many more to refuse
         self.damaged: set[str] = set()  # request paths whose body is always corrupted
         self.put_headers: list[dict[str, str]] = []
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -62,9 +63,12 @@ class FaultProxy:
         """From now on, for `seconds`, drop every request (a server down or restarting)."""
         self.outage_until = time.monotonic() + seconds
 
-    def refuse(self, path: str, status: int, code: str) -> None:
-        """Answer every request for `path` (``/bucket/key``) with this S3 error."""
+    def refuse(self, path: str, status: int, code: str, times: int | None = None) -> None:
+        """Answer the requests for `path` (``/bucket/key``) with this S3 error: every one, or
+        the next `times`."""
         self.refusals[path] = (status, code)
+        if times is not None:
+            self.refusals_left[path] = times
 
     def damage(self, path: str) -> None:
         """Corrupt every read of `path` (``/bucket/key``): the object looks damaged at rest."""
@@ -76,6 +80,10 @@ class FaultProxy:
                 fault = "outage"
             elif path in self.refusals:
                 fault = "refused"
+                if path in self.refusals_left:
+                    self.refusals_left[path] -= 1
+                    if not self.refusals_left[path]:
+                        del self.refusals[path], self.refusals_left[path]
             else:
                 fault = self.random.choice(FAULTS) if self.random.random() < self.fault_rate else None
             self.counts[fault or "forwarded"] += 1
