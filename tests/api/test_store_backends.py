@@ -96,6 +96,8 @@ def test_a_killed_server_on_postgresql_resumes_its_run(
         "CAFFEBATCH_MAX_CONCURRENT_RUNS": "1",
         # progress saved early and often, so the kill lands well before the run's end
         "CAFFEBATCH_PROGRESS_INTERVAL_S": "0.05",
+        # the restarted server takes the run over once the killed one's lease lapses
+        "CAFFEBATCH_LEASE_S": "3",
     }
     server = LiveServer(tmp_path / "home", env=env).start()
     try:
