@@ -12,7 +12,11 @@ order, with every one upstream already set (tried), normalizes ResNet-50's branc
 and makes the random net chaotic: float32 rounding then grows 1.4 times per block, to 1e-4
 of fc1000 against OpenCV, where one pass keeps it at 2e-7. One pass does leave a plain
 chain of BatchNorms without Scale (colorization) at a large scale; its logits are rescaled
-with the SSD heads (ssd_heads.py).
+with the SSD heads (ssd_heads.py). (Those figures were measured with He's gain on every
+filter, before gains.py.) One pass is only as good as the uncalibrated net's scale: each
+BatchNorm divides by what it saw there, so an error there compounds down a chain. With
+the input's moment of 1/3 ignored at the first filter, SegNet's logits reached 10^3
+(6.6e1 with it), where float32 rounding in its softmax exceeds the tolerance.
 """
 
 from __future__ import annotations

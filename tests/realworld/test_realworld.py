@@ -140,16 +140,7 @@ def _close(actual: np.ndarray, expected: np.ndarray, what: str) -> None:
 
 # Nets that do not match yet, with what is known. Strict: the day one passes, this fails,
 # and its line goes.
-KNOWN_MISMATCH = {
-    "mobilenetv2_ssdlite": (
-        "mbox_loc differs from OpenCV by up to 1.2e-4 (4.5e-5 allowed) in 0.4% of elements. "
-        "Every convolution of both is exact to float32 rounding against float64 (6e-7 of "
-        "scale) and the trunk has no BatchNorm: the generated weights amplify rounding 1.3x "
-        "per inverted-residual block (He's gain on the expand convs, which read linear sums, "
-        "drives them to 30 under ReLU6); expand convs at gain 1 bring mbox_loc to 1e-5 of "
-        "scale, still at the tolerance's edge"
-    ),
-}
+KNOWN_MISMATCH: dict[str, str] = {}
 
 
 def _params(name: str) -> list:

@@ -3,8 +3,10 @@
 The shapes come from walking the net with caffebatch's own converters (each layer's
 weights are generated from its parameters and its bottoms' shapes, then the converter
 gives its tops' shapes). Values are drawn so that activations stay of order one:
-He-scaled filters, scales near 1, normalization statistics measured on the net's own
-activations (calibrate.py) and SSD heads rescaled to a trained head's spread (ssd_heads.py).
+filters scaled to the second moment of what they read (gains.py: He's gain after a
+rectifier, LeCun's after a linear layer), scales near 1, normalization statistics
+measured on the net's own activations (calibrate.py) and SSD heads rescaled to a trained
+head's spread (ssd_heads.py).
 """
 
 from __future__ import annotations
@@ -22,14 +24,16 @@ from caffebatch.compiler.converters.convolution import geometry
 from caffebatch.compiler.graph import GraphBuilder
 from caffebatch.compiler.registry import Tensor, converter_for
 from tests.realworld.calibrate import calibrate
+from tests.realworld.gains import filter_gains
 from tests.realworld.ssd_heads import rescale_heads
 
 Shape = tuple[int, ...]
 Blobs = list[np.ndarray]
+Rng = np.random.Generator
 
 
-def _filters(rng: np.random.Generator, shape: Shape, fan_in: int) -> np.ndarray:
-    return rng.normal(0, math.sqrt(2.0 / max(fan_in, 1)), shape)
+def _filters(rng: np.random.Generator, shape: Shape, fan_in: int, gain: float) -> np.ndarray:
+    return rng.normal(0, math.sqrt(gain / max(fan_in, 1)), shape)
 
 
 def _small(rng: np.random.Generator, shape: Shape) -> np.ndarray:
@@ -40,7 +44,7 @@ def _near_one(rng: np.random.Generator, shape: Shape) -> np.ndarray:
     return rng.uniform(0.5, 1.5, shape)
 
 
-def _convolution(layer: Layer, shapes: list[Shape], rng: np.random.Generator) -> Blobs:
+def _convolution(layer: Layer, shapes: list[Shape], rng: Rng, gain: float) -> Blobs:
     geo = geometry(layer, shapes[0])
     if layer.type == "Deconvolution":
         weight = (geo.channels, geo.num_output // geo.group, *geo.kernel)
@@ -48,28 +52,28 @@ def _convolution(layer: Layer, shapes: list[Shape], rng: np.random.Generator) ->
     else:
         weight = (geo.num_output, geo.channels // geo.group, *geo.kernel)
         fan_in = math.prod(weight[1:])
-    blobs = [_filters(rng, weight, fan_in)]
+    blobs = [_filters(rng, weight, fan_in, gain)]
     return blobs + ([_small(rng, (geo.num_output,))] if geo.bias_term else [])
 
 
-def _depthwise(layer: Layer, shapes: list[Shape], rng: np.random.Generator) -> Blobs:
+def _depthwise(layer: Layer, shapes: list[Shape], rng: Rng, gain: float) -> Blobs:
     p = layer.param.convolution_param
     kernel = (p.kernel_h, p.kernel_w) if p.HasField("kernel_h") else (p.kernel_size[0],) * 2
     channels = shapes[0][1]
-    blobs = [_filters(rng, (channels, 1, *kernel), math.prod(kernel))]
+    blobs = [_filters(rng, (channels, 1, *kernel), math.prod(kernel), gain)]
     return blobs + ([_small(rng, (channels,))] if p.bias_term else [])
 
 
-def _inner_product(layer: Layer, shapes: list[Shape], rng: np.random.Generator) -> Blobs:
+def _inner_product(layer: Layer, shapes: list[Shape], rng: Rng, gain: float) -> Blobs:
     p = layer.param.inner_product_param
     axis = p.axis % len(shapes[0])
     inputs = math.prod(shapes[0][axis:])
     weight = (inputs, p.num_output) if p.transpose else (p.num_output, inputs)
-    blobs = [_filters(rng, weight, inputs)]
+    blobs = [_filters(rng, weight, inputs, gain)]
     return blobs + ([_small(rng, (p.num_output,))] if p.bias_term else [])
 
 
-def _batch_norm(layer: Layer, shapes: list[Shape], rng: np.random.Generator) -> Blobs:
+def _batch_norm(layer: Layer, shapes: list[Shape], rng: Rng, gain: float) -> Blobs:
     channels = shapes[0][1]
     return [_small(rng, (channels,)), _near_one(rng, (channels,)), np.ones(1)]
 
@@ -79,7 +83,7 @@ def _affine_shape(shape: Shape, axis: int, num_axes: int) -> Shape:
     return shape[axis:] if num_axes == -1 else shape[axis : axis + num_axes]
 
 
-def _scale(layer: Layer, shapes: list[Shape], rng: np.random.Generator) -> Blobs:
+def _scale(layer: Layer, shapes: list[Shape], rng: Rng, gain: float) -> Blobs:
     p = layer.param.scale_param
     if len(shapes) > 1:  # the scale is bottom 1; only a bias is learned, of its shape
         return [_small(rng, shapes[1])] if p.bias_term else []
@@ -87,19 +91,19 @@ def _scale(layer: Layer, shapes: list[Shape], rng: np.random.Generator) -> Blobs
     return [_near_one(rng, shape)] + ([_small(rng, shape)] if p.bias_term else [])
 
 
-def _bias(layer: Layer, shapes: list[Shape], rng: np.random.Generator) -> Blobs:
+def _bias(layer: Layer, shapes: list[Shape], rng: Rng, gain: float) -> Blobs:
     if len(shapes) > 1:
         return []
     p = layer.param.bias_param
     return [_small(rng, _affine_shape(shapes[0], p.axis, p.num_axes))]
 
 
-def _prelu(layer: Layer, shapes: list[Shape], rng: np.random.Generator) -> Blobs:
+def _prelu(layer: Layer, shapes: list[Shape], rng: Rng, gain: float) -> Blobs:
     shape = () if layer.param.prelu_param.channel_shared else (shapes[0][1],)
     return [rng.uniform(0, 0.3, shape)]
 
 
-def _bn(layer: Layer, shapes: list[Shape], rng: np.random.Generator) -> Blobs:
+def _bn(layer: Layer, shapes: list[Shape], rng: Rng, gain: float) -> Blobs:
     channel = (1, shapes[0][1], 1, 1)
     p = layer.param.bn_param
     if p.HasField("bn_mode") or p.HasField("scale_filler") or p.HasField("shift_filler"):
@@ -113,12 +117,13 @@ def _bn(layer: Layer, shapes: list[Shape], rng: np.random.Generator) -> Blobs:
     ]
 
 
-def _normalize(layer: Layer, shapes: list[Shape], rng: np.random.Generator) -> Blobs:
+def _normalize(layer: Layer, shapes: list[Shape], rng: Rng, gain: float) -> Blobs:
     shared = layer.param.norm_param.channel_shared
     return [_near_one(rng, (1,) if shared else (shapes[0][1],)) * 10]
 
 
-GENERATORS: dict[str, Callable[[Layer, list[Shape], np.random.Generator], Blobs]] = {
+# `gain` is a filter's variance times its fan-in (gains.py)
+GENERATORS: dict[str, Callable[[Layer, list[Shape], Rng, float], Blobs]] = {
     "Convolution": _convolution,
     "Deconvolution": _convolution,
     "ConvolutionDepthwise": _depthwise,
@@ -138,13 +143,16 @@ def generate(net: Net, seed_name: str) -> dict[str, Blobs]:
     g = GraphBuilder()
     values = {name: Tensor(name, shape) for name, shape in net.inputs.items()}
     weights: dict[str, Blobs] = {}
+    gains = filter_gains(net)
     for layer in net.layers:
         bottoms = [values[b] for b in layer.bottoms]
         blobs = weights.get(layer.name)
         if blobs is None and layer.type in GENERATORS:
             blobs = [
                 b.astype(np.float32)
-                for b in GENERATORS[layer.type](layer, [b.shape for b in bottoms], rng)
+                for b in GENERATORS[layer.type](
+                    layer, [b.shape for b in bottoms], rng, gains[layer.name]
+                )
             ]
             weights[layer.name] = blobs
         with_blobs = dataclasses.replace(layer, blobs=tuple(blobs or ()))
