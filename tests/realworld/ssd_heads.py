@@ -1,6 +1,6 @@
 """SSD heads and softmax logits rescaled to a trained net's spread, measured on the net.
 
-Generated He-scaled heads make class logits of order ten and more: every softmax then
+Generated heads (gains.py) make class logits of order ten and more: every softmax then
 saturates to 1.0, every prior of a class ties, and at the top_k and keep_top_k cuts
 Caffe's sort leaves the order of ties unspecified, so two right implementations keep
 different boxes. Location predictions that large throw the decoded boxes off the image.
