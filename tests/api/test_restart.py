@@ -15,7 +15,7 @@ from tests.api.conftest import digits, seed_objects
 from tests.api.live import ADMIN_PASSWORD, ADMIN_USER, LiveServer
 from tests.s3server import S3Server
 
-RECORDS = 2000
+RECORDS = 1000
 
 
 def upload_all(s3: S3Server, bucket: str, objects: dict[str, bytes]) -> None:
