@@ -218,9 +218,8 @@ class Execution:
             )
             if cast("CursorResult[Any]", saved).rowcount:
                 self._save_usage(session, progress)
-            else:  # stop scoring for nobody
+            else:  # stop scoring for nobody (self.cancel is the registry's event)
                 self.ctx.runs.stop(self.id)
-                self.cancel.set()
         # the plan's limits are the instance's: every deployment's usage counts
         with self.ctx.db.session() as session:
             predictions, seconds = consumed(session, self._instance_id)
