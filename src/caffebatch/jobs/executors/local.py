@@ -30,9 +30,9 @@ from caffebatch.jobs.storage import Entry
 A = TypeVar("A")
 B = TypeVar("B")
 
-# Chunks at work at once in this process: one being scored while the others are read,
-# decoded or written.
-CHUNKS_IN_FLIGHT = 3
+# Chunks at work at once in this process beyond the forward passes (ChunkWorker.passes):
+# one read, decoded or written while the others are scored.
+EXTRA_CHUNKS = 1
 POLL_S = 0.1  # how often a waiting thread looks at the stop flags
 
 
@@ -51,24 +51,16 @@ class LocalExecutor:
         budget = ByteBudget(job.options.max_inflight_bytes)
         decoded = record_bytes(job.inputs.shapes)
         count = self._processes if job.scorer is None else 0
-        workers = count or CHUNKS_IN_FLIGHT
-        # each chunk weighs at most its share of the budget, so `workers` of them fit at once
-        chunks = chunks_within(entries, job.batch_size,
-                               max(1, budget.limit // workers), decoded)
-        closed = threading.Event()
-
-        def stopped() -> bool:
-            return closed.is_set() or (self._cancel is not None and self._cancel.is_set())
-
         submit: Callable[[list[Entry]], Future[Outcome]]
         close: Callable[[], None]
         if count:
             from caffebatch.jobs.executors.processes import WorkerProcesses
 
             pool = WorkerProcesses(job, count)
-            submit, close = pool.submit, pool.close
+            workers, submit, close = count, pool.submit, pool.close
         else:
             worker = ChunkWorker(job)
+            workers = worker.passes + EXTRA_CHUNKS
             threads = ThreadPoolExecutor(workers, thread_name_prefix="chunk")
             submit = _submitter(threads, worker.process)
 
@@ -76,6 +68,13 @@ class LocalExecutor:
                 threads.shutdown(wait=False, cancel_futures=True)
                 worker.close()
             close = close_threads
+        # each chunk weighs at most its share of the budget, so `workers` of them fit at once
+        chunks = chunks_within(entries, job.batch_size,
+                               max(1, budget.limit // workers), decoded)
+        closed = threading.Event()
+
+        def stopped() -> bool:
+            return closed.is_set() or (self._cancel is not None and self._cancel.is_set())
 
         try:
             if not count:
