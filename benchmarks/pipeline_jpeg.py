@@ -7,7 +7,8 @@ order rotating each round, on the same N JPEGs in a folder of `work`:
   the run's own (summary.json: listing to last write); the process's (start-up and model
   compilation included), its CPU and its peak RSS are reported beside it;
 - the engine alone: the same JPEGs decoded and transformed by caffebatch beforehand, in memory,
-  scored by a Scorer as the run builds it (same threads, no spinning), in the run's batches;
+  scored by a Scorer as the run builds it and called as the run calls it (its threads split
+  among two passes at once, no spinning: measure.RunScorer), in the run's batches;
 - the loop an OpenCV 4 user would write: `cv2.imread`, `cv2.dnn.blobFromImage`, `net.forward`
   one image at a time on `cv2.dnn.readNetFromCaffe` of the same prototxt and caffemodel, and
   one JSON result file per image, with `cv2.setNumThreads(2)`.
@@ -35,13 +36,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from benchmarks.measure import ChildRun, Rate, cpu_seconds, run_child
+from benchmarks.measure import ChildRun, Rate, RunScorer, cpu_seconds, run_child
 from benchmarks.nets.googlenet import write_googlenet
 from caffebatch.inputs import InputSpec, parse_transforms
 from caffebatch.inputs.formats import decode
 from caffebatch.jobs import Location, plan_run
+from caffebatch.jobs.executors.chunked import scoring_split
 from caffebatch.model import choose_engine, load_model
-from caffebatch.runtime.scorer import Scorer
 
 SIZE = 224
 MEAN_BGR = (104.0, 117.0, 123.0)
@@ -136,12 +137,6 @@ def caffebatch_score(setup: Setup, source: Path, target: Path, batch: int) -> Sc
                     first - started, child)
 
 
-def engine_alone(scorer: Scorer, data: np.ndarray, batch: int) -> Rate:
-    """The Scorer alone on records already decoded and stacked, in the run's batches."""
-    start, cpu = time.perf_counter(), cpu_seconds()
-    for offset in range(0, len(data), batch):
-        scorer({"data": data[offset:offset + batch]})
-    return Rate(len(data), time.perf_counter() - start, cpu_seconds() - cpu)
 
 
 def opencv_loop(net: cv2.dnn.Net, paths: list[Path], out: Path) -> Rate:
@@ -172,7 +167,7 @@ class Sides:
     source: Path  # the folder of the rounds' JPEGs
     paths: list[Path]  # the same JPEGs
     data: np.ndarray  # the same, decoded and transformed by caffebatch
-    scorer: Scorer
+    scorer: RunScorer
     batch: int
     net: cv2.dnn.Net
 
@@ -214,10 +209,9 @@ def _prepare(work: Path, images: int, threads: int, engine: str,
     model = load_model(model_dir, parse_transforms(TRANSFORM, "the benchmark"))
     batch = plan_run(Location(str(source)), Location(str(work / "planned")), model).batch_size
     assert batch is not None  # planned with the model
-    model = choose_engine(model, engine, batch=batch, threads=threads)
+    model = choose_engine(model, engine, batch=batch, threads=scoring_split(threads, None)[1])
     setup = Setup(model_dir, transform_file, threads, model.engine or "onnxruntime")
-    scorer = Scorer(model.onnx.SerializeToString(), threads=threads, spin=False,
-                    engine=setup.engine)
+    scorer = RunScorer(model.onnx.SerializeToString(), threads, setup.engine)
     data = decoded_records(model, paths[:images])
     cv2.setNumThreads(threads)
     loading = time.perf_counter()
@@ -253,7 +247,7 @@ def _rounds(sides: Sides, work: Path, rounds: int) -> tuple[dict[str, list[Rate]
 
     run: dict[str, Callable[[int], Rate]] = {
         "caffebatch": run_caffebatch,
-        "engine": lambda index: engine_alone(sides.scorer, sides.data, sides.batch),
+        "engine": lambda index: sides.scorer.alone("data", sides.data, sides.batch),
         "opencv": run_opencv,
     }
     names = list(run)
@@ -274,7 +268,7 @@ def _rounds(sides: Sides, work: Path, rounds: int) -> tuple[dict[str, list[Rate]
     return found, scored
 
 
-def _check_same_outputs(scorer: Scorer, net: cv2.dnn.Net, data: np.ndarray,
+def _check_same_outputs(scorer: RunScorer, net: cv2.dnn.Net, data: np.ndarray,
                         paths: list[Path]) -> None:
     """Both sides score the same tensors (a benchmark of different work would mean nothing)."""
     ours = scorer({"data": data})["prob"]
