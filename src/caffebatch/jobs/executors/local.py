@@ -93,15 +93,19 @@ def _submitter(pool: ThreadPoolExecutor,
     return submit
 
 
-def _take_slot(slots: threading.Semaphore, timeout: float) -> bool:
-    return slots.acquire(timeout=timeout)
+def _take_slot(slots: queue.SimpleQueue[None], timeout: float) -> bool:
+    try:
+        slots.get(timeout=timeout)
+    except queue.Empty:
+        return False
+    return True
 
 
 def _take_bytes(budget: ByteBudget, weight: int, timeout: float) -> bool:
     return budget.acquire(weight, timeout)
 
 
-def _finished(done: queue.Queue[Any], weight: int, future: Future[Any]) -> None:
+def _finished(done: queue.SimpleQueue[Any], weight: int, future: Future[Any]) -> None:
     done.put((future, weight))
 
 
@@ -124,8 +128,12 @@ def threaded(submit: Callable[[A], Future[B]], items: Iterable[tuple[A, int]], *
     `stopped()` or when the caller closes the iterator; what the work or `items` raise is
     raised to the caller.
     """
-    slots = threading.Semaphore(2 * workers)
-    done: queue.Queue[tuple[Future[B], int] | _End | _Raised] = queue.Queue()
+    # SimpleQueues, as semaphore (a token per chunk submitted) and as channel: their get and
+    # put run no Python code, where a Semaphore's and a Queue's take turns at a Condition.
+    slots: queue.SimpleQueue[None] = queue.SimpleQueue()
+    for _ in range(2 * workers):
+        slots.put(None)
+    done: queue.SimpleQueue[tuple[Future[B], int] | _End | _Raised] = queue.SimpleQueue()
     closed = threading.Event()
 
     def over() -> bool:
@@ -144,7 +152,7 @@ def threaded(submit: Callable[[A], Future[B]], items: Iterable[tuple[A, int]], *
                 if not wait(partial(_take_slot, slots)):
                     return
                 if not wait(partial(_take_bytes, budget, weight)):
-                    slots.release()
+                    slots.put(None)
                     return
                 submit(item).add_done_callback(partial(_finished, done, weight))
                 submitted += 1
@@ -171,7 +179,7 @@ def threaded(submit: Callable[[A], Future[B]], items: Iterable[tuple[A, int]], *
                 future, weight = got
                 received += 1
                 budget.release(weight)
-                slots.release()
+                slots.put(None)
                 yield future.result()  # raises what the work raised
     finally:
         closed.set()
