@@ -6,7 +6,14 @@ import json
 import resource
 import subprocess
 import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+
+import numpy as np
+
+from caffebatch.jobs.executors.chunked import scoring_split
+from caffebatch.runtime.scorer import Scorer
 
 
 def cpu_seconds() -> float:
@@ -24,6 +31,28 @@ class Rate:
 
     def __str__(self) -> str:
         return f"{self.rate:9,.1f}/s {self.cpu_us:9,.0f} µs CPU"
+
+
+class RunScorer:
+    """A Scorer as a batch run builds it (threads split among its passes, no spinning), and
+    the engine alone on records already decoded, called as the run calls it."""
+
+    def __init__(self, model: bytes, threads: int | None = None, engine: str | None = None):
+        self.passes, per_pass = scoring_split(threads, None)
+        self.scorer = Scorer(model, threads=per_pass, spin=False, engine=engine,
+                             streams=self.passes)
+
+    def __call__(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        return self.scorer(feeds)
+
+    def alone(self, name: str, data: np.ndarray, batch: int) -> Rate:
+        """Score `data` in batches of `batch`, `passes` batches at once; records/s, CPU."""
+        pieces = [{name: data[offset:offset + batch]} for offset in range(0, len(data), batch)]
+        start, cpu = time.perf_counter(), cpu_seconds()
+        with ThreadPoolExecutor(self.passes) as pool:
+            for _ in pool.map(self.scorer, pieces):
+                pass
+        return Rate(len(data), time.perf_counter() - start, cpu_seconds() - cpu)
 
 
 # A child's ru_maxrss starts at its parent's RSS at the fork (it survives exec), so a command

@@ -46,7 +46,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.measure import Rate, cpu_seconds, run_child
+from benchmarks.measure import Rate, RunScorer, cpu_seconds, run_child
 from caffebatch.jobs import Location, RunOptions, run_batch
 from caffebatch.model import load_model
 from caffebatch.runtime.scorer import Scorer
@@ -67,16 +67,14 @@ def make_inputs(folder: Path, count: int) -> list[Path]:
     return paths
 
 
-def engine_alone(model, scorer: Scorer, paths: list[Path], batch: int = 64) -> Rate:
+def engine_alone(model, scorer: RunScorer, paths: list[Path], batch: int = 64) -> Rate:
+    """The run's Scorer alone on the same records, decoded beforehand, called as a run calls it."""
     from caffebatch.jobs.records import decode
 
     name = next(iter(model.inputs))
     data = np.stack([decode(p.name, p.read_bytes(), model.inputs, 64 << 20).arrays[name]
                      for p in paths])
-    start, cpu = time.perf_counter(), cpu_seconds()
-    for offset in range(0, len(data), batch):
-        scorer({name: data[offset:offset + batch]})
-    return Rate(len(data), time.perf_counter() - start, cpu_seconds() - cpu)
+    return scorer.alone(name, data, batch)
 
 
 def end_to_end(model, source: Location, target: Location, scorer: Scorer | None = None,
@@ -95,7 +93,7 @@ def end_to_end(model, source: Location, target: Location, scorer: Scorer | None 
     return Rate(summary.scored, wall, cpu_seconds() - cpu)
 
 
-def alternate(model, scorer: Scorer, paths: list[Path], work: str, rounds: int,
+def alternate(model, scorer: RunScorer, paths: list[Path], work: str, rounds: int,
               batch: int, processes: bool) -> dict[str, list[Rate]]:
     """Engine alone and end to end (threads, and 2 worker processes) in turn, `rounds` times.
 
@@ -148,7 +146,7 @@ def googlenet(work: Path, count: int, rounds: int) -> dict[str, list[Rate]]:
         path.write_text(json.dumps({"data": image.tolist()}))
         paths.append(path)
     batch = plan_run(Location(str(folder)), Location(str(work / "out")), model).batch_size
-    scorer = Scorer(model.onnx.SerializeToString())
+    scorer = RunScorer(model.onnx.SerializeToString())
     return alternate(model, scorer, paths, str(work), rounds, batch, processes=False)
 
 
@@ -258,12 +256,14 @@ def _ratios(name: str, found: dict[str, list[Rate]]) -> None:
 def lenet_rows(args: argparse.Namespace) -> None:
     """The LeNet rows: rounds against the engine, the plain loop, S3, Ray and peak RSS."""
     model = load_model(LENET)
-    scorer = Scorer(model.onnx.SerializeToString())
     rows: dict[str, Rate] = {}
     with tempfile.TemporaryDirectory(dir=args.work) as work:
         paths = make_inputs(Path(work) / "in", args.count)
-        lenet = alternate(model, scorer, paths, work, args.rounds, 64, args.processes)
-        plain = baseline(scorer, paths[: args.baseline_count], Path(work) / "baseline")
+        lenet = alternate(model, RunScorer(model.onnx.SerializeToString()), paths, work,
+                          args.rounds, 64, args.processes)
+        # a user's loop: ONNX Runtime's defaults (every core, spinning), one record a call
+        plain = baseline(Scorer(model.onnx.SerializeToString()), paths[: args.baseline_count],
+                         Path(work) / "baseline")
         rows["plain loop (json, batch 1)"] = plain
         if args.ray:
             ray_start = start_ray(args.ray_cpus)

@@ -7,7 +7,8 @@ order rotating each round, on the same N JPEGs in a folder of `work`:
   the run's own (summary.json: listing to last write); the process's (start-up and model
   compilation included), its CPU and its peak RSS are reported beside it;
 - the engine alone: the same JPEGs decoded and transformed by caffebatch beforehand, in memory,
-  scored by a Scorer as the run builds it (same threads, no spinning), in the run's batches;
+  scored by a Scorer as the run builds it and called as the run calls it (its threads split
+  among two passes at once, no spinning: measure.RunScorer), in the run's batches;
 - the loop an OpenCV 4 user would write: `cv2.imread`, `cv2.dnn.blobFromImage`, `net.forward`
   one image at a time on `cv2.dnn.readNetFromCaffe` of the same prototxt and caffemodel, and
   one JSON result file per image, with `cv2.setNumThreads(2)`.
@@ -28,19 +29,20 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from itertools import pairwise
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from benchmarks.measure import ChildRun, Rate, cpu_seconds, run_child
+from benchmarks.measure import ChildRun, Rate, RunScorer, cpu_seconds, run_child
 from benchmarks.nets.googlenet import write_googlenet
 from caffebatch.inputs import InputSpec, parse_transforms
 from caffebatch.inputs.formats import decode
 from caffebatch.jobs import Location, plan_run
+from caffebatch.jobs.executors.chunked import scoring_split
 from caffebatch.model import choose_engine, load_model
-from caffebatch.runtime.scorer import Scorer
 
 SIZE = 224
 MEAN_BGR = (104.0, 117.0, 123.0)
@@ -97,9 +99,26 @@ class Setup:
     engine: str
 
 
-def caffebatch_score(setup: Setup, source: Path, target: Path) -> tuple[Rate, ChildRun]:
-    """`caffebatch score` folder to folder in a fresh process: the run's own rate (CPU per
-    record: the whole process's, start-up included) and the process's measures."""
+@dataclass(frozen=True)
+class ScoreRun:
+    """One `caffebatch score`: the run's own rate, its steady rate, and the process's measures.
+
+    `run`: summary.json's (listing to last write; CPU per record: the whole process's,
+    start-up included). `steady`: from the first batch's last result to the last result, by
+    the result files' mtimes, so it leaves out what a run pays once (planning, building the
+    ONNX Runtime session, the first chunk's fetch and decode, the first, cold forward pass),
+    as the engine-alone side, whose session is built and warm, does. `startup_s`: the run's
+    start to the first batch's last result.
+    """
+
+    run: Rate
+    steady: Rate
+    startup_s: float
+    child: ChildRun
+
+
+def caffebatch_score(setup: Setup, source: Path, target: Path, batch: int) -> ScoreRun:
+    """`caffebatch score` folder to folder in a fresh process (see ScoreRun)."""
     script = Path(sys.executable).with_name("caffebatch")
     command = [str(script)] if script.exists() else [sys.executable, "-m", "caffebatch"]
     child = run_child([*command, "score", str(setup.model_dir), "--input", str(source),
@@ -108,15 +127,16 @@ def caffebatch_score(setup: Setup, source: Path, target: Path) -> tuple[Rate, Ch
                        "--run-id", "bench"])
     summary = json.loads((target / "_caffebatch/bench/summary.json").read_text())
     assert summary["status"] == "SUCCESS" and summary["failed"] == 0, summary
-    return Rate(summary["scored"], summary["seconds"], child.cpu), child
+    count = summary["scored"]
+    written = sorted(entry.stat().st_mtime_ns for entry in os.scandir(target) if entry.is_file())
+    assert len(written) == count > batch, (len(written), count, batch)
+    first, last = written[batch - 1] / 1e9, written[-1] / 1e9
+    started = datetime.fromisoformat(summary["started_at"]).timestamp()
+    return ScoreRun(Rate(count, summary["seconds"], child.cpu),
+                    Rate(count - batch, last - first, child.cpu * (count - batch) / count),
+                    first - started, child)
 
 
-def engine_alone(scorer: Scorer, data: np.ndarray, batch: int) -> Rate:
-    """The Scorer alone on records already decoded and stacked, in the run's batches."""
-    start, cpu = time.perf_counter(), cpu_seconds()
-    for offset in range(0, len(data), batch):
-        scorer({"data": data[offset:offset + batch]})
-    return Rate(len(data), time.perf_counter() - start, cpu_seconds() - cpu)
 
 
 def opencv_loop(net: cv2.dnn.Net, paths: list[Path], out: Path) -> Rate:
@@ -147,7 +167,7 @@ class Sides:
     source: Path  # the folder of the rounds' JPEGs
     paths: list[Path]  # the same JPEGs
     data: np.ndarray  # the same, decoded and transformed by caffebatch
-    scorer: Scorer
+    scorer: RunScorer
     batch: int
     net: cv2.dnn.Net
 
@@ -156,16 +176,18 @@ def jpeg_rounds(work: Path, images: int, rounds: int, threads: int, engine: str,
                 rss_counts: list[int]) -> None:
     """Build everything in `work`, run the rounds and the RSS runs, print what they gave."""
     paths, sides = _prepare(work, images, threads, engine, max([images, *rss_counts]))
-    found, children = _rounds(sides, work, rounds)
-    _summarise(found, children, images)
+    found, scored = _rounds(sides, work, rounds)
+    _summarise(found, scored, images)
     runs = []
     for count in rss_counts:
         folder = linked(paths[:count], work / f"rss-{count}")
-        rate, child = caffebatch_score(sides.setup, folder, work / f"rss-out-{count}")
+        done = caffebatch_score(sides.setup, folder, work / f"rss-out-{count}", sides.batch)
+        child = done.child
         runs.append((count, child))
         print(f"JPEG caffebatch score over {count:,} images: peak RSS {child.peak_rss_mib:.0f} MiB, "
-              f"{rate.rate:.1f}/s (process {count / child.wall:.1f}/s, "
-              f"{1e3 * child.cpu / count:.1f} ms CPU per image)", flush=True)
+              f"{done.run.rate:.1f}/s, steady {done.steady.rate:.1f}/s (process "
+              f"{count / child.wall:.1f}/s, {1e3 * child.cpu / count:.1f} ms CPU per image)",
+              flush=True)
     for (small, first), (large, second) in pairwise(runs):
         print(f"JPEG CPU per image from {small:,} to {large:,} images (start-up cancels out): "
               f"{1e3 * (second.cpu - first.cpu) / (large - small):.1f} ms", flush=True)
@@ -187,10 +209,9 @@ def _prepare(work: Path, images: int, threads: int, engine: str,
     model = load_model(model_dir, parse_transforms(TRANSFORM, "the benchmark"))
     batch = plan_run(Location(str(source)), Location(str(work / "planned")), model).batch_size
     assert batch is not None  # planned with the model
-    model = choose_engine(model, engine, batch=batch, threads=threads)
+    model = choose_engine(model, engine, batch=batch, threads=scoring_split(threads, None)[1])
     setup = Setup(model_dir, transform_file, threads, model.engine or "onnxruntime")
-    scorer = Scorer(model.onnx.SerializeToString(), threads=threads, spin=False,
-                    engine=setup.engine)
+    scorer = RunScorer(model.onnx.SerializeToString(), threads, setup.engine)
     data = decoded_records(model, paths[:images])
     cv2.setNumThreads(threads)
     loading = time.perf_counter()
@@ -206,16 +227,18 @@ def _prepare(work: Path, images: int, threads: int, engine: str,
 
 
 def _rounds(sides: Sides, work: Path, rounds: int) -> tuple[dict[str, list[Rate]],
-                                                             list[ChildRun]]:
-    """The three sides in turn, `rounds` times, the order rotating: rates, and the CLI's runs."""
-    found: dict[str, list[Rate]] = {"caffebatch": [], "engine": [], "opencv": []}
-    children: list[ChildRun] = []
+                                                             list[ScoreRun]]:
+    """The three sides in turn, `rounds` times, the order rotating: rates (the CLI's steady
+    ones under "steady"), and the CLI's runs."""
+    found: dict[str, list[Rate]] = {"caffebatch": [], "engine": [], "opencv": [], "steady": []}
+    scored: list[ScoreRun] = []
 
     def run_caffebatch(index: int) -> Rate:
-        rate, child = caffebatch_score(sides.setup, sides.source, work / f"out-{index}")
-        children.append(child)
+        done = caffebatch_score(sides.setup, sides.source, work / f"out-{index}", sides.batch)
+        scored.append(done)
+        found["steady"].append(done.steady)
         shutil.rmtree(work / f"out-{index}")
-        return rate
+        return done.run
 
     def run_opencv(index: int) -> Rate:
         rate = opencv_loop(sides.net, sides.paths, work / f"opencv-{index}")
@@ -224,7 +247,7 @@ def _rounds(sides: Sides, work: Path, rounds: int) -> tuple[dict[str, list[Rate]
 
     run: dict[str, Callable[[int], Rate]] = {
         "caffebatch": run_caffebatch,
-        "engine": lambda index: engine_alone(sides.scorer, sides.data, sides.batch),
+        "engine": lambda index: sides.scorer.alone("data", sides.data, sides.batch),
         "opencv": run_opencv,
     }
     names = list(run)
@@ -233,15 +256,19 @@ def _rounds(sides: Sides, work: Path, rounds: int) -> tuple[dict[str, list[Rate]
         for name in order:
             found[name].append(run[name](index))
         end_to_end, engine, loop = (found[name][-1] for name in names)
+        last = scored[-1]
         print(f"JPEG round {index + 1} ({', '.join(order)}): caffebatch {end_to_end} "
-              f"(process {len(sides.paths) / children[-1].wall:.1f}/s, "
-              f"{children[-1].peak_rss_mib:.0f} MiB), engine {engine}, opencv {loop}; "
-              f"caffebatch / engine {end_to_end.rate / engine.rate:.2f}, "
-              f"caffebatch / opencv {end_to_end.rate / loop.rate:.2f}", flush=True)
-    return found, children
+              f"(steady {last.steady.rate:.1f}/s after {last.startup_s:.2f} s to its first "
+              f"batch; process {len(sides.paths) / last.child.wall:.1f}/s, "
+              f"{last.child.peak_rss_mib:.0f} MiB), engine {engine}, opencv {loop}; "
+              f"caffebatch / engine {end_to_end.rate / engine.rate:.2f} "
+              f"(steady {last.steady.rate / engine.rate:.2f}), "
+              f"caffebatch / opencv {end_to_end.rate / loop.rate:.2f} "
+              f"(steady {last.steady.rate / loop.rate:.2f})", flush=True)
+    return found, scored
 
 
-def _check_same_outputs(scorer: Scorer, net: cv2.dnn.Net, data: np.ndarray,
+def _check_same_outputs(scorer: RunScorer, net: cv2.dnn.Net, data: np.ndarray,
                         paths: list[Path]) -> None:
     """Both sides score the same tensors (a benchmark of different work would mean nothing)."""
     ours = scorer({"data": data})["prob"]
@@ -252,20 +279,25 @@ def _check_same_outputs(scorer: Scorer, net: cv2.dnn.Net, data: np.ndarray,
         assert np.allclose(row.ravel(), theirs, rtol=1e-4, atol=1e-5 * np.abs(theirs).max()), path
 
 
-def _summarise(found: dict[str, list[Rate]], children: list[ChildRun], images: int) -> None:
+def _summarise(found: dict[str, list[Rate]], scored: list[ScoreRun], images: int) -> None:
     median = statistics.median
     ends, engines, loops = found["caffebatch"], found["engine"], found["opencv"]
-    processes = [images / child.wall for child in children]
+    steady = found["steady"]
+    processes = [images / run.child.wall for run in scored]
     print(f"JPEG medians over {len(ends)} rounds, records/s (CPU µs per record): "
           f"caffebatch {median(r.rate for r in ends):.1f} "
           f"({median(r.cpu_us for r in ends):,.0f}, whole process), "
+          f"steady {median(r.rate for r in steady):.1f} after "
+          f"{median(run.startup_s for run in scored):.2f} s to the first batch, "
           f"process {median(processes):.1f}, "
           f"engine {median(r.rate for r in engines):.1f} "
           f"({median(r.cpu_us for r in engines):,.0f}), "
           f"opencv {median(r.rate for r in loops):.1f} ({median(r.cpu_us for r in loops):,.0f})")
     print("JPEG ratios, per round: " + "; ".join([
         _ratios("caffebatch / engine", [e.rate for e in ends], [g.rate for g in engines]),
+        _ratios("steady / engine", [e.rate for e in steady], [g.rate for g in engines]),
         _ratios("caffebatch / opencv", [e.rate for e in ends], [o.rate for o in loops]),
+        _ratios("steady / opencv", [e.rate for e in steady], [o.rate for o in loops]),
         _ratios("caffebatch process / opencv", processes, [o.rate for o in loops]),
     ]), flush=True)
 

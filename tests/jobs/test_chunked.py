@@ -46,3 +46,53 @@ def test_a_worker_that_cannot_see_a_local_location_fails_at_start(lenet, tmp_pat
         worker.ready()
     assert code_of(error.value, run=True) == "storage_error"
     worker.close()
+
+
+def test_the_threads_are_split_among_the_forward_passes() -> None:
+    from caffebatch.jobs.executors.chunked import DEFAULT_PASSES, scoring_split
+
+    assert DEFAULT_PASSES == 2
+    assert scoring_split(2, None) == (2, 1)
+    assert scoring_split(8, None) == (2, 4)
+    assert scoring_split(1, None) == (1, 1)  # never more passes than threads
+    assert scoring_split(4, 1) == (1, 4)
+    assert scoring_split(4, 4) == (4, 1)
+    assert scoring_split(5, 2) == (2, 2)
+
+
+class _Overlaps:
+    """A real Scorer that notes how many of its calls were under way at once."""
+
+    def __init__(self, scorer) -> None:
+        self.scorer, self.layouts = scorer, scorer.layouts
+        self.now = self.most = 0
+        self.lock = threading.Lock()
+        self.both = threading.Barrier(2, timeout=5)
+
+    def __call__(self, feeds):
+        with self.lock:
+            self.now += 1
+            self.most = max(self.most, self.now)
+        try:
+            self.both.wait()  # two passes at once meet here; one at a time would time out
+            return self.scorer(feeds)
+        finally:
+            with self.lock:
+                self.now -= 1
+
+
+def test_a_worker_scores_as_many_batches_at_once_as_it_has_passes(lenet, lenet_scorer, tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    options = RunOptions(run_id="chunk-passes")
+    scorer = _Overlaps(lenet_scorer)
+    job = Job(Location(str(DIGITS)), Location(str(tmp_path)), lenet.onnx.SerializeToString(),
+              InputSpec(lenet.inputs), options, batch_size=8, scorer=scorer, passes=2)
+    worker = ChunkWorker(job)
+    entries = sorted(open_storage(job.source, options.retry).list(), key=lambda e: e.key)[:16]
+    with ThreadPoolExecutor(2) as pool:
+        outcomes = list(pool.map(worker.process, [entries[:8], entries[8:]]))
+    worker.close()
+    assert [outcome.written for outcome in outcomes] == [8, 8]
+    assert scorer.most == 2
+    assert len(list(tmp_path.glob("*.json"))) == 16

@@ -64,7 +64,9 @@ def new_run_id() -> str:
               help="Memory for the records in flight (fetched, decoded, batched), in MiB.")
 @click.option("--processes", type=click.IntRange(min=0), default=0, show_default=True,
               help="Local worker processes to score in (0: threads in this process).")
-@click.option("--threads", type=click.IntRange(min=1), default=None, help="Scoring threads [default: every core].")
+@click.option("--threads", type=click.IntRange(min=1), default=None, help="Scoring threads in all [default: every core].")
+@click.option("--passes", type=click.IntRange(min=1), default=None,
+              help="Forward passes at once, each on its share of --threads [default: 2].")
 @click.option("--engine", type=click.Choice(engine_names()), default="auto", show_default=True,
               help="Backend: auto measures the installed ones on this model and batch size and "
                    "keeps the fastest that matches ONNX Runtime; openvino needs "
@@ -90,7 +92,8 @@ def new_run_id() -> str:
 @ray_options
 def score(model_dir: str, source: str, target: str, batch_size: int | None, max_error_ratio: float,
           s3_endpoint: str | None, run_id: str | None, concurrency: int, max_inflight_mib: int,
-          processes: int, threads: int | None, outage_budget: float, engine: str,
+          processes: int, threads: int | None, passes: int | None, outage_budget: float,
+          engine: str,
           precision: str, executor: str, transform_file: str | None, max_image_pixels: int,
           max_jsonl_mib: int, max_jsonl_lines: int, **ray_flags: Any) -> None:
     """Score every input object of SRC with the model MODEL_DIR, one result object per input in DST.
@@ -106,6 +109,7 @@ def score(model_dir: str, source: str, target: str, batch_size: int | None, max_
         plan_run,
         run_batch,
     )
+    from caffebatch.jobs.executors.chunked import scoring_split
     from caffebatch.model import choose_engine, load_model
 
     source_location = Location(source, endpoint_url=s3_endpoint if source.startswith("s3://") else None)
@@ -118,7 +122,8 @@ def score(model_dir: str, source: str, target: str, batch_size: int | None, max_
         sys.exit(EXIT_FAILED)
     options = RunOptions(
         run_id=run_id or new_run_id(), batch_size=batch_size, max_error_ratio=max_error_ratio,
-        concurrency=concurrency, scorer_threads=threads, model_name=str(model_dir),
+        concurrency=concurrency, scorer_threads=threads, passes=passes,
+        model_name=str(model_dir),
         max_inflight_bytes=max_inflight_mib * 1024 * 1024, processes=processes,
         retry=RetryPolicy(outage_s=outage_budget), max_image_pixels=max_image_pixels,
         max_jsonl_bytes=max_jsonl_mib * 1024 * 1024, max_jsonl_lines=max_jsonl_lines,
@@ -129,8 +134,9 @@ def score(model_dir: str, source: str, target: str, batch_size: int | None, max_
         raise click.UsageError(error.message) from error
     try:
         assert plan.batch_size is not None  # planned with the model, so resolved
-        model = choose_engine(model, engine, batch=plan.batch_size, threads=threads,
-                              precision=precision)
+        # measured as one of a local run's forward passes runs, on its share of the threads
+        model = choose_engine(model, engine, batch=plan.batch_size,
+                              threads=scoring_split(threads, passes)[1], precision=precision)
     except (ExtraMissingError, ModelError) as error:
         raise click.UsageError(str(error)) from error
     click.echo(engine_line(model), err=True)

@@ -53,6 +53,7 @@ class InputFormat:
 
 
 _FORMATS: dict[str, InputFormat] = {}
+_tried: tuple[InputFormat, ...] | None = None  # formats() once the built-in ones are loaded
 
 
 def input_format(name: str, sniff: Callable[[bytes], bool], *, suffix: str | None = None,
@@ -63,9 +64,11 @@ def input_format(name: str, sniff: Callable[[bytes], bool], *, suffix: str | Non
     once."""
 
     def register(decode: Decoder) -> Decoder:
+        global _tried
         if name in _FORMATS:
             raise ValueError(f"input format {name!r} is registered twice")
         _FORMATS[name] = InputFormat(name, sniff, decode, suffix, limit, many)
+        _tried = None
         return decode
 
     return register
@@ -73,8 +76,11 @@ def input_format(name: str, sniff: Callable[[bytes], bool], *, suffix: str | Non
 
 def formats() -> tuple[InputFormat, ...]:
     """The registered formats, in the order they are tried (JSON objects come after all)."""
-    _load_builtin()
-    return tuple(_FORMATS.values())
+    global _tried
+    if _tried is None:  # every input object asks: the imports and the tuple are made once
+        _load_builtin()
+        _tried = tuple(_FORMATS.values())
+    return _tried
 
 
 def decode(key: str, data: bytes, spec: InputSpec, limit: int) -> records.Record | Lines:

@@ -69,7 +69,7 @@ def run_batch(
         target_storage.prepare()
         job = Job(source, target, model.onnx.SerializeToString(), input_spec(model, options),
                   options, plan.batch_size, scorer, options.scorer_threads, model.engine,
-                  model.precision)
+                  model.precision, options.passes)
         ticker.start()
         done = complete_results(target_storage, target_storage.list(), options.concurrency)
         entries = pending(source_storage.list(), done, report)

@@ -77,7 +77,8 @@ class RunOptions:
     max_inflight_bytes: int = 512 * 1024 * 1024  # records fetched, decoded, batched at once
     processes: int = 0                  # local worker processes (opt-in); 0: threads in this process
     retry: RetryPolicy = RetryPolicy()
-    scorer_threads: int | None = None   # ONNX Runtime threads; None: every core
+    scorer_threads: int | None = None   # the backend's threads in all; None: every core
+    passes: int | None = None           # forward passes at once; None: 2, each on half the threads
     progress_interval_s: float = 0.5
     model_name: str | None = None       # shown in summary.json
     max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS  # height x width of the largest image

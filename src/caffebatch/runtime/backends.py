@@ -30,12 +30,15 @@ class SessionOptions:
 
     `providers` are ONNX Runtime's execution providers (None: CUDA when there, then the CPU);
     other backends ignore them, as OpenVINO ignores `spin` (its thread pool has no switch).
+    `streams` is how many calls come at once, each with `threads` threads; ONNX Runtime's
+    sessions take concurrent calls as they are, OpenVINO compiles that many streams.
     """
 
     threads: int | None = None
     spin: bool = True
     precision: str = F32
     providers: tuple[str, ...] | None = None
+    streams: int = 1
 
 
 class Session(Protocol):

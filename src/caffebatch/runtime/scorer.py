@@ -25,6 +25,9 @@ class Scorer:
     is the backend's thread count (default: every core); `spin=False` keeps ONNX Runtime's
     idle threads from spin-waiting, for runs that share the cores with other work (see
     `session_options`). `precision` is ``f32`` (Caffe's) unless ``bf16`` is asked for.
+    `streams`: how many calls the caller makes at once, each with `threads` threads (a
+    Scorer may always be called from several threads; OpenVINO then compiles that many
+    streams, where it would run the calls one after the other).
     """
 
     def __init__(
@@ -36,11 +39,13 @@ class Scorer:
         spin: bool = True,
         engine: str | None = None,
         precision: str = F32,
+        streams: int = 1,
     ) -> None:
         self._model = model
         self.engine, self.precision = engine or ONNXRUNTIME, precision
         self._options = SessionOptions(
-            threads, spin, precision, tuple(providers) if providers is not None else None
+            threads, spin, precision, tuple(providers) if providers is not None else None,
+            streams,
         )
         self._session = backend(self.engine, precision).open(model, self._options)
         self.inputs: dict[str, tuple[int, ...]] = self._session.inputs
@@ -64,7 +69,7 @@ class Scorer:
         return (
             _rebuild,
             (self._model, options.threads, options.providers, options.spin, self.engine,
-             self.precision),
+             self.precision, options.streams),
         )
 
 
@@ -75,6 +80,7 @@ def _rebuild(
     spin: bool = True,
     engine: str | None = None,
     precision: str = F32,
+    streams: int = 1,
 ) -> Scorer:
     return Scorer(model, threads=threads, providers=providers, spin=spin, engine=engine,
-                  precision=precision)
+                  precision=precision, streams=streams)

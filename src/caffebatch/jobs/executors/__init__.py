@@ -26,8 +26,9 @@ class Job:
     """All a worker needs to do its chunks, as plain picklable values.
 
     `scorer` is shipped as is when the caller gave one; otherwise each worker builds its
-    own from `model` with `threads` threads and the execution providers of its machine
-    (CUDA where the worker has a GPU).
+    own from `model` with `threads` threads in all (None: every core), split among `passes`
+    forward passes at once (None: chunked.DEFAULT_PASSES), and the execution providers of
+    its machine (CUDA where the worker has a GPU).
     """
 
     source: Location
@@ -40,6 +41,7 @@ class Job:
     threads: int | None = None
     engine: str | None = None  # the Scorer's backend (None: ONNX Runtime)
     precision: str = "f32"  # the Scorer's precision (bf16 only when asked for)
+    passes: int | None = None
 
 
 class Executor(Protocol):

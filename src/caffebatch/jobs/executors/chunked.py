@@ -9,6 +9,7 @@ so an executor on other machines never streams records through its driver. No Ra
 from __future__ import annotations
 
 import os
+import queue
 import socket
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -29,6 +30,21 @@ from caffebatch.runtime.scorer import Scorer
 A = TypeVar("A")
 B = TypeVar("B")
 
+# Forward passes at once in one worker, each on its share of the threads, rather than one
+# pass on all of them: a pass's threads wait for each other at every operator, and for any
+# other thread of the run that takes one of their cores (decoding, writing), while two
+# passes keep the cores busy when either waits (BENCHMARKS.md, "Two forward passes at
+# once"). Not more: each pass holds its own activations, which the byte budget does not count.
+DEFAULT_PASSES = 2
+
+
+def scoring_split(threads: int | None, passes: int | None) -> tuple[int, int]:
+    """(forward passes at once, threads per pass) for `threads` in all (None: every core)
+    and `passes` asked for (None: DEFAULT_PASSES); never more passes than threads."""
+    total = threads or os.cpu_count() or 1
+    count = max(1, min(passes or DEFAULT_PASSES, total))
+    return count, max(1, total // count)
+
 
 class ChunkWorker:
     """Does whole chunks of a Job, from any number of threads. Built once per worker process.
@@ -47,7 +63,16 @@ class ChunkWorker:
         self._reads = ThreadPoolExecutor(job.options.concurrency, thread_name_prefix="chunk-io")
         self._writes = ThreadPoolExecutor(job.options.concurrency, thread_name_prefix="chunk-io")
         self._opening = threading.Lock()
-        self._scoring = threading.Lock()  # one forward pass at a time: each takes every core
+        # A Scorer the caller gave keeps its threads, and is called once at a time unless
+        # `job.passes` says otherwise.
+        self.passes, self._threads = (
+            scoring_split(job.threads, job.passes) if job.scorer is None else (job.passes or 1, 0))
+        # One token per pass. A SimpleQueue's get and put run no Python code, where a
+        # threading.Semaphore's go through a Condition: py-spy put its notify at 6% of the
+        # GIL-held time of a LeNet run.
+        self._passes_free: queue.SimpleQueue[None] = queue.SimpleQueue()
+        for _ in range(self.passes):
+            self._passes_free.put(None)
         self._local_calls = threading.Condition()  # counts the local storage calls under way
         self._active, self._closed = 0, False
 
@@ -105,8 +130,9 @@ class ChunkWorker:
                 self._target = open_storage(self.job.target, retry, connections=connections)
             if self._scorer is None:
                 # Decoding and writing share the cores with ONNX Runtime: its idle threads sleep.
-                self._scorer = Scorer(self.job.model, threads=self.job.threads, spin=False,
-                                      engine=self.job.engine, precision=self.job.precision)
+                self._scorer = Scorer(self.job.model, threads=self._threads, spin=False,
+                                      engine=self.job.engine, precision=self.job.precision,
+                                      streams=self.passes)
             return self._source, self._target, self._scorer
 
     def _spread(self, pool: ThreadPoolExecutor, fn: Callable[[A], B], items: Sequence[A],
@@ -127,8 +153,11 @@ class ChunkWorker:
 
     def _score(self, batch: Batch) -> Scored:
         _, _, scorer = self._parts()
-        with self._scoring:
+        self._passes_free.get()
+        try:
             return pipeline.score(scorer, batch)
+        finally:
+            self._passes_free.put(None)
 
 
 def _records(loaded: list[Loaded]) -> Iterator[Record]:

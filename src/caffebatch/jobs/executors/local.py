@@ -30,9 +30,9 @@ from caffebatch.jobs.storage import Entry
 A = TypeVar("A")
 B = TypeVar("B")
 
-# Chunks at work at once in this process: one being scored while the others are read,
-# decoded or written.
-CHUNKS_IN_FLIGHT = 3
+# Chunks at work at once in this process beyond the forward passes (ChunkWorker.passes):
+# one read, decoded or written while the others are scored.
+EXTRA_CHUNKS = 1
 POLL_S = 0.1  # how often a waiting thread looks at the stop flags
 
 
@@ -51,24 +51,16 @@ class LocalExecutor:
         budget = ByteBudget(job.options.max_inflight_bytes)
         decoded = record_bytes(job.inputs.shapes)
         count = self._processes if job.scorer is None else 0
-        workers = count or CHUNKS_IN_FLIGHT
-        # each chunk weighs at most its share of the budget, so `workers` of them fit at once
-        chunks = chunks_within(entries, job.batch_size,
-                               max(1, budget.limit // workers), decoded)
-        closed = threading.Event()
-
-        def stopped() -> bool:
-            return closed.is_set() or (self._cancel is not None and self._cancel.is_set())
-
         submit: Callable[[list[Entry]], Future[Outcome]]
         close: Callable[[], None]
         if count:
             from caffebatch.jobs.executors.processes import WorkerProcesses
 
             pool = WorkerProcesses(job, count)
-            submit, close = pool.submit, pool.close
+            workers, submit, close = count, pool.submit, pool.close
         else:
             worker = ChunkWorker(job)
+            workers = worker.passes + EXTRA_CHUNKS
             threads = ThreadPoolExecutor(workers, thread_name_prefix="chunk")
             submit = _submitter(threads, worker.process)
 
@@ -76,6 +68,13 @@ class LocalExecutor:
                 threads.shutdown(wait=False, cancel_futures=True)
                 worker.close()
             close = close_threads
+        # each chunk weighs at most its share of the budget, so `workers` of them fit at once
+        chunks = chunks_within(entries, job.batch_size,
+                               max(1, budget.limit // workers), decoded)
+        closed = threading.Event()
+
+        def stopped() -> bool:
+            return closed.is_set() or (self._cancel is not None and self._cancel.is_set())
 
         try:
             if not count:
@@ -94,15 +93,19 @@ def _submitter(pool: ThreadPoolExecutor,
     return submit
 
 
-def _take_slot(slots: threading.Semaphore, timeout: float) -> bool:
-    return slots.acquire(timeout=timeout)
+def _take_slot(slots: queue.SimpleQueue[None], timeout: float) -> bool:
+    try:
+        slots.get(timeout=timeout)
+    except queue.Empty:
+        return False
+    return True
 
 
 def _take_bytes(budget: ByteBudget, weight: int, timeout: float) -> bool:
     return budget.acquire(weight, timeout)
 
 
-def _finished(done: queue.Queue[Any], weight: int, future: Future[Any]) -> None:
+def _finished(done: queue.SimpleQueue[Any], weight: int, future: Future[Any]) -> None:
     done.put((future, weight))
 
 
@@ -125,8 +128,12 @@ def threaded(submit: Callable[[A], Future[B]], items: Iterable[tuple[A, int]], *
     `stopped()` or when the caller closes the iterator; what the work or `items` raise is
     raised to the caller.
     """
-    slots = threading.Semaphore(2 * workers)
-    done: queue.Queue[tuple[Future[B], int] | _End | _Raised] = queue.Queue()
+    # SimpleQueues, as semaphore (a token per chunk submitted) and as channel: their get and
+    # put run no Python code, where a Semaphore's and a Queue's take turns at a Condition.
+    slots: queue.SimpleQueue[None] = queue.SimpleQueue()
+    for _ in range(2 * workers):
+        slots.put(None)
+    done: queue.SimpleQueue[tuple[Future[B], int] | _End | _Raised] = queue.SimpleQueue()
     closed = threading.Event()
 
     def over() -> bool:
@@ -145,7 +152,7 @@ def threaded(submit: Callable[[A], Future[B]], items: Iterable[tuple[A, int]], *
                 if not wait(partial(_take_slot, slots)):
                     return
                 if not wait(partial(_take_bytes, budget, weight)):
-                    slots.release()
+                    slots.put(None)
                     return
                 submit(item).add_done_callback(partial(_finished, done, weight))
                 submitted += 1
@@ -172,7 +179,7 @@ def threaded(submit: Callable[[A], Future[B]], items: Iterable[tuple[A, int]], *
                 future, weight = got
                 received += 1
                 budget.release(weight)
-                slots.release()
+                slots.put(None)
                 yield future.result()  # raises what the work raised
     finally:
         closed.set()

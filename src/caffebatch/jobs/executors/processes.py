@@ -34,7 +34,7 @@ class WorkerProcesses:
         context.set_forkserver_preload([__name__])
         threads = job.threads or max(1, (os.cpu_count() or 1) // count)
         self._pool = ProcessPoolExecutor(count, mp_context=context, initializer=_start,
-                                         initargs=(replace(job, threads=threads),))
+                                         initargs=(replace(job, threads=threads, passes=1),))
 
     def submit(self, entries: list[Entry]) -> Future[Outcome]:
         return self._pool.submit(_process, entries)

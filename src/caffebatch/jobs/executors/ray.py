@@ -126,7 +126,7 @@ class RayExecutor:
         count, cpus, gpus = pool_shape(self.settings, ray.cluster_resources(),
                                        ray.available_resources())
         threads = job.threads or max(1, int(cpus))
-        shared = ray.put(replace(job, threads=threads))
+        shared = ray.put(replace(job, threads=threads, passes=1))
         # No restarts: the chunks of a worker that dies go to the others (_Pool), and a
         # restarted actor would wait for room that a lost node no longer has.
         actor = ray.remote(ChunkWorker).options(num_cpus=cpus, num_gpus=gpus, max_concurrency=2)

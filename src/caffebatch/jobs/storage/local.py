@@ -73,6 +73,10 @@ class LocalStorage:
 
     def __init__(self, root: str | os.PathLike[str]) -> None:
         self.root = Path(root)
+        # Paths are joined as strings: pathlib's `/` cost more than the read of a small file.
+        self._root = str(self.root)
+        self._root_bytes = len(os.fsencode(self._root))
+        self._names_where = f"names on the file system of {self._root!r}"
         # temporary names: unique to this object, and O_EXCL refuses a clash anyway
         self._prefix = uuid.uuid4().hex[:12]
         self._serial = itertools.count()
@@ -96,7 +100,7 @@ class LocalStorage:
     def get(self, key: str, limit: int) -> bytes:
         try:
             # O_NONBLOCK: a FIFO put in place of a file since the listing must not hang the run
-            descriptor = os.open(self.root / key, os.O_RDONLY | os.O_NONBLOCK)
+            descriptor = os.open(f"{self._root}/{key}", os.O_RDONLY | os.O_NONBLOCK)
             try:
                 if not stat.S_ISREG(os.fstat(descriptor).st_mode):
                     raise ObjectUnreadableError(f"{key!r} in {str(self.root)!r} is not a file")
@@ -109,13 +113,13 @@ class LocalStorage:
             raise kind(f"{what}: {error.strerror or error}") from error
 
     def put(self, key: str, data: bytes) -> None:
-        destination = self.root / key
+        destination = f"{self._root}/{key}"
         try:
             try:
                 self._replace(destination, data)
             except FileNotFoundError:  # the run's first write, or a key in a new subfolder
                 (self.root / TEMPORARY).mkdir(parents=True, exist_ok=True)
-                destination.parent.mkdir(parents=True, exist_ok=True)
+                os.makedirs(os.path.dirname(destination), exist_ok=True)
                 self._replace(destination, data)
         except OSError as error:
             if error.errno == errno.ENAMETOOLONG:
@@ -123,8 +127,8 @@ class LocalStorage:
                                       f"{error.strerror}", code=OUTPUT_NAME_TOO_LONG) from error
             raise _translate(error, f"cannot write {key!r} in {str(self.root)!r}") from error
 
-    def _replace(self, destination: Path, data: bytes) -> None:
-        temporary = f"{self.root}/{TEMPORARY}/{self._prefix}.{next(self._serial)}"
+    def _replace(self, destination: str, data: bytes) -> None:
+        temporary = f"{self._root}/{TEMPORARY}/{self._prefix}.{next(self._serial)}"
         try:
             descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
             try:
@@ -138,14 +142,14 @@ class LocalStorage:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(temporary)
             raise
-        self._written.add(str(destination.parent))
+        self._written.add(os.path.dirname(destination))
 
     def check_name(self, key: str) -> None:
         """Refuse a result name the folder's file system cannot hold (NAME_MAX, PATH_MAX)."""
         name_max, path_max = self._limits()
-        encoded = len(os.fsencode(key))
-        check_output_name(key, encoded, name_max, f"names on the file system of {str(self.root)!r}")
-        check_output_name(key, len(os.fsencode(self.root / key)) + 1, path_max,
+        encoded = len(key) if key.isascii() else len(os.fsencode(key))
+        check_output_name(key, encoded, name_max, self._names_where)
+        check_output_name(key, self._root_bytes + 1 + encoded + 1, path_max,
                           "paths (with their NUL) on this machine")
 
     def _limits(self) -> tuple[int, int]:
