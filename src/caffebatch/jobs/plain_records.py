@@ -10,6 +10,11 @@ a string, a boolean or null among the numbers, a key twice, a missing or unexpec
 ragged or misshapen array, a value beyond +-2**53, text simdjson refuses. So this path never
 decides an error, and where it answers it gives the exact path's arrays bit for bit
 (tests/jobs/test_plain_records.py): both parsers round every number correctly to a double.
+
+The shape is proved one of two ways, whichever is cheaper for the record: by its skeleton (a
+pass over the text, for records of short rows such as LeNet's) or by a walk over the parsed
+arrays and a count of the brackets (a step per array, for records of long rows such as an
+ImageNet net's).
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Mapping
+from typing import cast
 
 import numpy as np
 import simdjson
@@ -29,35 +35,44 @@ _NUMBER_OR_SPACE = b"0123456789.eE+- \t\n\r"
 # exact path converts (beyond, two roundings may differ from one); float32's range is far above.
 _EXACT_BOUND = 2.0**53
 
+# The bytes per array from which the walk is the cheaper proof. Measured on this machine's
+# EPYC (benchmarks/decode.py, BENCHMARKS.md): the skeleton costs about 0.5 ns a byte, the walk
+# and the count about 0.2 µs an array, so they cost the same near 400 bytes an array. LeNet's
+# records have about 170 (784 numbers in 30 arrays), a 1x3x224x224 one about 4,500.
+WALK_FROM = 512
+
 
 def plain_arrays(
-    data: bytes, inputs: Mapping[str, tuple[int, ...]]
+    data: bytes, inputs: Mapping[str, tuple[int, ...]], *, walk_from: int = WALK_FROM
 ) -> dict[str, np.ndarray] | None:
-    """One float32 array per input in its shape, or None when records.decode must look closer."""
+    """One float32 array per input in its shape, or None when records.decode must look closer.
+
+    The shape is proved by the walk when the record has at least `walk_from` bytes per array
+    of its inputs' shapes, else by the skeleton (tests give 0 or more than any record holds to
+    run one proof on every record).
+    """
     # The only strings of a plain record are its keys: '{"k": value, "k2": value}'.
-    quotes = _quotes(data, 2 * len(inputs))
+    quotes = _find(data, b'"', 2 * len(inputs))
     if quotes is None:
         return None
     names = {name.encode(): name for name in inputs}
     keys = [data[start + 1 : end] for start, end in zip(quotes[::2], quotes[1::2], strict=True)]
     if set(keys) != names.keys():  # as many keys as inputs: none twice, none missing
         return None
-    # Quotes stay in the skeleton too: it splits into '{', key, ':value,', key, ..., ':value}'.
-    parts = data.translate(None, _NUMBER_OR_SPACE).split(b'"')
-    if parts[0] != b"{":
+    walk = len(data) >= walk_from * sum(_arrays(shape) for shape in inputs.values())
+    if not walk and not _skeleton_fits(data, keys, names, inputs):
         return None
-    for at, (key, skeleton) in enumerate(zip(keys, parts[2::2], strict=True), start=1):
-        if skeleton not in _skeletons(inputs[names[key]], last=at == len(keys)):
-            return None
     try:
         # A skeleton says how numbers nest only in valid JSON, which simdjson checks; as_buffer
         # refuses any non-number where a number goes, parse an integer beyond 64 bits.
         document = simdjson.Parser().parse(data)
         if not isinstance(document, simdjson.Object):
             return None
+        parsed = {name: document[name] for name in inputs}
+        if walk and not _walk_fits(data, keys, parsed, inputs):
+            return None
         buffers = {}
-        for name in inputs:
-            value = document[name]
+        for name, value in parsed.items():
             if not isinstance(value, simdjson.Array):
                 return None
             buffers[name] = value.as_buffer(of_type="d")
@@ -76,16 +91,92 @@ def plain_arrays(
     return arrays
 
 
-def _quotes(data: bytes, count: int) -> list[int] | None:
-    """Where the `count` double quotes of `data` are; None if it has fewer or more (memchr)."""
+def _skeleton_fits(
+    data: bytes, keys: list[bytes], names: dict[bytes, str], inputs: Mapping[str, tuple[int, ...]]
+) -> bool:
+    """Whether each value's brackets and commas are those of its input's shape (one pass)."""
+    # Quotes stay in the skeleton too: it splits into '{', key, ':value,', key, ..., ':value}'.
+    parts = data.translate(None, _NUMBER_OR_SPACE).split(b'"')
+    if parts[0] != b"{":
+        return False
+    for at, (key, skeleton) in enumerate(zip(keys, parts[2::2], strict=True), start=1):
+        if skeleton not in _skeletons(inputs[names[key]], last=at == len(keys)):
+            return False
+    return True
+
+
+def _walk_fits(
+    data: bytes,
+    keys: list[bytes],
+    parsed: Mapping[str, object],
+    inputs: Mapping[str, tuple[int, ...]],
+) -> bool:
+    """Whether each parsed value is a regular nested array of its input's shape and no more.
+
+    Why that is the whole proof: the walk finds, in each value, arrays nested as the shape says
+    (every element above the innermost arrays an array, every array as long as its dimension).
+    Every other array in the text would open with another '[' outside the strings, and the
+    only strings are the keys (2 quotes per input, each input a key of the parsed object), so
+    when the '['s outside the keys are as many as the arrays walked, no innermost element is an
+    array. Nor a string, nor an object with a key (no quotes left), and as_buffer refuses the
+    rest that is not a number ({}, true, false, null), so the innermost elements are numbers.
+    """
+    walked = 0
+    for name, value in parsed.items():
+        shape = inputs[name]
+        if _depth(value) == len(shape) + 1:
+            shape = (1, *shape)
+        if not _regular(value, shape):
+            return False
+        walked += _arrays(shape)
+    in_keys = sum(key.count(b"[") for key in keys)
+    return _find(data, b"[", walked + in_keys) is not None
+
+
+def _depth(value: object) -> int:
+    """How many arrays deep the first innermost element of `value` is (0: not an array)."""
+    depth = 0
+    while isinstance(value, simdjson.Array):
+        depth += 1
+        if len(value) == 0:
+            break
+        value = value[0]
+    return depth
+
+
+def _regular(value: object, shape: tuple[int, ...]) -> bool:
+    """Whether `value` is an array of arrays ... of `shape`; the innermost elements unseen."""
+    if not shape or not isinstance(value, simdjson.Array):
+        return False
+    level = [value]
+    for size in shape[:-1]:
+        below: list[object] = []
+        for array in level:
+            if len(array) != size:
+                return False
+            below.extend(array)
+        if not all(isinstance(item, simdjson.Array) for item in below):
+            return False
+        level = cast("list[simdjson.Array]", below)  # just checked
+    return all(len(array) == shape[-1] for array in level)
+
+
+def _find(data: bytes, byte: bytes, count: int) -> list[int] | None:
+    """Where the `count` `byte`s of `data` are; None if it has fewer or more (memchr)."""
     found = []
     at = -1
     for _ in range(count):
-        at = data.find(b'"', at + 1)
+        at = data.find(byte, at + 1)
         if at < 0:
             return None
         found.append(at)
-    return found if data.find(b'"', at + 1) < 0 else None
+    return found if data.find(byte, at + 1) < 0 else None
+
+
+@functools.lru_cache(maxsize=64)
+def _arrays(shape: tuple[int, ...]) -> int:
+    """How many arrays a regular nested array of `shape` is made of: (2, 3) -> 3."""
+    return sum(math.prod(shape[:depth]) for depth in range(len(shape)))
 
 
 @functools.lru_cache(maxsize=64)
