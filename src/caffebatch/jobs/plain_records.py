@@ -117,7 +117,7 @@ def _skeleton_fits(
     if parts[0] != b"{":
         return False
     for at, (key, skeleton) in enumerate(zip(keys, parts[2::2], strict=True), start=1):
-        if skeleton not in _skeletons(inputs[names[key]], last=at == len(keys)):
+        if skeleton not in _skeletons(inputs[names[key]], at == len(keys)):  # positional: cheaper
             return False
     return True
 
