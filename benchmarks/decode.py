@@ -1,12 +1,13 @@
 """CPU per record of records.decode: its fast path (plain_records) against its exact path.
 
-    .venv/bin/python benchmarks/decode.py [--rounds 9] [--against /tmp/records_main.py]
+    .venv/bin/python benchmarks/decode.py [--rounds 9] [--against main]
 
 LeNet: the 360 examples/digits inputs (1x28x28, about 5 KB each). GoogLeNet size: one record
 of 1x3x224x224 random float32 values written by `json.dumps` (3.05 MB), as benchmarks/pipeline.py
 writes them. Each round times every version in turn (the order alternating), with
 time.process_time; the best round of each is printed, with the ratios to the exact path.
-`--against` adds another records.py (main's, say) as a third version. Results go to
+`--against REF` adds another commit's decode (main's, say) as a third version: its records.py
+with its own plain_records.py as the fast path, both read with `git show`. Results go to
 BENCHMARKS.md by hand.
 """
 
@@ -15,7 +16,9 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -31,12 +34,26 @@ LIMIT = 64 * 1024 * 1024
 Decode = Callable[[str, bytes, dict[str, tuple[int, ...]], int], object]
 
 
-def load(path: str) -> Decode:
-    spec = importlib.util.spec_from_file_location("records_other", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["records_other"] = module  # dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module.decode
+def load(ref: str) -> Decode:
+    """records.decode as of commit `ref`, with that commit's plain_records (if any) as its fast
+    path: its records.py imports plain_arrays from this tree's package, so it is replaced."""
+    modules = {}
+    with tempfile.TemporaryDirectory() as folder:
+        for name in ("plain_records", "records"):
+            shown = subprocess.run(["git", "show", f"{ref}:src/caffebatch/jobs/{name}.py"],
+                                   cwd=ROOT, capture_output=True, check=False)
+            if shown.returncode != 0:
+                continue  # a commit before the fast path: records.py alone
+            path = Path(folder) / f"{name}.py"
+            path.write_bytes(shown.stdout)
+            spec = importlib.util.spec_from_file_location(f"{name}_other", path)
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[spec.name] = module  # dataclasses look their module up
+            spec.loader.exec_module(module)
+            modules[name] = module
+    if "plain_records" in modules:
+        modules["records"].plain_arrays = modules["plain_records"].plain_arrays
+    return modules["records"].decode
 
 
 def exactly(key: str, data: bytes, inputs: dict[str, tuple[int, ...]], limit: int) -> object:
@@ -67,7 +84,7 @@ def compare(label: str, versions: dict[str, Decode], objects, inputs, repeat, ro
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=9)
-    parser.add_argument("--against", help="another records.py, timed as 'other'")
+    parser.add_argument("--against", help="another commit's decode, timed as 'other'")
     arguments = parser.parse_args()
     versions: dict[str, Decode] = {"fast": records.decode, "exact": exactly}
     if arguments.against:
