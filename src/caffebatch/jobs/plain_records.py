@@ -36,10 +36,10 @@ _NUMBER_OR_SPACE = b"0123456789.eE+-" + _SPACE
 # exact path converts (beyond, two roundings may differ from one); float32's range is far above.
 _EXACT_BOUND = 2.0**53
 
-# The bytes per array from which the walk is the cheaper proof. Measured on this machine's
-# EPYC (benchmarks/decode.py, BENCHMARKS.md): the skeleton costs about 0.5 ns a byte, the walk
-# and the count about 0.2 µs an array, so they cost the same near 400 bytes an array. LeNet's
-# records have about 170 (784 numbers in 30 arrays), a 1x3x224x224 one about 4,500.
+# The bytes per array from which the walk is the cheaper proof: the skeleton costs about
+# 0.5 ns a byte, the walk and the count about 0.2 µs an array, and they cost the same near 480
+# bytes an array (`benchmarks/decode.py --proofs`, BENCHMARKS.md). LeNet's records have about
+# 170 (784 numbers in 30 arrays), a 1x3x224x224 one about 4,500.
 WALK_FROM = 512
 
 
