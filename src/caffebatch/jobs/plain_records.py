@@ -128,15 +128,15 @@ def _walk_fits(
     document: simdjson.Object,
     inputs: Mapping[str, tuple[int, ...]],
 ) -> bool:
-    """Whether each input's value in `document` is a regular nested array of its input's shape and no more.
+    """Whether each input's value in `document` is an array of its shape holding nothing else.
 
-    Why that is the whole proof: the walk finds, in each value, arrays nested as the shape says
-    (every element above the innermost arrays an array, every array as long as its dimension).
-    Every other array in the text would open with another '[' outside the strings, and the
-    only strings are the keys (2 quotes per input, each input a key of the parsed object), so
-    when the '['s outside the keys are as many as the arrays walked, no innermost element is an
-    array. Nor a string, nor an object with a key (no quotes left), and as_buffer refuses the
-    rest that is not a number ({}, true, false, null), so the innermost elements are numbers.
+    Why that is the whole proof. simdjson found the text valid JSON and each input a key of its
+    object; at 2 quotes per input, those keys are all the text's strings. The walk finds arrays
+    nested as the shape says: every element above the innermost arrays an array, every array as
+    long as its dimension. Any other array would open with a '[' outside the strings, so when
+    the '['s outside the keys are as many as the arrays walked, no innermost element is an
+    array; none is a string or an object with a key (no quotes are left), and as_buffer refuses
+    the rest that is not a number ({}, true, false, null). So every innermost element is one.
     """
     walked = 0
     for name, shape in inputs.items():
