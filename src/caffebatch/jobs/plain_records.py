@@ -90,7 +90,8 @@ def plain_arrays(
         # none ('[]'): the count tells.
         if values.size != math.prod(shape) or values.size == 0:
             return None
-        if not (values.max() < _EXACT_BOUND and values.min() > -_EXACT_BOUND):
+        # One reduction, not max and min: on LeNet's 784 values numpy's cost is per call.
+        if not abs(values).max() < _EXACT_BOUND:
             return None
         arrays[name] = values.reshape(shape).astype(np.float32)
     return arrays
