@@ -30,9 +30,11 @@ from caffebatch.jobs.storage import Entry
 A = TypeVar("A")
 B = TypeVar("B")
 
-# Chunks at work at once in this process beyond the forward passes (ChunkWorker.passes):
-# one read, decoded or written while the others are scored.
-EXTRA_CHUNKS = 1
+# Chunks at work at once in this process: one per forward pass (ChunkWorker.passes), and at
+# least two, so that one is read, decoded or written while the other is scored. A chunk more
+# than the passes only took turns at the GIL: LeNet on tmpfs, 20,000 records, ran 1.1-1.5x
+# faster with two chunk threads than with three, GoogLeNet on JPEGs 1.01-1.06x (BENCHMARKS.md).
+MIN_CHUNKS = 2
 POLL_S = 0.1  # how often a waiting thread looks at the stop flags
 
 
@@ -60,7 +62,7 @@ class LocalExecutor:
             workers, submit, close = count, pool.submit, pool.close
         else:
             worker = ChunkWorker(job)
-            workers = worker.passes + EXTRA_CHUNKS
+            workers = max(MIN_CHUNKS, worker.passes)
             threads = ThreadPoolExecutor(workers, thread_name_prefix="chunk")
             submit = _submitter(threads, worker.process)
 
