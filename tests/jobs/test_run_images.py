@@ -138,3 +138,35 @@ def test_bad_images_get_their_codes_and_the_good_ones_are_scored(tmp_path):
               (tmp_path / "out/_caffebatch/bad/errors.jsonl").read_text().splitlines()]
     assert {e["input"]: e["code"] for e in errors} == {k: code for k, (_, code) in CORPUS.items()}
     assert sorted(p.name for p in (tmp_path / "out").iterdir() if p.is_file()) == sorted(good)
+
+
+class _BatchSizes:
+    """A real Scorer that notes the size of each batch it is called with."""
+
+    def __init__(self, scorer) -> None:
+        self.scorer, self.layouts, self.sizes = scorer, scorer.layouts, []
+
+    def __call__(self, feeds):
+        self.sizes.append(len(next(iter(feeds.values()))))
+        return self.scorer(feeds)
+
+
+def test_a_folder_of_images_is_scored_in_whole_batches(colour_model, tmp_path):
+    """The byte budget charges a listed file by its size: a guess per number (a JSON record's
+    worst case, 1 MB for these images) cut a folder of 224x224 JPEGs to chunks of 6 where the
+    batch was 32."""
+    from caffebatch.runtime.scorer import Scorer
+
+    folder = tmp_path / "small"
+    folder.mkdir()
+    for index in range(18):
+        (folder / f"img{index:02d}.jpg").write_bytes(
+            encode(photo(32, 40, seed=index), ".jpg", cv2.IMWRITE_JPEG_QUALITY, 90))
+    model = load_model(colour_model)
+    scorer = _BatchSizes(Scorer(model.onnx.SerializeToString(), threads=1))
+    # 4 MiB a chunk: 4 records at 1 MB each, all 8 at 14x their 1-2 kB of JPEG
+    summary = run_batch(model, Location(str(folder)), Location(str(tmp_path / "out")),
+                        RunOptions("whole-batches", batch_size=8,
+                                   max_inflight_bytes=8 * 1024 * 1024), scorer=scorer)
+    assert (summary.status, summary.scored) == ("SUCCESS", 18), summary.errors
+    assert sorted(scorer.sizes, reverse=True) == [8, 8, 2]

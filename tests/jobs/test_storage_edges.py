@@ -63,7 +63,7 @@ def test_local_listing_reports_every_odd_object(tmp_path):
         else:
             assert entries[key].skip is None, kind
     assert entries["caf\\xe9.json"].bad_name and "not UTF-8" in entries["caf\\xe9.json"].bad_name
-    assert entries["good.json"] == type(entries["good.json"])("good.json")
+    assert entries["good.json"] == type(entries["good.json"])("good.json", size=len(GOOD))
 
 
 def test_a_local_file_that_cannot_be_read_is_a_per_object_error(tmp_path):

@@ -19,7 +19,7 @@ from caffebatch.jobs.storage import Entry
 # (orjson) was 13.7x its 2.8 MB of text, and 97-257 bytes per number; a record is charged
 # this much while it is decoded.
 DECODING_BYTES_PER_TEXT_BYTE = 14
-DECODING_BYTES_PER_NUMBER = 256  # where the listing does not give the size (local folders)
+DECODING_BYTES_PER_NUMBER = 256  # where the listing does not give the size
 
 
 def record_bytes(inputs: Mapping[str, tuple[int, ...]]) -> int:

@@ -192,7 +192,10 @@ def _entry(item: os.DirEntry[str]) -> Entry:
         return Entry(key, skip=HIDDEN)
     try:
         if item.is_file():  # follows links: a link to a file is an input
-            return Entry(key, bad_name=bad_name)
+            # The size, as an S3 listing gives it: a record's charge on the run's byte budget
+            # (jobs/budget.py) is then what its text needs, not a guess per number, which cut
+            # the chunks of a folder of JPEGs to 6 images where the batch was 32.
+            return Entry(key, size=item.stat().st_size, bad_name=bad_name)
         skip = NESTED if item.is_dir() else NOT_A_REGULAR_FILE  # FIFO, socket, dangling link
     except OSError:  # cannot even stat it: an input whose read will say why
         return Entry(key, bad_name=bad_name)
