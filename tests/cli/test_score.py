@@ -9,11 +9,12 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from caffebatch.runtime.backends import OPENVINO, cpu_has_bf16, installed
+from caffebatch.runtime.backends import ONNXRUNTIME, OPENVINO, cpu_has_bf16, installed
 from tests.jobs.conftest import LENET
 from tests.jobs.formats import check_result
 
@@ -139,3 +140,48 @@ def test_precision_bf16_prints_its_measured_deviation_and_scores_at_bf16(digits,
     bf16 = np.array(json.loads((reduced / name).read_bytes())[name]["prob"])
     assert not np.array_equal(f32, bf16)  # it really ran at bf16...
     assert np.abs(f32 - bf16).max() < 0.1 and f32.argmax() == bf16.argmax()  # ...close to f32
+
+
+@pytest.mark.skipif(OPENVINO not in installed(), reason="auto measures nothing without openvino")
+def test_auto_keeps_its_choice_for_the_next_runs_until_remeasure(digits, tmp_path,
+                                                                  engine_choices):
+    arguments = (str(LENET), "--input", str(digits), "--batch-size", "64")
+    first = score(*arguments, "--output", str(tmp_path / "first"))
+    assert first.returncode == 0, first.stderr
+    kept = re.search(r"engine: choice kept for the next runs in (\S+\.json)\n", first.stderr)
+    assert kept is not None, first.stderr
+    path = Path(kept[1])
+    assert path.parent == engine_choices
+    # The next run scores on what the file says, measuring nothing: make it say the other one.
+    record = json.loads(path.read_bytes())
+    measured = record["choices"][0]["engine"]
+    other = OPENVINO if measured == ONNXRUNTIME else ONNXRUNTIME
+    record["choices"][0]["engine"] = other
+    path.write_text(json.dumps(record))
+
+    second = score(*arguments, "--output", str(tmp_path / "second"))
+    assert second.returncode == 0, second.stderr
+    assert f"engine: {other} (auto, batch 64: " in second.stderr
+    assert f"engine: as measured before on this machine, kept in {path} " in second.stderr
+    for name in ("digit_000.json", "digit_359.json"):  # both backends give Caffe's numerics
+        first_probs = json.loads((tmp_path / "first" / name).read_bytes())[name]["prob"]
+        second_probs = json.loads((tmp_path / "second" / name).read_bytes())[name]["prob"]
+        np.testing.assert_allclose(second_probs, first_probs, rtol=1e-4, atol=1e-6)
+
+    other_batch = score(*arguments[:-1], "32", "--output", str(tmp_path / "other-batch"))
+    assert "engine: choice kept for the next runs" in other_batch.stderr  # measured: batch 32
+    third = score(*arguments, "--output", str(tmp_path / "third"), "--remeasure")
+    assert third.returncode == 0, third.stderr
+    assert f"engine: choice kept for the next runs in {path}\n" in third.stderr
+    choices = json.loads(path.read_bytes())["choices"]
+    assert sorted(choice["batch"] for choice in choices) == [32, 64]  # batch 32's is kept
+    assert "as measured before" not in third.stderr
+
+
+def test_a_choice_that_cannot_be_kept_does_not_stop_the_run(digits, tmp_path, monkeypatch):
+    (tmp_path / "a-file").write_bytes(b"")
+    monkeypatch.setenv("CAFFEBATCH_CACHE_DIR", str(tmp_path / "a-file"))
+    result = score(str(LENET), "--input", str(digits), "--output", str(tmp_path / "out"))
+    assert result.returncode == 0, result.stderr
+    if OPENVINO in installed():
+        assert "engine: the choice could not be kept for the next runs: " in result.stderr

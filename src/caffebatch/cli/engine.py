@@ -62,16 +62,20 @@ def inspect(model_dir: Path, engine: str | None, batch_size: int | None) -> None
     console.print(f"inputs: {', '.join(model.inputs)}   outputs: {', '.join(model.outputs)}")
     console.print(f"multiply-accumulates per record: {model.macs:,}")
     if engine is not None:
-        from caffebatch.cli.score import engine_line
+        from caffebatch.cli.score import choose_recorded, engine_line
         from caffebatch.errors import ExtraMissingError
         from caffebatch.jobs import default_batch_size
-        from caffebatch.model import choose_engine
+        from caffebatch.jobs.executors.chunked import scoring_split
 
         batch = batch_size or default_batch_size(model.declared_batch)
-        try:
-            console.print(engine_line(choose_engine(model, engine, batch=batch)), markup=False)
+        try:  # as `score` measures it: one of its passes, on its share of the cores
+            chosen, kept = choose_recorded(model, engine, batch=batch,
+                                           threads=scoring_split(None, None)[1], precision="f32")
         except ExtraMissingError as error:
             raise click.UsageError(str(error)) from error
+        console.print(engine_line(chosen), markup=False)
+        if kept:
+            console.print(kept, markup=False)
 
 
 @click.command()

@@ -71,6 +71,9 @@ def new_run_id() -> str:
               help="Backend: auto measures the installed ones on this model and batch size and "
                    "keeps the fastest that matches ONNX Runtime; openvino needs "
                    "pip install 'caffebatch[openvino]'.")
+@click.option("--remeasure", is_flag=True,
+              help="Measure the backends for --engine auto again, instead of keeping what "
+                   "was measured for this model on this machine before (docs/batch-runs.md).")
 @click.option("--outage-budget", type=click.FloatRange(min=0), default=60.0, show_default=True,
               metavar="SECONDS", help="How long a storage call keeps retrying through an outage.")
 @click.option("--precision", type=click.Choice([F32, BF16]), default=F32, show_default=True,
@@ -92,8 +95,8 @@ def new_run_id() -> str:
 @ray_options
 def score(model_dir: str, source: str, target: str, batch_size: int | None, max_error_ratio: float,
           s3_endpoint: str | None, run_id: str | None, concurrency: int, max_inflight_mib: int,
-          processes: int, threads: int | None, passes: int | None, outage_budget: float,
-          engine: str,
+          processes: int, threads: int | None, passes: int | None, remeasure: bool,
+          outage_budget: float, engine: str,
           precision: str, executor: str, transform_file: str | None, max_image_pixels: int,
           max_jsonl_mib: int, max_jsonl_lines: int, **ray_flags: Any) -> None:
     """Score every input object of SRC with the model MODEL_DIR, one result object per input in DST.
@@ -110,7 +113,7 @@ def score(model_dir: str, source: str, target: str, batch_size: int | None, max_
         run_batch,
     )
     from caffebatch.jobs.executors.chunked import scoring_split
-    from caffebatch.model import choose_engine, load_model
+    from caffebatch.model import load_model
 
     source_location = Location(source, endpoint_url=s3_endpoint if source.startswith("s3://") else None)
     target_location = Location(target, endpoint_url=s3_endpoint if target.startswith("s3://") else None)
@@ -135,11 +138,14 @@ def score(model_dir: str, source: str, target: str, batch_size: int | None, max_
     try:
         assert plan.batch_size is not None  # planned with the model, so resolved
         # measured as one of a local run's forward passes runs, on its share of the threads
-        model = choose_engine(model, engine, batch=plan.batch_size,
-                              threads=scoring_split(threads, passes)[1], precision=precision)
+        model, kept = choose_recorded(model, engine, batch=plan.batch_size,
+                                      threads=scoring_split(threads, passes)[1],
+                                      precision=precision, remeasure=remeasure)
     except (ExtraMissingError, ModelError) as error:
         raise click.UsageError(str(error)) from error
     click.echo(engine_line(model), err=True)
+    if kept:
+        click.echo(kept, err=True)
     cancel = threading.Event()
     try:
         chosen = make_executor(executor, cancel, ray_settings(ray_flags))
@@ -156,6 +162,43 @@ def score(model_dir: str, source: str, target: str, batch_size: int | None, max_
     if summary.failure:
         click.echo(f"caffebatch: {summary.failure['code']}: {summary.failure['message']}", err=True)
     sys.exit(EXIT_CODES[summary.status])
+
+
+def choose_recorded(model: CompiledModel, engine: str, *, batch: int, threads: int | None,
+                    precision: str, remeasure: bool = False) -> tuple[CompiledModel, str | None]:
+    """`choose_engine`, keeping what it measures on this machine for the next runs.
+
+    A choice measured before for this model, batch size, precision and thread count, on
+    this machine (runtime/choice_cache.py), is used as it is unless `remeasure`; one
+    measured now is recorded. Also returns a line for the log: where the choice is kept (or
+    why it could not be); None when nothing was measured (a backend named outright, or
+    ONNX Runtime the only one installed).
+    """
+    import dataclasses
+
+    from caffebatch.model import choose_engine
+    from caffebatch.runtime.choice import named
+    from caffebatch.runtime.choice_cache import ChoiceCache, cache_folder
+
+    if named(engine, precision) is not None:
+        return choose_engine(model, engine, batch=batch, precision=precision), None
+    cache, onnx = ChoiceCache(cache_folder()), model.onnx.SerializeToString()
+    recorded = cache.load(onnx, threads)
+    if remeasure:  # drop this batch size's and precision's choice; keep the others
+        recorded = tuple(c for c in recorded
+                         if (c.get("batch"), c.get("precision", F32)) != (batch, precision))
+    chosen = choose_engine(dataclasses.replace(model, engine_choices=recorded), engine,
+                           batch=batch, threads=threads, precision=precision)
+    if chosen.engine_choice is None:
+        return chosen, None
+    if chosen.engine_choices == recorded:
+        return chosen, (f"engine: as measured before on this machine, kept in "
+                        f"{cache.path(onnx, threads)} (--remeasure measures again)")
+    try:
+        kept = cache.save(onnx, threads, chosen.engine_choices)
+    except OSError as error:  # a read-only home: the run goes on, the next one measures again
+        return chosen, f"engine: the choice could not be kept for the next runs: {error}"
+    return chosen, f"engine: choice kept for the next runs in {kept}"
 
 
 def _how(trial: Mapping[str, Any]) -> str:

@@ -1,0 +1,123 @@
+"""The `engine = auto` choices measured on this machine, kept between runs of the CLI.
+
+The service records a model's choices in its compiled.json (compiler/artifact.py); the CLI
+compiles the model again on every run, so without this it measured the backends again every
+time: seconds of start-up for a GoogLeNet-size model, and a resumed run could score its
+remaining records on another backend than the first part (both within Caffe's tolerance,
+but not bit for bit the same).
+
+A file holds the choices for one compiled model (the digest of its ONNX bytes) on one
+machine: the CPU, its core count, the backends' versions and the threads a forward pass
+gets, since each of them changes which backend is faster. Anything else (another CPU after a
+migration, an upgraded OpenVINO) names another file, so the backends are measured again.
+The folder is ``$CAFFEBATCH_CACHE_DIR``, else ``$XDG_CACHE_HOME/caffebatch``, else
+``~/.cache/caffebatch``. A missing, unreadable or damaged file means "not measured yet".
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import importlib.metadata
+import os
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from caffebatch.runtime.backends import BACKENDS, installed
+
+FOLDER = "engine-choices"
+FORMAT = 1  # of the files: another number is another folder's worth of files, never misread
+
+
+def cache_folder(environ: Mapping[str, str] = os.environ) -> Path:
+    """Where the choices are kept (CAFFEBATCH_CACHE_DIR, XDG_CACHE_HOME, ~/.cache)."""
+    if environ.get("CAFFEBATCH_CACHE_DIR"):
+        return Path(environ["CAFFEBATCH_CACHE_DIR"]) / FOLDER
+    base = environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "caffebatch" / FOLDER
+
+
+def machine() -> dict[str, Any]:
+    """What the speed of a backend depends on, besides the model: CPU, cores, versions."""
+    return {
+        "cpu": _cpu_model(),
+        "cores": os.cpu_count(),
+        "backends": {name: _version(BACKENDS[name].module) for name in installed()},
+    }
+
+
+@dataclass(frozen=True)
+class ChoiceCache:
+    """The choices kept in `folder`, one file per compiled model, machine and thread count."""
+
+    folder: Path
+
+    def path(self, model: bytes, threads: int | None) -> Path:
+        """The file for `model` (its ONNX bytes) scored `threads` threads a pass."""
+        name = f"{hashlib.sha256(model).hexdigest()[:40]}-{_digest(self._where(threads))}"
+        return self.folder / f"{name}.json"
+
+    def load(self, model: bytes, threads: int | None) -> tuple[dict[str, Any], ...]:
+        """The choices recorded for `model` here; () when none are (or the file is damaged)."""
+        try:
+            kept = orjson.loads(self.path(model, threads).read_bytes())
+        except (OSError, orjson.JSONDecodeError):
+            return ()
+        if not (isinstance(kept, dict) and kept.get("where") == self._where(threads)
+                and isinstance(kept.get("choices"), list)):
+            return ()
+        return tuple(choice for choice in kept["choices"] if isinstance(choice, dict))
+
+    def save(self, model: bytes, threads: int | None, choices: Sequence[Mapping[str, Any]]) -> Path:
+        """Record `choices` for `model`; OSError when the folder cannot be written.
+
+        The file is replaced whole, so a run reading it meanwhile sees the old one or the new.
+        """
+        path = self.path(model, threads)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        data = orjson.dumps({"where": self._where(threads), "choices": list(choices)},
+                            option=orjson.OPT_INDENT_2)
+        descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=".", suffix=".tmp")
+        try:
+            with os.fdopen(descriptor, "wb") as file:
+                file.write(data)
+            os.replace(temporary, path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(temporary)
+            raise
+        return path
+
+    @staticmethod
+    def _where(threads: int | None) -> dict[str, Any]:
+        return {"format": FORMAT, "machine": machine(), "threads": threads}
+
+
+def _digest(value: object) -> str:
+    return hashlib.sha256(orjson.dumps(value, option=orjson.OPT_SORT_KEYS)).hexdigest()[:16]
+
+
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    import platform
+
+    return platform.processor() or platform.machine()
+
+
+def _version(module: str) -> str | None:
+    # the distribution may be named otherwise than its module (onnxruntime-gpu, openvino-nightly)
+    for distribution in (module, f"{module}-gpu", f"{module}-nightly"):
+        with contextlib.suppress(importlib.metadata.PackageNotFoundError):
+            return importlib.metadata.version(distribution)
+    return None
