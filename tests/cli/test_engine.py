@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -9,7 +10,9 @@ from pathlib import Path
 
 import numpy as np
 import onnx
+import pytest
 
+from caffebatch.runtime.backends import OPENVINO, installed
 from caffebatch.runtime.scorer import Scorer
 
 ROOT = Path(__file__).parents[2]
@@ -18,9 +21,11 @@ REFERENCE = ROOT / "tests" / "reference" / "lenet"
 
 
 def caffebatch(*args: str) -> subprocess.CompletedProcess:
+    env = {"COLUMNS": "200", "PATH": "/usr/bin:/bin",
+           "CAFFEBATCH_CACHE_DIR": os.environ["CAFFEBATCH_CACHE_DIR"]}  # tests/conftest.py
     return subprocess.run(
         [str(Path(sys.executable).parent / "caffebatch"), *args],
-        check=False, capture_output=True, text=True, timeout=120, env={"COLUMNS": "200", "PATH": "/usr/bin:/bin"},
+        check=False, capture_output=True, text=True, timeout=120, env=env,
     )
 
 
@@ -80,3 +85,15 @@ def test_convert_to_a_place_it_cannot_write_says_so(tmp_path):
     assert result.returncode == 1
     assert f"Error: cannot write {blocker / 'lenet.onnx'}" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.skipif(OPENVINO not in installed(), reason="auto measures nothing without openvino")
+def test_inspect_shows_the_engine_score_would_use_and_where_it_is_kept(engine_choices):
+    first = caffebatch("inspect", str(LENET), "--engine", "auto", "--batch-size", "16")
+    assert first.returncode == 0, first.stderr
+    assert "engine: choice kept for the next runs in " + str(engine_choices) in first.stdout
+    again = caffebatch("inspect", str(LENET), "--engine", "auto", "--batch-size", "16")
+    assert "engine: as measured before on this machine, kept in " in again.stdout
+    remeasured = caffebatch("inspect", str(LENET), "--engine", "auto", "--batch-size", "16",
+                            "--remeasure")
+    assert "engine: choice kept for the next runs in " in remeasured.stdout

@@ -37,7 +37,9 @@ def _shape(shape: tuple[int, ...]) -> str:
               help="Also say which backend this setting gives the model (auto: measure them).")
 @click.option("--batch-size", type=click.IntRange(min=1), default=None,
               help="The batch --engine auto measures [default: as `score` would use].")
-def inspect(model_dir: Path, engine: str | None, batch_size: int | None) -> None:
+@click.option("--remeasure", is_flag=True,
+              help="Measure --engine auto again instead of showing the choice kept from before.")
+def inspect(model_dir: Path, engine: str | None, batch_size: int | None, remeasure: bool) -> None:
     """Print the layers of MODEL_DIR's scoring net, their output shapes and MACs per record.
 
     MODEL_DIR is a model folder holding deployment-meta.json (which names the prototxt
@@ -70,12 +72,13 @@ def inspect(model_dir: Path, engine: str | None, batch_size: int | None) -> None
         batch = batch_size or default_batch_size(model.declared_batch)
         try:  # as `score` measures it: one of its passes, on its share of the cores
             chosen, kept = choose_recorded(model, engine, batch=batch,
-                                           threads=scoring_split(None, None)[1], precision="f32")
+                                           threads=scoring_split(None, None)[1], precision="f32",
+                                           remeasure=remeasure)
         except ExtraMissingError as error:
             raise click.UsageError(str(error)) from error
-        console.print(engine_line(chosen), markup=False)
+        console.print(engine_line(chosen), markup=False, soft_wrap=True)
         if kept:
-            console.print(kept, markup=False)
+            console.print(kept, markup=False, soft_wrap=True)
 
 
 @click.command()
