@@ -102,9 +102,10 @@ class LocalStorage:
             # O_NONBLOCK: a FIFO put in place of a file since the listing must not hang the run
             descriptor = os.open(f"{self._root}/{key}", os.O_RDONLY | os.O_NONBLOCK)
             try:
-                if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+                status = os.fstat(descriptor)
+                if not stat.S_ISREG(status.st_mode):
                     raise ObjectUnreadableError(f"{key!r} in {str(self.root)!r} is not a file")
-                return _read_at_most(descriptor, limit + 1)
+                return _read_at_most(descriptor, status.st_size, limit + 1)
             finally:
                 os.close(descriptor)
         except OSError as error:
@@ -216,14 +217,14 @@ def _printable(name: str) -> tuple[str, str | None]:
     return name, None
 
 
-def _read_at_most(descriptor: int, count: int) -> bytes:
-    """Up to `count` bytes of an open file.
+def _read_at_most(descriptor: int, size: int, count: int) -> bytes:
+    """Up to `count` bytes of an open file of `size` bytes when it was opened.
 
     One read of the file's size (plus one byte, to see the end): asking the OS for `count`
     bytes at once would allocate all of them first, which costs more than the read itself
     when the limit is 64 MiB and the file 8 KB.
     """
-    want = min(os.fstat(descriptor).st_size + 1, count)
+    want = min(size + 1, count)
     data = os.read(descriptor, want)
     if len(data) < want or len(data) == count:
         return data
