@@ -159,6 +159,26 @@ def disagreement(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.max(np.abs(a - b)) / (np.max(np.abs(b)) or 1.0))
 
 
+def balanced_orders(count: int) -> list[list[int]]:
+    """Orders of `count` runners in which each one runs right after every other equally often
+    (a Williams design: `count` orders, twice as many when `count` is odd), and in every place.
+
+    A runner's call time depends on the one before it: the call after OpenCV's took 12% longer
+    on LeNet b64 (OpenCV's thread pool still holds the cores), and rotating one order, as this
+    benchmark did before, put the same runner there in every round.
+    """
+    first, low, high = [0], 1, count - 1
+    while low <= high:
+        first.append(low)
+        if low != high:
+            first.append(high)
+        low, high = low + 1, high - 1
+    orders = [[(place + shift) % count for place in first] for shift in range(count)]
+    if count % 2:
+        orders += [order[::-1] for order in orders]
+    return orders
+
+
 def call_seconds(
     runners: dict[str, Runner],
     x: np.ndarray,
@@ -167,22 +187,25 @@ def call_seconds(
 ) -> dict[str, list[float]]:
     """Alternate the runners on `x` until each ran `min_calls` times and `seconds` long.
 
-    Returns each runner's call times, in rounds: the i-th times of all runners ran
-    back to back, in an order that rotates from round to round. `clock` may be `time.thread_time` for single-threaded runners: CPU
-    time, which other processes on the machine barely disturb.
+    Returns each runner's call times, in rounds: the i-th times of all runners ran back to
+    back, in the orders of `balanced_orders`, taken in turn. `clock` may be
+    `time.thread_time` for single-threaded runners: CPU time, which other processes on the
+    machine barely disturb.
     """
     times: dict[str, list[float]] = {name: [] for name in runners}
     for run in runners.values():
         run(x)  # warm up: first calls allocate
-    order = list(runners)
-    while any(len(t) < settings.min_calls or sum(t) < settings.seconds for t in times.values()):
-        for name in order:
+    names = list(runners)
+    orders = balanced_orders(len(names))
+    rounds = 0
+    while (any(len(t) < settings.min_calls or sum(t) < settings.seconds for t in times.values())
+           or rounds % len(orders)):  # whole cycles: every runner after every other alike
+        for index in orders[rounds % len(orders)]:
+            name = names[index]
             started = clock()
             runners[name](x)
             times[name].append(clock() - started)
-        # Where a call sits in its round changes its time by up to 15% here (measured
-        # with a control variant), so each round starts with the next runner.
-        order = order[1:] + order[:1]
+        rounds += 1
     return times
 
 

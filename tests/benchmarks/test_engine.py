@@ -1,11 +1,17 @@
-"""The engine benchmark still runs: a quick pass over LeNet (a few seconds)."""
+"""The engine benchmark still runs (a quick pass over LeNet, a few seconds), and its runners
+take turns fairly."""
 
 from __future__ import annotations
 
 import json
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
+
+import pytest
+
+from benchmarks.engine import balanced_orders
 
 SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "engine.py"
 
@@ -45,3 +51,13 @@ def test_quick_run_on_lenet_writes_results_where_every_runner_agrees(tmp_path):
         assert f"caffebatch {row['auto_engine']}" in runners
         assert all(rate > 0 for rate in row["images_per_second"].values())
         assert row["sgemm_gflops"] > 0 and set(row["share_of_sgemm"]) == runners
+
+
+@pytest.mark.parametrize("count", range(1, 8))
+def test_each_runner_follows_every_other_and_takes_every_place_alike(count):
+    orders = balanced_orders(count)
+    assert all(sorted(order) == list(range(count)) for order in orders)
+    follows = Counter((order[i], order[i + 1]) for order in orders for i in range(count - 1))
+    places = Counter((runner, place) for order in orders for place, runner in enumerate(order))
+    assert len(follows) == count * (count - 1) and len(set(follows.values())) <= 1
+    assert len(places) == count * count and len(set(places.values())) == 1
