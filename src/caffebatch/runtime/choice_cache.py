@@ -17,6 +17,7 @@ The folder is ``$CAFFEBATCH_CACHE_DIR``, else ``$XDG_CACHE_HOME/caffebatch``, el
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import importlib.metadata
 import os
@@ -31,7 +32,7 @@ import orjson
 from caffebatch.runtime.backends import BACKENDS, installed
 
 FOLDER = "engine-choices"
-FORMAT = 1  # of the files: another number is another folder's worth of files, never misread
+FORMAT = 1  # in each file's `where`: a file of another format has another name, never read here
 
 
 def cache_folder(environ: Mapping[str, str] = os.environ) -> Path:
@@ -42,10 +43,14 @@ def cache_folder(environ: Mapping[str, str] = os.environ) -> Path:
     return Path(base) / "caffebatch" / FOLDER
 
 
+@functools.cache
 def machine() -> dict[str, Any]:
     """What the speed of a backend depends on, besides the model: CPU, cores, versions."""
+    name, flags = _cpu()
     return {
-        "cpu": _cpu_model(),
+        "cpu": name,
+        # one model name covers CPUs with other instruction sets (a VM's "AMD EPYC")
+        "cpu_flags": hashlib.sha256(" ".join(sorted(flags)).encode()).hexdigest()[:16],
         "cores": os.cpu_count(),
         "backends": {name: _version(BACKENDS[name].module) for name in installed()},
     }
@@ -102,17 +107,19 @@ def _digest(value: object) -> str:
     return hashlib.sha256(orjson.dumps(value, option=orjson.OPT_SORT_KEYS)).hexdigest()[:16]
 
 
-def _cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as cpuinfo:
-            for line in cpuinfo:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
+def _cpu() -> tuple[str, list[str]]:
+    """The CPU's model name and flags, from /proc/cpuinfo where there is one."""
     import platform
 
-    return platform.processor() or platform.machine()
+    fields: dict[str, str] = {}
+    with contextlib.suppress(OSError), open("/proc/cpuinfo") as cpuinfo:
+        for line in cpuinfo:
+            key, _, value = line.partition(":")
+            fields.setdefault(key.strip(), value.strip())
+            if not line.strip():  # the first processor's block is enough
+                break
+    name = fields.get("model name") or platform.processor() or platform.machine()
+    return name, fields.get("flags", "").split()
 
 
 def _version(module: str) -> str | None:
