@@ -9,7 +9,6 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 from caffebatch.jobs import Location, RunOptions, run_batch
 from tests.jobs.conftest import DIGITS, LENET
@@ -131,14 +130,9 @@ def test_ctrl_c_writes_a_summary_with_what_was_written(tmp_path):
         if out.is_dir() and len(os.listdir(out)) > 300:
             break
         time.sleep(0.02)
-    # how the run takes signals (SigIgn, SigBlk, SigCgt: bit 1 is SIGINT), to say why if not
-    status = Path(f"/proc/{process.pid}/status")
-    takes = [line for line in status.read_text().splitlines()
-             if line.startswith(("SigIgn", "SigBlk", "SigCgt"))] if status.exists() else []
     process.send_signal(signal.SIGINT)
     _, stderr = process.communicate(timeout=120)
-    assert process.returncode == 1 and b"Aborted" in stderr, (
-        takes, signal.getsignal(signal.SIGINT), stderr[-1500:].decode())
+    assert process.returncode == 1 and b"Aborted" in stderr
     summary = summary_of(out, "int")
     assert summary["status"] == "CANCELLED" and summary["failure"]["code"] == "interrupted"
     assert summary["scored"] == len(results_in(out)) > 0, stderr[-2000:].decode()
