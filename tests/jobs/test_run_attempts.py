@@ -118,9 +118,14 @@ def test_ctrl_c_writes_a_summary_with_what_was_written(tmp_path):
     digits = sorted(DIGITS.iterdir())
     for index in range(3000):
         os.link(digits[index % len(digits)], source / f"x{index:05d}.json")
+    # Ctrl-C as a terminal delivers it: a suite started in the background by a shell without
+    # job control ignores SIGINT, and a child inherits that (the run went on to the end).
+    default_sigint = ("import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); "
+                      "os.execv(sys.argv[1], sys.argv[1:])")
     process = subprocess.Popen(
-        [*CLI, "score", str(LENET), "--input", str(source), "--output", str(out),
-         "--run-id", "int", "--threads", "1", "--batch-size", "16", "--concurrency", "2"],
+        [sys.executable, "-c", default_sigint, *CLI, "score", str(LENET), "--input", str(source),
+         "--output", str(out), "--run-id", "int", "--threads", "1", "--batch-size", "16",
+         "--concurrency", "2"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and process.poll() is None:
@@ -129,7 +134,7 @@ def test_ctrl_c_writes_a_summary_with_what_was_written(tmp_path):
         time.sleep(0.02)
     process.send_signal(signal.SIGINT)
     _, stderr = process.communicate(timeout=120)
-    assert process.returncode == 1 and b"Aborted" in stderr
+    assert process.returncode == 1 and b"Aborted" in stderr, stderr[-2000:].decode()
     summary = summary_of(out, "int")
     assert summary["status"] == "CANCELLED" and summary["failure"]["code"] == "interrupted"
     assert summary["scored"] == len(results_in(out)) > 0, stderr[-2000:].decode()
