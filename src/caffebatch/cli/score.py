@@ -182,8 +182,8 @@ def choose_recorded(model: CompiledModel, engine: str, *, batch: int, threads: i
 
     if named(engine, precision) is not None:
         return choose_engine(model, engine, batch=batch, precision=precision), None
-    cache, onnx = ChoiceCache(cache_folder()), model.onnx.SerializeToString()
-    recorded = cache.load(onnx, threads)
+    kept_in = ChoiceCache(cache_folder()).file(model.onnx.SerializeToString(), threads)
+    recorded = kept_in.load()
     if remeasure:  # drop this batch size's and precision's choice; keep the others
         recorded = tuple(c for c in recorded
                          if (c.get("batch"), c.get("precision", F32)) != (batch, precision))
@@ -193,12 +193,12 @@ def choose_recorded(model: CompiledModel, engine: str, *, batch: int, threads: i
         return chosen, None
     if chosen.engine_choices == recorded:
         return chosen, (f"engine: as measured before on this machine, kept in "
-                        f"{cache.path(onnx, threads)} (--remeasure measures again)")
+                        f"{kept_in.path} (--remeasure measures again)")
     try:
-        kept = cache.save(onnx, threads, chosen.engine_choices)
+        kept_in.save(chosen.engine_choices)
     except OSError as error:  # a read-only home: the run goes on, the next one measures again
         return chosen, f"engine: the choice could not be kept for the next runs: {error}"
-    return chosen, f"engine: choice kept for the next runs in {kept}"
+    return chosen, f"engine: choice kept for the next runs in {kept_in.path}"
 
 
 def _how(trial: Mapping[str, Any]) -> str:

@@ -57,50 +57,54 @@ def machine() -> dict[str, Any]:
 
 
 @dataclass(frozen=True)
+class ChoiceFile:
+    """The file of one compiled model's choices on this machine at one thread count."""
+
+    path: Path
+    where: dict[str, Any]  # what it was measured on: a file saying otherwise is not used
+
+    def load(self) -> tuple[dict[str, Any], ...]:
+        """The choices recorded here; () when none are (or the file is damaged)."""
+        try:
+            kept = orjson.loads(self.path.read_bytes())
+        except (OSError, orjson.JSONDecodeError):
+            return ()
+        if not (isinstance(kept, dict) and kept.get("where") == self.where
+                and isinstance(kept.get("choices"), list)):
+            return ()
+        return tuple(choice for choice in kept["choices"] if isinstance(choice, dict))
+
+    def save(self, choices: Sequence[Mapping[str, Any]]) -> Path:
+        """Record `choices`; OSError when the folder cannot be written.
+
+        The file is replaced whole, so a run reading it meanwhile sees the old one or the new.
+        """
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        data = orjson.dumps({"where": self.where, "choices": list(choices)},
+                            option=orjson.OPT_INDENT_2)
+        descriptor, temporary = tempfile.mkstemp(dir=self.path.parent, prefix=".", suffix=".tmp")
+        try:
+            with os.fdopen(descriptor, "wb") as file:
+                file.write(data)
+            os.replace(temporary, self.path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(temporary)
+            raise
+        return self.path
+
+
+@dataclass(frozen=True)
 class ChoiceCache:
     """The choices kept in `folder`, one file per compiled model, machine and thread count."""
 
     folder: Path
 
-    def path(self, model: bytes, threads: int | None) -> Path:
+    def file(self, model: bytes, threads: int | None) -> ChoiceFile:
         """The file for `model` (its ONNX bytes) scored `threads` threads a pass."""
-        name = f"{hashlib.sha256(model).hexdigest()[:40]}-{_digest(self._where(threads))}"
-        return self.folder / f"{name}.json"
-
-    def load(self, model: bytes, threads: int | None) -> tuple[dict[str, Any], ...]:
-        """The choices recorded for `model` here; () when none are (or the file is damaged)."""
-        try:
-            kept = orjson.loads(self.path(model, threads).read_bytes())
-        except (OSError, orjson.JSONDecodeError):
-            return ()
-        if not (isinstance(kept, dict) and kept.get("where") == self._where(threads)
-                and isinstance(kept.get("choices"), list)):
-            return ()
-        return tuple(choice for choice in kept["choices"] if isinstance(choice, dict))
-
-    def save(self, model: bytes, threads: int | None, choices: Sequence[Mapping[str, Any]]) -> Path:
-        """Record `choices` for `model`; OSError when the folder cannot be written.
-
-        The file is replaced whole, so a run reading it meanwhile sees the old one or the new.
-        """
-        path = self.path(model, threads)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        data = orjson.dumps({"where": self._where(threads), "choices": list(choices)},
-                            option=orjson.OPT_INDENT_2)
-        descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=".", suffix=".tmp")
-        try:
-            with os.fdopen(descriptor, "wb") as file:
-                file.write(data)
-            os.replace(temporary, path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(temporary)
-            raise
-        return path
-
-    @staticmethod
-    def _where(threads: int | None) -> dict[str, Any]:
-        return {"format": FORMAT, "machine": machine(), "threads": threads}
+        where = {"format": FORMAT, "machine": machine(), "threads": threads}
+        name = f"{hashlib.sha256(model).hexdigest()[:40]}-{_digest(where)}"
+        return ChoiceFile(self.folder / f"{name}.json", where)
 
 
 def _digest(value: object) -> str:
